@@ -1,0 +1,493 @@
+// The C ABI: thin shims over libplakar. Every entry point clears the thread's last error,
+// runs inside guard(), which turns any exception into a code plus a one-line message, and
+// never lets an exception cross the ABI.
+#include "plakar/plakar.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "repository/repository.h"
+#include "snapshot/builder.h"
+#include "snapshot/restore.h"
+#include "snapshot/snapshot.h"
+
+using namespace plakar;
+
+struct plakar_repository {
+	std::unique_ptr<Repository> repo;
+	std::recursive_mutex mu;
+	std::string id;
+};
+
+struct plakar_snapshot {
+	plakar_repository *owner = nullptr;
+	SnapshotHeader h;
+	std::string id;
+};
+
+struct plakar_snapshot_list {
+	std::vector<plakar_snapshot> items;
+};
+
+struct plakar_entry {
+	Entry e;
+};
+
+struct plakar_entry_list {
+	std::vector<plakar_entry> items;
+};
+
+struct plakar_file {
+	plakar_repository *owner = nullptr;
+	std::unique_ptr<FileReader> reader;
+};
+
+namespace {
+
+thread_local std::string g_message;
+thread_local int g_code = PLAKAR_OK;
+
+void clear_error()
+{
+	g_message.clear();
+	g_code = PLAKAR_OK;
+}
+
+int set_error(int code, const char *msg)
+{
+	g_code = code;
+	g_message.clear();
+	// One line: control characters (a file name may hold a newline) are escaped.
+	for (const char *p = msg; *p; p++) {
+		unsigned char c = static_cast<unsigned char>(*p);
+		if (c == '\n')
+			g_message += "\\n";
+		else if (c < 0x20 || c == 0x7f) {
+			char b[5];
+			std::snprintf(b, sizeof b, "\\x%02x", c);
+			g_message += b;
+		} else
+			g_message.push_back(char(c));
+	}
+	return code;
+}
+
+template <class F> int guard(F &&f)
+{
+	clear_error();
+	try {
+		f();
+		return PLAKAR_OK;
+	} catch (const Error &e) {
+		return set_error(int(e.code()), e.what());
+	} catch (const std::bad_alloc &) {
+		return set_error(PLAKAR_ERROR, "out of memory");
+	} catch (const std::exception &e) {
+		return set_error(PLAKAR_ERROR, e.what());
+	} catch (...) {
+		return set_error(PLAKAR_ERROR, "unknown error");
+	}
+}
+
+void require(bool ok, const char *what)
+{
+	if (!ok)
+		fail(Code::Invalid, what);
+}
+
+std::optional<std::string> passphrase_of(const char *p, size_t len)
+{
+	if (!p)
+		return std::nullopt;
+	return std::string(p, len ? len : std::strlen(p));
+}
+
+std::string absolute_uri(const char *uri)
+{
+	require(uri && *uri, "repository location is empty");
+	std::string u = uri;
+	if (u.find("://") != std::string::npos || u[0] == '/')
+		return u;
+	char cwd[4096];
+	if (!::getcwd(cwd, sizeof cwd))
+		fail_errno("getcwd", errno);
+	return std::string(cwd) + "/" + u;
+}
+
+ProgressFn progress_of(plakar_progress_cb cb, void *payload)
+{
+	if (!cb)
+		return {};
+	return [cb, payload](const Event &ev) {
+		plakar_event e{};
+		e.version = PLAKAR_EVENT_VERSION;
+		e.kind = int(ev.kind);
+		e.path = ev.path ? ev.path->c_str() : nullptr;
+		e.message = ev.message ? ev.message->c_str() : nullptr;
+		e.files = ev.counters.files;
+		e.directories = ev.counters.directories;
+		e.bytes = ev.counters.bytes;
+		e.errors = ev.counters.errors;
+		e.stored_bytes = ev.counters.stored_bytes;
+		return cb(&e, payload) == 0;
+	};
+}
+
+plakar_repository *wrap(std::unique_ptr<Repository> r)
+{
+	auto *h = new plakar_repository;
+	h->id = r->config().id_string();
+	h->repo = std::move(r);
+	return h;
+}
+
+} // namespace
+
+extern "C" {
+
+void plakar_version(int *major, int *minor, int *patch)
+{
+	if (major)
+		*major = PLAKAR_VERSION_MAJOR;
+	if (minor)
+		*minor = PLAKAR_VERSION_MINOR;
+	if (patch)
+		*patch = PLAKAR_VERSION_PATCH;
+}
+
+const char *plakar_version_string(void) { return PLAKAR_VERSION_STRING; }
+
+const char *plakar_error_last(void) { return g_message.c_str(); }
+int plakar_error_last_code(void) { return g_code; }
+
+const char *plakar_error_string(int code)
+{
+	switch (code) {
+	case PLAKAR_OK: return "ok";
+	case PLAKAR_ENOTFOUND: return "not found";
+	case PLAKAR_EAUTH: return "authentication failed";
+	case PLAKAR_ECORRUPT: return "corrupted data";
+	case PLAKAR_ELOCKED: return "locked";
+	case PLAKAR_EEXISTS: return "already exists";
+	case PLAKAR_EINVALID: return "invalid argument";
+	case PLAKAR_EAMBIGUOUS: return "ambiguous";
+	case PLAKAR_ECANCELED: return "canceled";
+	case PLAKAR_EPARTIAL: return "partially failed";
+	case PLAKAR_EVERSION: return "unsupported version";
+	case PLAKAR_EUNSUPPORTED: return "unsupported";
+	default: return "error";
+	}
+}
+
+int plakar_default_repository(char **out)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		std::string p;
+		if (const char *env = std::getenv("PLAKAR_REPOSITORY"); env && *env)
+			p = env;
+		else if (const char *home = std::getenv("HOME"); home && *home)
+			p = std::string(home) + "/.plakar";
+		else
+			fail(Code::Invalid, "neither PLAKAR_REPOSITORY nor HOME is set");
+		*out = strdup(p.c_str());
+		if (!*out)
+			throw std::bad_alloc();
+	});
+}
+
+void plakar_string_free(char *s) { std::free(s); }
+
+int plakar_repository_create(plakar_repository **out, const char *uri, const plakar_create_options *opts)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(opts, "create options are required (a passphrase, or encryption = 0)");
+		require(opts->version == PLAKAR_CREATE_OPTIONS_VERSION, "unknown plakar_create_options version");
+		CreateOptions o;
+		o.encryption = opts->encryption != 0;
+		o.passphrase = passphrase_of(opts->passphrase, opts->passphrase_len);
+		if (opts->kdf_log2_n)
+			o.kdf.log2_n = opts->kdf_log2_n;
+		if (opts->compression_level)
+			o.compression_level = opts->compression_level;
+		if (opts->chunk_min)
+			o.chunks.min = opts->chunk_min;
+		if (opts->chunk_avg)
+			o.chunks.avg = opts->chunk_avg;
+		if (opts->chunk_max)
+			o.chunks.max = opts->chunk_max;
+		if (opts->pack_size)
+			o.pack_size = opts->pack_size;
+		*out = wrap(Repository::create(absolute_uri(uri), o));
+	});
+}
+
+int plakar_repository_open(plakar_repository **out, const char *uri, const plakar_open_options *opts)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(!opts || opts->version == PLAKAR_OPEN_OPTIONS_VERSION, "unknown plakar_open_options version");
+		require(!opts || opts->cpu >= 0, "cpu must not be negative");
+		auto pass = opts ? passphrase_of(opts->passphrase, opts->passphrase_len) : std::nullopt;
+		*out = wrap(Repository::open(absolute_uri(uri), pass));
+	});
+}
+
+void plakar_repository_free(plakar_repository *repo) { delete repo; }
+
+int plakar_repository_encrypted(const plakar_repository *repo)
+{
+	if (!repo)
+		return PLAKAR_EINVALID;
+	return repo->repo->encrypted() ? 1 : 0;
+}
+
+const char *plakar_repository_id(const plakar_repository *repo) { return repo ? repo->id.c_str() : ""; }
+
+int plakar_push(plakar_snapshot **out, plakar_repository *repo, const char *const *paths, size_t npaths,
+                const plakar_push_options *opts)
+{
+	std::unique_ptr<plakar_snapshot> snap;
+	int rc = guard([&] {
+		if (out)
+			*out = nullptr;
+		require(repo, "repository is NULL");
+		require(paths && npaths, "no path to push");
+		require(!opts || opts->version == PLAKAR_PUSH_OPTIONS_VERSION, "unknown plakar_push_options version");
+		std::vector<std::string> ps;
+		for (size_t i = 0; i < npaths; i++) {
+			require(paths[i] && *paths[i], "empty path");
+			ps.emplace_back(paths[i]);
+		}
+		PushOptions po;
+		if (opts) {
+			for (size_t i = 0; i < opts->ntags; i++) {
+				require(opts->tags && opts->tags[i], "NULL tag");
+				po.tags.emplace_back(opts->tags[i]);
+			}
+			if (opts->command_line)
+				po.command_line = opts->command_line;
+			po.progress = progress_of(opts->progress, opts->payload);
+		}
+		std::lock_guard lk(repo->mu);
+		std::string loc = repo->repo->store().location();
+		if (!loc.empty() && loc[0] == '/')
+			po.exclude.push_back(loc);
+		snap = std::make_unique<plakar_snapshot>();
+		snap->owner = repo;
+		snap->h = push(*repo->repo, ps, po);
+		snap->id = snap->h.id_string();
+	});
+	if (rc != PLAKAR_OK)
+		return rc;
+	const auto &errs = snap->h.errors;
+	if (!errs.empty()) {
+		std::string msg = std::to_string(errs.size()) + " item" + (errs.size() > 1 ? "s" : "") +
+		                  " could not be backed up (first: " + errs[0].first + ": " + errs[0].second + ")";
+		set_error(PLAKAR_EPARTIAL, msg.c_str());
+		rc = PLAKAR_EPARTIAL;
+	}
+	if (out)
+		*out = snap.release();
+	return rc;
+}
+
+int plakar_snapshot_list_new(plakar_snapshot_list **out, plakar_repository *repo)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(repo, "repository is NULL");
+		auto list = std::make_unique<plakar_snapshot_list>();
+		std::lock_guard lk(repo->mu);
+		for (auto &h : list_snapshots(*repo->repo)) {
+			plakar_snapshot s;
+			s.owner = repo;
+			s.id = h.id_string();
+			s.h = std::move(h);
+			list->items.push_back(std::move(s));
+		}
+		*out = list.release();
+	});
+}
+
+size_t plakar_snapshot_list_count(const plakar_snapshot_list *list) { return list ? list->items.size() : 0; }
+
+const plakar_snapshot *plakar_snapshot_list_get(const plakar_snapshot_list *list, size_t i)
+{
+	return list && i < list->items.size() ? &list->items[i] : nullptr;
+}
+
+void plakar_snapshot_list_free(plakar_snapshot_list *list) { delete list; }
+
+int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo, const char *id_or_prefix)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(repo, "repository is NULL");
+		require(id_or_prefix, "snapshot id is NULL");
+		std::lock_guard lk(repo->mu);
+		auto s = std::make_unique<plakar_snapshot>();
+		s->owner = repo;
+		std::string name = resolve_snapshot(*repo->repo, id_or_prefix);
+		s->h = load_snapshot(*repo->repo, name);
+		s->id = s->h.id_string();
+		*out = s.release();
+	});
+}
+
+void plakar_snapshot_free(plakar_snapshot *snap) { delete snap; }
+
+const char *plakar_snapshot_id(const plakar_snapshot *s) { return s ? s->id.c_str() : ""; }
+int64_t plakar_snapshot_time(const plakar_snapshot *s) { return s ? s->h.time_ns : 0; }
+const char *plakar_snapshot_hostname(const plakar_snapshot *s) { return s ? s->h.hostname.c_str() : ""; }
+const char *plakar_snapshot_username(const plakar_snapshot *s) { return s ? s->h.username.c_str() : ""; }
+const char *plakar_snapshot_command_line(const plakar_snapshot *s) { return s ? s->h.command_line.c_str() : ""; }
+size_t plakar_snapshot_path_count(const plakar_snapshot *s) { return s ? s->h.paths.size() : 0; }
+const char *plakar_snapshot_path(const plakar_snapshot *s, size_t i)
+{
+	return s && i < s->h.paths.size() ? s->h.paths[i].c_str() : nullptr;
+}
+size_t plakar_snapshot_tag_count(const plakar_snapshot *s) { return s ? s->h.tags.size() : 0; }
+const char *plakar_snapshot_tag(const plakar_snapshot *s, size_t i)
+{
+	return s && i < s->h.tags.size() ? s->h.tags[i].c_str() : nullptr;
+}
+uint64_t plakar_snapshot_files(const plakar_snapshot *s) { return s ? s->h.files : 0; }
+uint64_t plakar_snapshot_directories(const plakar_snapshot *s) { return s ? s->h.directories : 0; }
+uint64_t plakar_snapshot_size(const plakar_snapshot *s) { return s ? s->h.size : 0; }
+size_t plakar_snapshot_error_count(const plakar_snapshot *s) { return s ? s->h.errors.size() : 0; }
+
+int plakar_snapshot_error(const plakar_snapshot *s, size_t i, const char **path, const char **message)
+{
+	return guard([&] {
+		require(s && i < s->h.errors.size(), "error index out of range");
+		if (path)
+			*path = s->h.errors[i].first.c_str();
+		if (message)
+			*message = s->h.errors[i].second.c_str();
+	});
+}
+
+int plakar_snapshot_stat(plakar_entry **out, plakar_snapshot *snap, const char *path)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(snap && snap->owner, "snapshot is NULL");
+		std::lock_guard lk(snap->owner->mu);
+		auto e = std::make_unique<plakar_entry>();
+		e->e = lookup(*snap->owner->repo, snap->h, path ? path : "/");
+		*out = e.release();
+	});
+}
+
+int plakar_snapshot_ls(plakar_entry_list **out, plakar_snapshot *snap, const char *path)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(snap && snap->owner, "snapshot is NULL");
+		std::lock_guard lk(snap->owner->mu);
+		Repository &repo = *snap->owner->repo;
+		Entry e = lookup(repo, snap->h, path ? path : "/");
+		auto list = std::make_unique<plakar_entry_list>();
+		if (e.type == EntryType::Directory) {
+			if (e.has_tree)
+				for_each_entry(repo, e.tree, [&](Entry &c) {
+					list->items.push_back({std::move(c)});
+					return true;
+				});
+		} else {
+			list->items.push_back({std::move(e)});
+		}
+		*out = list.release();
+	});
+}
+
+size_t plakar_entry_list_count(const plakar_entry_list *l) { return l ? l->items.size() : 0; }
+const plakar_entry *plakar_entry_list_get(const plakar_entry_list *l, size_t i)
+{
+	return l && i < l->items.size() ? &l->items[i] : nullptr;
+}
+void plakar_entry_list_free(plakar_entry_list *l) { delete l; }
+void plakar_entry_free(plakar_entry *e) { delete e; }
+
+const char *plakar_entry_name(const plakar_entry *e) { return e ? e->e.name.c_str() : ""; }
+int plakar_entry_type(const plakar_entry *e) { return e ? int(e->e.type) : 0; }
+uint32_t plakar_entry_mode(const plakar_entry *e) { return e ? e->e.mode : 0; }
+uint32_t plakar_entry_uid(const plakar_entry *e) { return e ? e->e.uid : 0; }
+uint32_t plakar_entry_gid(const plakar_entry *e) { return e ? e->e.gid : 0; }
+const char *plakar_entry_username(const plakar_entry *e) { return e ? e->e.uname.c_str() : ""; }
+const char *plakar_entry_groupname(const plakar_entry *e) { return e ? e->e.gname.c_str() : ""; }
+uint64_t plakar_entry_size(const plakar_entry *e) { return e ? e->e.size : 0; }
+int64_t plakar_entry_mtime(const plakar_entry *e) { return e ? e->e.mtime_ns : 0; }
+uint64_t plakar_entry_nlink(const plakar_entry *e) { return e ? e->e.nlink : 0; }
+const char *plakar_entry_symlink(const plakar_entry *e) { return e ? e->e.target.c_str() : ""; }
+const char *plakar_entry_error(const plakar_entry *e) { return e ? e->e.error.c_str() : ""; }
+
+int plakar_file_open(plakar_file **out, plakar_snapshot *snap, const char *path)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(snap && snap->owner, "snapshot is NULL");
+		require(path, "path is NULL");
+		std::lock_guard lk(snap->owner->mu);
+		Entry e = lookup(*snap->owner->repo, snap->h, path);
+		if (e.type != EntryType::File)
+			fail(Code::Invalid, std::string(path) + ": not a regular file");
+		auto f = std::make_unique<plakar_file>();
+		f->owner = snap->owner;
+		f->reader = std::make_unique<FileReader>(*snap->owner->repo, e);
+		*out = f.release();
+	});
+}
+
+int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread)
+{
+	return guard([&] {
+		if (nread)
+			*nread = 0;
+		require(f && f->reader, "file is NULL");
+		require(buf || !len, "buffer is NULL");
+		require(nread, "nread is NULL");
+		std::lock_guard lk(f->owner->mu);
+		*nread = f->reader->read(static_cast<uint8_t *>(buf), len);
+	});
+}
+
+uint64_t plakar_file_size(const plakar_file *f) { return f && f->reader ? f->reader->size() : 0; }
+void plakar_file_free(plakar_file *f) { delete f; }
+
+int plakar_pull(plakar_snapshot *snap, const char *path, const plakar_pull_options *opts)
+{
+	return guard([&] {
+		require(snap && snap->owner, "snapshot is NULL");
+		require(!opts || opts->version == PLAKAR_PULL_OPTIONS_VERSION, "unknown plakar_pull_options version");
+		PullOptions po;
+		if (opts) {
+			po.to = opts->to ? opts->to : "";
+			po.rebase = opts->rebase != 0;
+			po.progress = progress_of(opts->progress, opts->payload);
+		}
+		std::lock_guard lk(snap->owner->mu);
+		pull(*snap->owner->repo, snap->h, path && *path ? path : "/", po);
+	});
+}
+
+} // extern "C"

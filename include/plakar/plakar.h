@@ -1,0 +1,337 @@
+/*
+ * plakar.h — the C ABI of libplakar, a deduplicating, encrypted, compressed backup engine.
+ *
+ * This header is the product's contract. Everything the `plakar` command line and the Python
+ * bindings do goes through it; nothing else of the library is exported.
+ *
+ * Conventions (see docs/capi.md for the long form):
+ *  - Functions are named plakar_<module>_<verb>. Out-parameters come first.
+ *  - Every function that can fail returns an int: PLAKAR_OK (0) on success, a negative
+ *    PLAKAR_E* code otherwise. The message of the last failure on the calling thread is
+ *    returned by plakar_error_last(); every entry point clears it first, so it is never stale.
+ *  - Handles are opaque. Each has a _free function that accepts NULL. Strings and handles
+ *    returned through out-parameters are owned by the caller unless a comment says "borrowed".
+ *  - Option structs start with a version field; initialize them with the matching _INIT macro
+ *    (or plakar_*_options_init) so that a program built against this header keeps working when
+ *    fields are appended in later versions.
+ *  - Callbacks take `void *payload` last. A progress callback that returns non-zero cancels the
+ *    operation, which then fails with PLAKAR_ECANCELED.
+ *  - Threading: the library keeps no global mutable state. A handle may be used from several
+ *    threads; calls on one repository handle (and on the snapshots and files opened from it)
+ *    are serialized internally. Different repository handles work fully in parallel.
+ *    Callbacks run on the thread that made the call.
+ */
+#ifndef PLAKAR_PLAKAR_H
+#define PLAKAR_PLAKAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PLAKAR_EXTERN __attribute__((visibility("default")))
+#define PLAKAR_NODISCARD __attribute__((warn_unused_result))
+#else
+#define PLAKAR_EXTERN
+#define PLAKAR_NODISCARD
+#endif
+
+/* ---------------------------------------------------------------- versions */
+
+#define PLAKAR_VERSION_MAJOR 0
+#define PLAKAR_VERSION_MINOR 1
+#define PLAKAR_VERSION_PATCH 0
+#define PLAKAR_VERSION_STRING "0.1.0"
+
+/* The repository format version this library writes (docs/format.md). */
+#define PLAKAR_FORMAT_VERSION 1
+
+/* The version of the library actually loaded at run time. Any pointer may be NULL. */
+PLAKAR_EXTERN void plakar_version(int *major, int *minor, int *patch);
+/* "0.1.0": borrowed, static storage. */
+PLAKAR_EXTERN const char *plakar_version_string(void);
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+	PLAKAR_OK = 0,
+	PLAKAR_ERROR = -1,      /* anything not covered below (I/O failure, out of memory, ...) */
+	PLAKAR_ENOTFOUND = -3,  /* repository, snapshot or path does not exist */
+	PLAKAR_EAUTH = -4,      /* wrong passphrase, or a passphrase is required */
+	PLAKAR_ECORRUPT = -5,   /* data failed authentication or is malformed; never returned as data */
+	PLAKAR_ELOCKED = -6,    /* the repository is locked by another operation */
+	PLAKAR_EEXISTS = -7,    /* create over an existing repository; restore over an existing file */
+	PLAKAR_EINVALID = -8,   /* bad argument: NULL handle, unknown option version, malformed URI */
+	PLAKAR_EAMBIGUOUS = -9, /* a snapshot prefix matches more than one snapshot */
+	PLAKAR_ECANCELED = -10, /* a callback asked to stop */
+	PLAKAR_EPARTIAL = -11,  /* the operation finished but some items failed (see the snapshot's errors) */
+	PLAKAR_EVERSION = -12,  /* an object or repository of an unknown format version */
+	PLAKAR_EUNSUPPORTED = -13 /* the store or platform cannot do this */
+};
+
+/*
+ * The message describing the last failure on the calling thread, one line, no trailing
+ * newline; "" when the last call succeeded. Borrowed: valid until the next plakar_* call on
+ * this thread. Never NULL.
+ */
+PLAKAR_EXTERN const char *plakar_error_last(void);
+/* The code that accompanied plakar_error_last() (PLAKAR_OK when the last call succeeded). */
+PLAKAR_EXTERN int plakar_error_last_code(void);
+/* A static, human-readable name for a code ("not found"). Never NULL. */
+PLAKAR_EXTERN const char *plakar_error_string(int code);
+
+/* ---------------------------------------------------------------- handles */
+
+typedef struct plakar_repository plakar_repository;
+typedef struct plakar_snapshot plakar_snapshot;
+typedef struct plakar_snapshot_list plakar_snapshot_list;
+typedef struct plakar_entry plakar_entry;
+typedef struct plakar_entry_list plakar_entry_list;
+typedef struct plakar_file plakar_file;
+
+/* ---------------------------------------------------------------- progress */
+
+enum plakar_event_kind {
+	PLAKAR_EVENT_FILE = 1,      /* a file was fully processed (path, size) */
+	PLAKAR_EVENT_DIRECTORY = 2, /* a directory was fully processed */
+	PLAKAR_EVENT_ERROR = 3,     /* an item failed; message says why; the operation goes on */
+	PLAKAR_EVENT_BYTES = 4      /* periodic: counters advanced */
+};
+
+/*
+ * Passed to progress callbacks. Borrowed: valid only during the callback. Counters are
+ * cumulative for the running operation.
+ */
+typedef struct plakar_event {
+	unsigned int version; /* PLAKAR_EVENT_VERSION */
+	int kind;             /* enum plakar_event_kind */
+	const char *path;     /* the item concerned, or NULL */
+	const char *message;  /* the error, for PLAKAR_EVENT_ERROR, else NULL */
+	uint64_t files;       /* files processed so far */
+	uint64_t directories; /* directories processed so far */
+	uint64_t bytes;       /* bytes of file content processed so far */
+	uint64_t errors;      /* items that failed so far */
+	uint64_t stored_bytes; /* bytes written to the repository so far (push only) */
+} plakar_event;
+#define PLAKAR_EVENT_VERSION 1
+
+/* Return 0 to continue, non-zero to cancel. */
+typedef int (*plakar_progress_cb)(const plakar_event *event, void *payload);
+
+/* ---------------------------------------------------------------- repositories */
+
+/*
+ * Repository URIs: "/abs/path" or "fs:///abs/path" (filesystem store). A relative path is
+ * taken relative to the current directory. plakar_default_repository() gives the default.
+ */
+
+/* $PLAKAR_REPOSITORY if set, else "$HOME/.plakar". Caller frees with plakar_string_free. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_default_repository(char **out);
+/* Frees a string returned by this library. NULL is fine. */
+PLAKAR_EXTERN void plakar_string_free(char *s);
+
+typedef struct plakar_create_options {
+	unsigned int version;       /* PLAKAR_CREATE_OPTIONS_VERSION */
+	int encryption;             /* 1 (default): encrypted; 0: plaintext, still keyed and checked */
+	const char *passphrase;     /* required when encryption is on; bytes, not necessarily NUL-free */
+	size_t passphrase_len;      /* length of passphrase; 0 with a non-NULL passphrase means strlen */
+	int kdf_log2_n;             /* scrypt cost as log2(N); 0 = default (17). Below 17 only for tests */
+	int compression_level;      /* zstd level 1..19; 0 = default (3) */
+	uint32_t chunk_min;         /* FastCDC sizes in bytes; 0 = defaults (512 KiB / 1 MiB / 8 MiB) */
+	uint32_t chunk_avg;
+	uint32_t chunk_max;
+	uint32_t pack_size;         /* target packfile size; 0 = default (16 MiB) */
+} plakar_create_options;
+#define PLAKAR_CREATE_OPTIONS_VERSION 1
+#define PLAKAR_CREATE_OPTIONS_INIT {PLAKAR_CREATE_OPTIONS_VERSION, 1, NULL, 0, 0, 0, 0, 0, 0, 0}
+
+typedef struct plakar_open_options {
+	unsigned int version;   /* PLAKAR_OPEN_OPTIONS_VERSION */
+	const char *passphrase; /* needed for encrypted repositories; ignored for plaintext ones */
+	size_t passphrase_len;  /* 0 with a non-NULL passphrase means strlen */
+	int cpu;                /* worker threads; 0 = max(1, cores - 1) */
+} plakar_open_options;
+#define PLAKAR_OPEN_OPTIONS_VERSION 1
+#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0}
+
+/*
+ * Creates a new repository at uri and returns it opened. Fails with PLAKAR_EEXISTS when a
+ * repository (or any non-empty directory) is already there, PLAKAR_EINVALID when encryption
+ * is on and no passphrase is given (opts NULL means the defaults, which encrypt, so it fails
+ * with PLAKAR_EINVALID). Caller frees *out with plakar_repository_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_create(plakar_repository **out, const char *uri,
+                                                            const plakar_create_options *opts);
+
+/*
+ * Opens an existing repository. PLAKAR_ENOTFOUND when nothing is there, PLAKAR_ECORRUPT when
+ * what is there is not a valid repository, PLAKAR_EAUTH on a wrong or missing passphrase
+ * (the error never says which part of the check failed), PLAKAR_EVERSION for a newer format.
+ * opts may be NULL (plaintext repositories need nothing). Caller frees *out.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_open(plakar_repository **out, const char *uri,
+                                                          const plakar_open_options *opts);
+
+/* Closes the repository. Snapshots, lists and files opened from it must be freed first. NULL is fine. */
+PLAKAR_EXTERN void plakar_repository_free(plakar_repository *repo);
+
+/* 1 if the repository encrypts its data, 0 if not, negative on a NULL handle. */
+PLAKAR_EXTERN int plakar_repository_encrypted(const plakar_repository *repo);
+/* The repository's id ("xxxxxxxx-xxxx-..."). Borrowed: valid while repo lives. */
+PLAKAR_EXTERN const char *plakar_repository_id(const plakar_repository *repo);
+
+/* ---------------------------------------------------------------- push */
+
+typedef struct plakar_push_options {
+	unsigned int version;         /* PLAKAR_PUSH_OPTIONS_VERSION */
+	const char *const *tags;      /* ntags tag strings, or NULL */
+	size_t ntags;
+	plakar_progress_cb progress;  /* may be NULL */
+	void *payload;                /* passed to progress */
+	const char *command_line;     /* recorded in the snapshot header; NULL: "" */
+} plakar_push_options;
+#define PLAKAR_PUSH_OPTIONS_VERSION 1
+#define PLAKAR_PUSH_OPTIONS_INIT {PLAKAR_PUSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL}
+
+/*
+ * Backs up the given paths (files or directories; made absolute against the current
+ * directory) into a new snapshot. On PLAKAR_OK or PLAKAR_EPARTIAL, *out (if out is not NULL)
+ * receives the new snapshot, which the caller frees with plakar_snapshot_free.
+ * PLAKAR_EPARTIAL: the snapshot was committed, but some items could not be read; they are
+ * listed in the snapshot (plakar_snapshot_error_count/_error) and were reported through the
+ * callback. PLAKAR_ECANCELED: nothing was committed; the packs already written are kept and
+ * reused by the next push. A path that does not exist fails the whole push with
+ * PLAKAR_ENOTFOUND before anything is written.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_push(plakar_snapshot **out, plakar_repository *repo,
+                                               const char *const *paths, size_t npaths,
+                                               const plakar_push_options *opts);
+
+/* ---------------------------------------------------------------- snapshots */
+
+/*
+ * Lists the repository's snapshots, oldest first (by time, then id). Caller frees with
+ * plakar_snapshot_list_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_list_new(plakar_snapshot_list **out, plakar_repository *repo);
+PLAKAR_EXTERN size_t plakar_snapshot_list_count(const plakar_snapshot_list *list);
+/* Borrowed: valid while the list lives; NULL when i is out of range. */
+PLAKAR_EXTERN const plakar_snapshot *plakar_snapshot_list_get(const plakar_snapshot_list *list, size_t i);
+PLAKAR_EXTERN void plakar_snapshot_list_free(plakar_snapshot_list *list);
+
+/*
+ * Opens a snapshot by id or any unique prefix of it (dashes optional). PLAKAR_ENOTFOUND when no
+ * snapshot matches, PLAKAR_EAMBIGUOUS when several do. Caller frees with plakar_snapshot_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo,
+                                                        const char *id_or_prefix);
+PLAKAR_EXTERN void plakar_snapshot_free(plakar_snapshot *snap);
+
+/* Accessors. Strings are borrowed: valid while the snapshot (or the list holding it) lives. */
+PLAKAR_EXTERN const char *plakar_snapshot_id(const plakar_snapshot *snap);      /* "99e53a9c-e503-..." */
+PLAKAR_EXTERN int64_t plakar_snapshot_time(const plakar_snapshot *snap);        /* ns since the epoch, UTC */
+PLAKAR_EXTERN const char *plakar_snapshot_hostname(const plakar_snapshot *snap);
+PLAKAR_EXTERN const char *plakar_snapshot_username(const plakar_snapshot *snap);
+PLAKAR_EXTERN const char *plakar_snapshot_command_line(const plakar_snapshot *snap);
+PLAKAR_EXTERN size_t plakar_snapshot_path_count(const plakar_snapshot *snap);
+PLAKAR_EXTERN const char *plakar_snapshot_path(const plakar_snapshot *snap, size_t i); /* NULL if out of range */
+PLAKAR_EXTERN size_t plakar_snapshot_tag_count(const plakar_snapshot *snap);
+PLAKAR_EXTERN const char *plakar_snapshot_tag(const plakar_snapshot *snap, size_t i);
+PLAKAR_EXTERN uint64_t plakar_snapshot_files(const plakar_snapshot *snap);       /* regular files */
+PLAKAR_EXTERN uint64_t plakar_snapshot_directories(const plakar_snapshot *snap);
+PLAKAR_EXTERN uint64_t plakar_snapshot_size(const plakar_snapshot *snap);        /* bytes of file content */
+PLAKAR_EXTERN size_t plakar_snapshot_error_count(const plakar_snapshot *snap);
+/* The i-th recorded error: *path and *message are borrowed. Returns PLAKAR_EINVALID if out of range. */
+PLAKAR_EXTERN int plakar_snapshot_error(const plakar_snapshot *snap, size_t i, const char **path,
+                                        const char **message);
+
+/* ---------------------------------------------------------------- entries (the filesystem view) */
+
+enum plakar_entry_type {
+	PLAKAR_TYPE_FILE = 1,
+	PLAKAR_TYPE_DIRECTORY = 2,
+	PLAKAR_TYPE_SYMLINK = 3,
+	PLAKAR_TYPE_FIFO = 4,
+	PLAKAR_TYPE_CHARDEV = 5,
+	PLAKAR_TYPE_BLOCKDEV = 6,
+	PLAKAR_TYPE_SOCKET = 7
+};
+
+/*
+ * Describes the entry at path inside the snapshot ("/" is the root; the paths that were pushed
+ * appear at their absolute location). Touches only the directories on the way.
+ * PLAKAR_ENOTFOUND when the path is not in the snapshot. Caller frees with plakar_entry_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_stat(plakar_entry **out, plakar_snapshot *snap, const char *path);
+/*
+ * Lists the entries of a directory, sorted by name (bytewise). When path names a non-directory,
+ * the list holds that one entry. Caller frees with plakar_entry_list_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_ls(plakar_entry_list **out, plakar_snapshot *snap, const char *path);
+PLAKAR_EXTERN size_t plakar_entry_list_count(const plakar_entry_list *list);
+/* Borrowed: valid while the list lives; NULL when i is out of range. */
+PLAKAR_EXTERN const plakar_entry *plakar_entry_list_get(const plakar_entry_list *list, size_t i);
+PLAKAR_EXTERN void plakar_entry_list_free(plakar_entry_list *list);
+PLAKAR_EXTERN void plakar_entry_free(plakar_entry *entry);
+
+/* Entry accessors; strings are borrowed from the entry. */
+PLAKAR_EXTERN const char *plakar_entry_name(const plakar_entry *e);  /* may hold any byte but NUL and '/' */
+PLAKAR_EXTERN int plakar_entry_type(const plakar_entry *e);          /* enum plakar_entry_type */
+PLAKAR_EXTERN uint32_t plakar_entry_mode(const plakar_entry *e);     /* st_mode, type bits included */
+PLAKAR_EXTERN uint32_t plakar_entry_uid(const plakar_entry *e);
+PLAKAR_EXTERN uint32_t plakar_entry_gid(const plakar_entry *e);
+PLAKAR_EXTERN const char *plakar_entry_username(const plakar_entry *e);  /* "" when unknown */
+PLAKAR_EXTERN const char *plakar_entry_groupname(const plakar_entry *e); /* "" when unknown */
+PLAKAR_EXTERN uint64_t plakar_entry_size(const plakar_entry *e);
+PLAKAR_EXTERN int64_t plakar_entry_mtime(const plakar_entry *e);     /* ns since the epoch */
+PLAKAR_EXTERN uint64_t plakar_entry_nlink(const plakar_entry *e);
+PLAKAR_EXTERN const char *plakar_entry_symlink(const plakar_entry *e); /* target, "" for non-links */
+/* The error recorded for this entry at push time ("" when none): its content is missing. */
+PLAKAR_EXTERN const char *plakar_entry_error(const plakar_entry *e);
+
+/* ---------------------------------------------------------------- reading files */
+
+/*
+ * Opens a regular file of the snapshot for reading. PLAKAR_ENOTFOUND when the path is absent,
+ * PLAKAR_EINVALID when it is not a regular file. Caller frees with plakar_file_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_open(plakar_file **out, plakar_snapshot *snap, const char *path);
+/*
+ * Reads up to len bytes at the current position into buf; *nread receives the count, 0 at the
+ * end. Every byte returned has been authenticated: a corrupted chunk fails with
+ * PLAKAR_ECORRUPT and returns nothing of it.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread);
+PLAKAR_EXTERN uint64_t plakar_file_size(const plakar_file *f);
+PLAKAR_EXTERN void plakar_file_free(plakar_file *f);
+
+/* ---------------------------------------------------------------- pull (restore) */
+
+typedef struct plakar_pull_options {
+	unsigned int version;         /* PLAKAR_PULL_OPTIONS_VERSION */
+	const char *to;               /* target directory; NULL or "" = the current directory */
+	int rebase;                   /* 0: recreate the full path under `to` (to/usr/share/...);
+	                                 1: put the selected item directly in `to` */
+	plakar_progress_cb progress;  /* may be NULL */
+	void *payload;
+} plakar_pull_options;
+#define PLAKAR_PULL_OPTIONS_VERSION 1
+#define PLAKAR_PULL_OPTIONS_INIT {PLAKAR_PULL_OPTIONS_VERSION, NULL, 0, NULL, NULL}
+
+/*
+ * Restores path (default "/": everything) of the snapshot. Restores content, directories,
+ * symlinks, hard links (as links), permissions, mtimes (ns), xattrs, and ownership when run as
+ * root. Existing files at the target are replaced. Content is authenticated before it is
+ * written; a corrupted chunk makes that file fail (reported through the callback, never written
+ * with wrong bytes) and the call returns PLAKAR_ECORRUPT after restoring the rest. Other
+ * per-item failures (target not writable) give PLAKAR_EPARTIAL after the rest is restored.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_pull(plakar_snapshot *snap, const char *path, const plakar_pull_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PLAKAR_PLAKAR_H */

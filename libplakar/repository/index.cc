@@ -1,0 +1,142 @@
+#include "repository/index.h"
+
+#include <algorithm>
+
+#include "base/error.h"
+
+namespace plakar {
+
+namespace {
+constexpr uint8_t kSegmentVersion = 1;
+constexpr size_t kEntrySize = 32 + 4 + 4 + 4 + 4 + 1 + 1;
+} // namespace
+
+std::optional<BlobLoc> Index::find(const Id &id) const
+{
+	auto it = std::lower_bound(sorted_.begin(), sorted_.end(), id, [](const Entry &e, const Id &k) { return e.id < k; });
+	if (it != sorted_.end() && it->id == id)
+		return it->loc;
+	auto f = fresh_.find(id);
+	if (f != fresh_.end())
+		return f->second;
+	return std::nullopt;
+}
+
+uint32_t Index::pack_number(const Id &pack)
+{
+	auto [it, inserted] = pack_no_.try_emplace(pack, uint32_t(packs_.size()));
+	if (inserted)
+		packs_.push_back(pack);
+	return it->second;
+}
+
+void Index::add(const Id &pack, const BlobRecord &rec)
+{
+	uint32_t p = pack_number(pack);
+	fresh_.try_emplace(rec.id, BlobLoc{p, rec.offset, rec.length, rec.raw_len, rec.type, rec.flags});
+}
+
+// Segment body: version u8, npacks varint, pack ids, nentries varint, entries
+// (id[32] pack:u32 offset:u32 length:u32 raw_len:u32 type:u8 flags:u8), sorted by id.
+Bytes Index::encode(const std::vector<Entry> &entries) const
+{
+	std::vector<uint32_t> remap(packs_.size(), UINT32_MAX);
+	std::vector<Id> used;
+	for (const auto &e : entries)
+		if (remap[e.loc.pack] == UINT32_MAX) {
+			remap[e.loc.pack] = uint32_t(used.size());
+			used.push_back(packs_[e.loc.pack]);
+		}
+	Writer w;
+	w.u8(kSegmentVersion);
+	w.varint(used.size());
+	for (const auto &p : used)
+		w.raw(p.view());
+	w.varint(entries.size());
+	for (const auto &e : entries) {
+		w.raw(e.id.view());
+		w.u32(remap[e.loc.pack]);
+		w.u32(e.loc.offset);
+		w.u32(e.loc.length);
+		w.u32(e.loc.raw_len);
+		w.u8(uint8_t(e.loc.type));
+		w.u8(e.loc.flags);
+	}
+	return w.take();
+}
+
+Bytes Index::encode_fresh() const
+{
+	std::vector<Entry> v;
+	v.reserve(fresh_.size());
+	for (const auto &[id, loc] : fresh_)
+		v.push_back({id, loc});
+	std::sort(v.begin(), v.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
+	return encode(v);
+}
+
+Bytes Index::encode_all() const
+{
+	std::vector<Entry> v = sorted_;
+	for (const auto &[id, loc] : fresh_)
+		if (!std::binary_search(sorted_.begin(), sorted_.end(), Entry{id, loc},
+		                        [](const Entry &a, const Entry &b) { return a.id < b.id; }))
+			v.push_back({id, loc});
+	std::sort(v.begin(), v.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
+	return encode(v);
+}
+
+void Index::commit_fresh()
+{
+	for (const auto &[id, loc] : fresh_)
+		loading_.push_back({id, loc});
+	fresh_.clear();
+	finish_load();
+}
+
+void Index::load_segment(ByteView body)
+{
+	Reader r(body, "index segment");
+	if (r.u8() != kSegmentVersion)
+		fail(Code::Version, "index segment version is not supported");
+	size_t np = r.count(32);
+	std::vector<uint32_t> local(np);
+	for (size_t i = 0; i < np; i++)
+		local[i] = pack_number(Id::from(r.raw(32)));
+	size_t n = r.count(kEntrySize);
+	loading_.reserve(loading_.size() + n);
+	for (size_t i = 0; i < n; i++) {
+		Entry e;
+		e.id = Id::from(r.raw(32));
+		uint32_t p = r.u32();
+		if (p >= np)
+			r.bad();
+		e.loc.pack = local[p];
+		e.loc.offset = r.u32();
+		e.loc.length = r.u32();
+		e.loc.raw_len = r.u32();
+		uint8_t t = r.u8();
+		if (t < 1 || t > 3)
+			r.bad();
+		e.loc.type = BlobType(t);
+		e.loc.flags = r.u8();
+		loading_.push_back(e);
+	}
+	r.expect_done();
+}
+
+void Index::finish_load()
+{
+	if (loading_.empty())
+		return;
+	sorted_.insert(sorted_.end(), loading_.begin(), loading_.end());
+	loading_.clear();
+	loading_.shrink_to_fit();
+	// Stable: when concurrent pushes stored one blob twice, the first copy loaded wins.
+	std::stable_sort(sorted_.begin(), sorted_.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
+	sorted_.erase(std::unique(sorted_.begin(), sorted_.end(), [](const Entry &a, const Entry &b) { return a.id == b.id; }),
+	              sorted_.end());
+	sorted_.shrink_to_fit();
+}
+
+} // namespace plakar

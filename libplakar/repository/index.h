@@ -1,0 +1,66 @@
+// The blob index: blob id -> (pack, offset, length, type). docs/format.md, "Index segments".
+//
+// In memory the loaded index is one sorted vector of 56-byte entries (binary search), plus a
+// hash table of the blobs added since the last save. On disk it is a set of sealed segments;
+// the repository compacts them into one when there are too many.
+// Not thread-safe: the Repository serializes access.
+#pragma once
+
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/id.h"
+#include "repository/pack.h"
+
+namespace plakar {
+
+struct BlobLoc {
+	uint32_t pack;    // number in the index's pack table
+	uint32_t offset;
+	uint32_t length;
+	uint32_t raw_len;
+	BlobType type;
+	uint8_t flags;
+};
+
+class Index {
+public:
+	std::optional<BlobLoc> find(const Id &id) const;
+	bool contains(const Id &id) const { return find(id).has_value(); }
+	const Id &pack_name(uint32_t n) const { return packs_[n]; }
+	uint32_t pack_number(const Id &pack);
+	BlobRecord record(const Id &id, const BlobLoc &loc) const
+	{
+		return BlobRecord{id, loc.type, loc.flags, loc.offset, loc.length, loc.raw_len};
+	}
+
+	// Adds blobs written in this session (kept apart until save).
+	void add(const Id &pack, const BlobRecord &rec);
+	bool has_fresh() const { return !fresh_.empty(); }
+	size_t size() const { return sorted_.size() + fresh_.size(); }
+
+	// Segment bodies (the plaintext inside a sealed index segment).
+	Bytes encode_fresh() const;
+	Bytes encode_all() const;
+	// Merges the fresh blobs into the sorted set (after they were saved).
+	void commit_fresh();
+	// Loading: add segments, then finish_load() once.
+	void load_segment(ByteView body);
+	void finish_load();
+
+private:
+	struct Entry {
+		Id id;
+		BlobLoc loc;
+	};
+	Bytes encode(const std::vector<Entry> &entries) const;
+	std::vector<Id> packs_;
+	std::unordered_map<Id, uint32_t, IdHash> pack_no_;
+	std::vector<Entry> sorted_;
+	std::vector<Entry> loading_;
+	std::unordered_map<Id, BlobLoc, IdHash> fresh_;
+};
+
+} // namespace plakar

@@ -1,0 +1,284 @@
+#include "repository/repository.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+#include "base/error.h"
+#include "compression/zstd.h"
+
+namespace plakar {
+
+namespace {
+constexpr size_t kMaxSegments = 8;
+constexpr size_t kKeyCacheMax = 4096;
+
+int64_t now_ns()
+{
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+	    .count();
+}
+} // namespace
+
+Repository::Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys)
+    : store_(std::move(store)), cfg_(std::move(cfg)), keys_(std::move(keys)), id_mac_(keys_.blob_id.view())
+{
+	static std::atomic<uint64_t> serials{0};
+	serial_ = ++serials;
+	chunker_ = std::make_unique<Chunker>(cfg_.chunks, keys_.gear.view());
+}
+
+Repository::~Repository() = default;
+
+std::unique_ptr<Repository> Repository::create(const std::string &uri, const CreateOptions &opts)
+{
+	opts.chunks.validate();
+	if (opts.compression_level < 1 || opts.compression_level > 19)
+		fail(Code::Invalid, "compression level must be between 1 and 19");
+	if (opts.pack_size < 64 * 1024 || opts.pack_size > 1024u * 1024 * 1024)
+		fail(Code::Invalid, "pack size must be between 64 KiB and 1 GiB");
+	if (opts.kdf.log2_n < 10 || opts.kdf.log2_n > 24)
+		fail(Code::Invalid, "scrypt cost log2(N) must be between 10 and 24");
+	if (opts.encryption && !opts.passphrase)
+		fail(Code::Invalid, "a passphrase is required to create an encrypted repository");
+	if (opts.encryption && opts.passphrase->empty())
+		fail(Code::Invalid, "the passphrase must not be empty");
+
+	auto store = open_store(uri);
+	Config cfg;
+	crypto::random_bytes(cfg.repo_id.data(), cfg.repo_id.size());
+	cfg.repo_id[6] = (cfg.repo_id[6] & 0x0f) | 0x40; // printed as a version-4 UUID
+	cfg.repo_id[8] = (cfg.repo_id[8] & 0x3f) | 0x80;
+	cfg.created_ns = now_ns();
+	cfg.encrypted = opts.encryption;
+	cfg.chunks = opts.chunks;
+	cfg.compression_level = opts.compression_level;
+	cfg.pack_size = opts.pack_size;
+	crypto::SecureBytes master(crypto::random_bytes(32));
+	if (!cfg.encrypted)
+		cfg.plain_master = master;
+	KeyRing keys = KeyRing::derive(master, cfg);
+	Bytes config = encode_config(cfg, keys);
+	Bytes keyfile;
+	std::string key_name;
+	if (cfg.encrypted) {
+		keyfile = wrap_master_key(master, as_bytes(*opts.passphrase), opts.kdf, cfg);
+		key_name = hex_encode(crypto::random_bytes(8));
+	}
+	store->create(config, key_name, keyfile);
+	return std::unique_ptr<Repository>(new Repository(std::move(store), std::move(cfg), std::move(keys)));
+}
+
+std::unique_ptr<Repository> Repository::open(const std::string &uri, const std::optional<std::string> &passphrase)
+{
+	auto store = open_store(uri);
+	Bytes raw = store->open();
+	Config cfg = parse_config(raw);
+	crypto::SecureBytes master;
+	if (cfg.encrypted) {
+		if (!passphrase)
+			fail(Code::Auth, "this repository is encrypted: a passphrase is required");
+		auto names = store->list(Kind::Key);
+		if (names.empty())
+			fail(Code::Corrupt, store->location() + ": repository has no key file");
+		bool found = false;
+		for (const auto &n : names) {
+			auto m = unwrap_master_key(store->get(Kind::Key, n), as_bytes(*passphrase), cfg);
+			if (m) {
+				master = std::move(*m);
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			fail(Code::Auth, "wrong passphrase");
+	} else {
+		master = cfg.plain_master;
+	}
+	KeyRing keys = KeyRing::derive(master, cfg);
+	verify_config(raw, keys);
+	std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(cfg), std::move(keys)));
+	repo->load_index();
+	return repo;
+}
+
+void Repository::load_index()
+{
+	// A concurrent compaction may delete a segment between list and get: start over then.
+	for (int attempt = 0;; attempt++) {
+		Index fresh;
+		std::vector<std::string> names = store_->list(Kind::Index);
+		try {
+			for (const auto &n : names) {
+				Bytes body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, n,
+				                         store_->get(Kind::Index, n));
+				fresh.load_segment(body);
+			}
+		} catch (const Error &e) {
+			if (e.is_not_found() && attempt < 3)
+				continue;
+			throw;
+		}
+		fresh.finish_load();
+		index_ = std::move(fresh);
+		segments_ = std::move(names);
+		return;
+	}
+}
+
+Id Repository::blob_id(ByteView plaintext) const
+{
+	thread_local uint64_t owner = 0;
+	thread_local std::unique_ptr<crypto::Mac> mac;
+	if (owner != serial_ || !mac) {
+		std::lock_guard lk(mu_); // copying the keyed context reads it
+		mac = std::make_unique<crypto::Mac>(id_mac_);
+		owner = serial_;
+	}
+	return mac->mac(plaintext);
+}
+
+bool Repository::has_blob(const Id &id)
+{
+	std::lock_guard lk(mu_);
+	return index_.contains(id) || in_flight_.count(id);
+}
+
+bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
+{
+	{
+		std::lock_guard lk(mu_);
+		if (index_.contains(id) || !in_flight_.insert(id).second)
+			return false;
+	}
+	Bytes packed;
+	bool compressed = false;
+	try {
+		compressed = compression::compress(plaintext, cfg_.compression_level, packed);
+	} catch (...) {
+		std::lock_guard lk(mu_);
+		in_flight_.erase(id);
+		throw;
+	}
+	std::lock_guard lk(mu_);
+	in_flight_.erase(id);
+	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
+	if (!w)
+		w = std::make_unique<PackWriter>(keys_, cfg_.encrypted, type == BlobType::Chunk ? PackType::Data : PackType::Meta,
+		                                 cfg_.compression_level);
+	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
+	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
+	index_.add(w->name(), rec);
+	stats_.blobs_written++;
+	stats_.bytes_written += rec.length;
+	if (w->size() >= cfg_.pack_size)
+		finish_pack_locked(w);
+	return true;
+}
+
+void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
+{
+	Id name = w->name();
+	Bytes pack = w->finish();
+	w.reset();
+	store_->put(Kind::Pack, name.hex(), pack);
+}
+
+std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
+{
+	{
+		std::lock_guard lk(mu_);
+		auto it = key_cache_.find(pack);
+		if (it != key_cache_.end())
+			return it->second;
+	}
+	Bytes header = store_->get_range(Kind::Pack, pack.hex(), 0, kPackHeader);
+	auto key = std::make_shared<PackKey>(keys_, cfg_.encrypted, pack, header);
+	std::lock_guard lk(mu_);
+	if (key_cache_.size() >= kKeyCacheMax)
+		key_cache_.clear();
+	key_cache_[pack] = key;
+	return key;
+}
+
+Bytes Repository::get_blob(const Id &id, BlobType expected)
+{
+	BlobRecord rec;
+	Id pack;
+	{
+		std::lock_guard lk(mu_);
+		auto loc = index_.find(id);
+		if (!loc)
+			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
+		rec = index_.record(id, *loc);
+		pack = index_.pack_name(loc->pack);
+		// A blob still in an open pack: finish that pack first so it can be read like any other.
+		for (auto *w : {&data_pack_, &meta_pack_})
+			if (*w && (*w)->name() == pack)
+				finish_pack_locked(*w);
+	}
+	if (rec.type != expected)
+		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
+	auto key = pack_key(pack);
+	Bytes sealed = store_->get_range(Kind::Pack, pack.hex(), rec.offset, rec.length);
+	Bytes plain = key->blob_plaintext(rec, sealed);
+	// The index and pack are authenticated; this also catches a blob filed under another id.
+	if (!crypto::equal(blob_id(plain).view(), id.view()))
+		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " does not match its id");
+	return plain;
+}
+
+void Repository::flush()
+{
+	std::lock_guard lk(mu_);
+	for (auto *w : {&data_pack_, &meta_pack_})
+		if (*w && !(*w)->empty())
+			finish_pack_locked(*w);
+	if (!index_.has_fresh())
+		return;
+	std::string name = hex_encode(crypto::random_bytes(32));
+	Bytes body = index_.encode_fresh();
+	store_->put(Kind::Index, name,
+	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
+	index_.commit_fresh();
+	segments_.push_back(name);
+	maybe_compact();
+}
+
+// Keeps the number of index segments bounded: when there are more than kMaxSegments, one
+// segment with every entry replaces the ones this process knows of. The new segment is written
+// before any old one is removed, so a crash leaves duplicates, never a gap; segments written
+// meanwhile by other processes are not touched.
+void Repository::maybe_compact()
+{
+	if (segments_.size() <= kMaxSegments)
+		return;
+	std::string name = hex_encode(crypto::random_bytes(32));
+	Bytes body = index_.encode_all();
+	store_->put(Kind::Index, name,
+	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
+	for (const auto &old : segments_)
+		store_->remove(Kind::Index, old);
+	segments_ = {name};
+}
+
+RepoStats Repository::stats() const
+{
+	std::lock_guard lk(mu_);
+	return stats_;
+}
+
+void Repository::put_snapshot(const std::string &name, ByteView body)
+{
+	store_->put(Kind::Snapshot, name,
+	            seal_object(keys_, cfg_.encrypted, ObjectKind::SnapshotHeader, name, body, cfg_.compression_level));
+}
+
+Bytes Repository::get_snapshot(const std::string &name)
+{
+	return open_object(keys_, cfg_.encrypted, ObjectKind::SnapshotHeader, name, store_->get(Kind::Snapshot, name));
+}
+
+std::vector<std::string> Repository::list_snapshots() { return store_->list(Kind::Snapshot); }
+
+} // namespace plakar

@@ -1,0 +1,92 @@
+// A repository: a Store plus the keys, the chunker, the blob index and the open packs.
+//
+// Blobs are deduplicated by id (a keyed MAC of their plaintext). Write order, which makes a
+// crash at any point safe: packs, then the index segment naming them, then snapshot headers
+// (see flush()). put_blob() may be called from several threads; everything else serializes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "chunking/fastcdc.h"
+#include "repository/index.h"
+#include "repository/keys.h"
+#include "repository/pack.h"
+#include "repository/sealed.h"
+#include "storage/store.h"
+
+namespace plakar {
+
+struct CreateOptions {
+	bool encryption = true;
+	std::optional<std::string> passphrase;
+	KdfParams kdf;
+	int compression_level = 3;
+	ChunkParams chunks;
+	uint32_t pack_size = 16 * 1024 * 1024;
+};
+
+struct RepoStats {
+	uint64_t blobs_written = 0;
+	uint64_t bytes_written = 0; // sealed bytes appended to packs
+};
+
+class Repository {
+public:
+	static std::unique_ptr<Repository> create(const std::string &uri, const CreateOptions &opts);
+	// passphrase: nullopt when none was given (fine for plaintext repositories).
+	static std::unique_ptr<Repository> open(const std::string &uri, const std::optional<std::string> &passphrase);
+	~Repository();
+
+	const Config &config() const { return cfg_; }
+	bool encrypted() const { return cfg_.encrypted; }
+	const Chunker &chunker() const { return *chunker_; }
+	Store &store() { return *store_; }
+
+	// The id of a blob with this content (thread-safe; uses a per-thread MAC context).
+	Id blob_id(ByteView plaintext) const;
+	bool has_blob(const Id &id);
+	// Stores a blob unless one with this id exists. Returns true when it was new. Thread-safe.
+	bool put_blob(BlobType type, const Id &id, ByteView plaintext);
+	// Reads, authenticates and decompresses a blob. Throws Code::NotFound when the index does not
+	// know it, Code::Corrupt when it does not verify or is not of the expected type.
+	Bytes get_blob(const Id &id, BlobType expected);
+
+	// Writes the open packs and an index segment for everything stored since the last flush.
+	void flush();
+	RepoStats stats() const;
+
+	void put_snapshot(const std::string &name, ByteView body);
+	Bytes get_snapshot(const std::string &name);
+	std::vector<std::string> list_snapshots();
+
+private:
+	Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys);
+	void load_index();
+	void maybe_compact();
+	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
+	std::shared_ptr<PackKey> pack_key(const Id &pack);
+
+	std::unique_ptr<Store> store_;
+	Config cfg_;
+	KeyRing keys_;
+	std::unique_ptr<Chunker> chunker_;
+	crypto::Mac id_mac_;
+	uint64_t serial_; // distinguishes repositories in per-thread caches
+
+	mutable std::mutex mu_;
+	Index index_;
+	std::unordered_set<Id, IdHash> in_flight_;
+	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
+	std::vector<std::string> segments_; // index segments known (loaded or written by us)
+	std::map<Id, std::shared_ptr<PackKey>> key_cache_;
+	RepoStats stats_;
+};
+
+} // namespace plakar

@@ -1,0 +1,27 @@
+// Sealed objects: index segments and snapshot headers (docs/format.md, "Sealed objects").
+//
+// Each object gets its own key, derived from the object root key and a random 32-byte salt
+// stored in the object, so one fixed nonce per key is safe. The header and the object's store
+// name are authenticated as associated data: a renamed or swapped object fails to open.
+#pragma once
+
+#include <string>
+
+#include "base/bytes.h"
+#include "repository/keys.h"
+
+namespace plakar {
+
+enum class ObjectKind : uint8_t { IndexSegment = 1, SnapshotHeader = 2 };
+
+// Compresses (when it helps) and seals body under the given name.
+Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const std::string &name, ByteView body,
+                  int level);
+// Authenticates and opens; throws Code::Corrupt (naming what) when anything does not verify,
+// Code::Version on an unknown version.
+Bytes open_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const std::string &name, ByteView sealed);
+
+// Blob and object integrity in plaintext repositories: a 16-byte truncated HMAC-SHA-256.
+Bytes plain_tag(ByteView key, ByteView aad, ByteView body);
+
+} // namespace plakar

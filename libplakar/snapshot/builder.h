@@ -1,0 +1,27 @@
+// Push: walks directories and files, stores their content and metadata, and commits a snapshot.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "snapshot/progress.h"
+#include "snapshot/snapshot.h"
+
+namespace plakar {
+
+struct PushOptions {
+	std::vector<std::string> tags;
+	std::string command_line;
+	ProgressFn progress;
+	// Absolute paths never descended into (the repository itself, when it sits in a pushed tree).
+	std::vector<std::string> exclude;
+};
+
+// Backs up paths (made absolute against the current directory). Items that cannot be read
+// are recorded in the snapshot's errors and reported through progress; the snapshot is
+// committed anyway. A path that does not exist throws Code::NotFound before anything is
+// written. On cancellation or failure, what was stored so far is indexed (so the next push
+// reuses it) and no snapshot is committed.
+SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, const PushOptions &opts);
+
+} // namespace plakar

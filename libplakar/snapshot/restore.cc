@@ -1,0 +1,324 @@
+#include "snapshot/restore.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "base/error.h"
+#include "crypto/crypto.h"
+#include "repository/repository.h"
+
+namespace plakar {
+
+FileReader::FileReader(Repository &repo, const Entry &file) : repo_(repo)
+{
+	if (file.type != EntryType::File)
+		fail(Code::Invalid, file.name + ": not a regular file");
+	if (!file.error.empty())
+		fail(Code::NotFound, file.name + ": content was not backed up (" + file.error + ")");
+	chunks_ = file_chunks(repo, file);
+	for (const auto &c : chunks_)
+		size_ += c.len;
+}
+
+size_t FileReader::read(uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		if (pos_ == cur_.size()) {
+			if (next_ == chunks_.size())
+				break;
+			const ChunkRef &c = chunks_[next_];
+			Bytes b = repo_.get_blob(c.id, BlobType::Chunk);
+			if (b.size() != c.len)
+				fail(Code::Corrupt, "chunk " + c.id.hex().substr(0, 16) + " has the wrong size");
+			cur_ = std::move(b);
+			pos_ = 0;
+			next_++;
+		}
+		size_t n = std::min(len - done, cur_.size() - pos_);
+		std::memcpy(buf + done, cur_.data() + pos_, n);
+		pos_ += n;
+		done += n;
+	}
+	return done;
+}
+
+namespace {
+
+struct Fd {
+	int fd = -1;
+	explicit Fd(int f) : fd(f) {}
+	~Fd()
+	{
+		if (fd >= 0)
+			::close(fd);
+	}
+};
+
+bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+class Restorer {
+public:
+	Restorer(Repository &repo, const PullOptions &opts) : repo_(repo), opts_(opts), root_(::geteuid() == 0) {}
+
+	void restore(const Entry &e, const std::string &dest);
+	void set_metadata(const Entry &e, const std::string &dest);
+	Counters counters;
+	bool corrupt = false;
+
+private:
+	void restore_file(const Entry &e, const std::string &dest);
+	void remove_existing(const std::string &dest, bool keep_dir);
+	void item_error(const std::string &path, const std::string &msg);
+
+	Repository &repo_;
+	const PullOptions &opts_;
+	bool root_;
+	std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
+};
+
+void Restorer::item_error(const std::string &path, const std::string &msg)
+{
+	counters.errors++;
+	emit(opts_.progress, EventKind::Error, counters, &path, &msg);
+}
+
+void Restorer::remove_existing(const std::string &dest, bool keep_dir)
+{
+	struct stat st;
+	if (::lstat(dest.c_str(), &st) != 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		if (keep_dir)
+			return;
+		std::error_code ec;
+		std::filesystem::remove_all(dest, ec);
+		if (ec)
+			fail(Code::Error, dest + ": " + ec.message());
+		return;
+	}
+	if (::unlink(dest.c_str()) != 0)
+		fail_errno(dest, errno);
+}
+
+void Restorer::set_metadata(const Entry &e, const std::string &dest)
+{
+	bool link = e.type == EntryType::Symlink;
+	if (root_ && ::lchown(dest.c_str(), e.uid, e.gid) != 0)
+		fail_errno(dest + ": chown", errno);
+	if (!link && ::chmod(dest.c_str(), e.mode & 07777) != 0)
+		fail_errno(dest + ": chmod", errno);
+	for (const auto &[k, v] : e.xattrs)
+		if (::lsetxattr(dest.c_str(), k.c_str(), v.data(), v.size(), 0) != 0 && errno != ENOTSUP && errno != EPERM)
+			fail_errno(dest + ": setxattr " + k, errno);
+	struct timespec ts[2];
+	ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
+	ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
+	if (ts[0].tv_nsec < 0) {
+		ts[0].tv_nsec = ts[1].tv_nsec = ts[0].tv_nsec + 1000000000;
+		ts[0].tv_sec = ts[1].tv_sec = ts[0].tv_sec - 1;
+	}
+	if (::utimensat(AT_FDCWD, dest.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
+		fail_errno(dest + ": utimensat", errno);
+}
+
+void Restorer::restore_file(const Entry &e, const std::string &dest)
+{
+	if (!e.error.empty()) {
+		item_error(dest, "not restored: its content could not be read at backup time (" + e.error + ")");
+		return;
+	}
+	if (e.nlink > 1) {
+		auto it = links_.find({e.dev, e.ino});
+		if (it != links_.end()) {
+			remove_existing(dest, false);
+			if (::link(it->second.c_str(), dest.c_str()) != 0)
+				fail_errno(dest, errno);
+			counters.files++;
+			return;
+		}
+	}
+	// Content goes to a temporary name and is renamed into place only once every chunk was
+	// authenticated and written: a failed file never appears with wrong or partial content.
+	std::string dir = dest.substr(0, dest.rfind('/'));
+	std::string tmp = dir + "/.plakar-restore-" + hex_encode(crypto::random_bytes(6));
+	Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+	if (f.fd < 0)
+		fail_errno(dest, errno);
+	try {
+		FileReader r(repo_, e);
+		constexpr size_t kBlock = 64 * 1024;
+		std::vector<uint8_t> buf(1 << 20);
+		uint64_t off = 0;
+		for (;;) {
+			size_t n = r.read(buf.data(), buf.size());
+			if (n == 0)
+				break;
+			// Runs of zero blocks become holes: sparse files stay sparse.
+			for (size_t i = 0; i < n; i += kBlock) {
+				size_t m = std::min(kBlock, n - i);
+				if (!all_zero(buf.data() + i, m)) {
+					size_t w = 0;
+					while (w < m) {
+						ssize_t k = ::pwrite(f.fd, buf.data() + i + w, m - w, off_t(off + i + w));
+						if (k < 0) {
+							if (errno == EINTR)
+								continue;
+							fail_errno(dest, errno);
+						}
+						w += size_t(k);
+					}
+				}
+			}
+			off += n;
+			counters.bytes += n;
+		}
+		if (::ftruncate(f.fd, off_t(off)) != 0)
+			fail_errno(dest, errno);
+		::close(f.fd);
+		f.fd = -1;
+		remove_existing(dest, false);
+		if (::rename(tmp.c_str(), dest.c_str()) != 0)
+			fail_errno(dest, errno);
+	} catch (...) {
+		::unlink(tmp.c_str());
+		throw;
+	}
+	if (e.nlink > 1)
+		links_[{e.dev, e.ino}] = dest;
+	counters.files++;
+}
+
+void Restorer::restore(const Entry &e, const std::string &dest)
+{
+	try {
+		switch (e.type) {
+		case EntryType::Directory: {
+			struct stat st;
+			if (::lstat(dest.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+				remove_existing(dest, false);
+			if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)
+				fail_errno(dest, errno);
+			if (e.has_tree) {
+				std::string prefix = dest == "/" ? "/" : dest + "/";
+				for_each_entry(repo_, e.tree, [&](Entry &c) {
+					restore(c, prefix + c.name);
+					return true;
+				});
+			}
+			set_metadata(e, dest);
+			counters.directories++;
+			emit(opts_.progress, EventKind::Directory, counters, &dest);
+			return;
+		}
+		case EntryType::File:
+			restore_file(e, dest);
+			if (e.error.empty()) {
+				set_metadata(e, dest);
+				emit(opts_.progress, EventKind::File, counters, &dest);
+			}
+			return;
+		case EntryType::Symlink:
+			remove_existing(dest, false);
+			if (::symlink(e.target.c_str(), dest.c_str()) != 0)
+				fail_errno(dest, errno);
+			break;
+		case EntryType::Fifo:
+			remove_existing(dest, false);
+			if (::mkfifo(dest.c_str(), 0600) != 0)
+				fail_errno(dest, errno);
+			break;
+		case EntryType::CharDev:
+		case EntryType::BlockDev:
+			remove_existing(dest, false);
+			if (::mknod(dest.c_str(), (e.mode & S_IFMT) | 0600, dev_t(e.rdev)) != 0)
+				fail_errno(dest, errno);
+			break;
+		case EntryType::Socket:
+			return; // a socket is recreated by the program that listens on it
+		}
+		set_metadata(e, dest);
+	} catch (const Error &err) {
+		if (err.code() == Code::Canceled)
+			throw;
+		if (err.code() == Code::Corrupt)
+			corrupt = true;
+		item_error(dest, err.what());
+	}
+}
+
+} // namespace
+
+void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, const PullOptions &opts)
+{
+	std::vector<std::string> parts = split_path(path);
+	Entry e = lookup(repo, h, path);
+	std::error_code ec;
+	std::filesystem::path to = std::filesystem::absolute(opts.to.empty() ? "." : opts.to, ec);
+	if (ec)
+		fail(Code::Invalid, opts.to + ": " + ec.message());
+	std::string base = to.lexically_normal().string();
+	while (base.size() > 1 && base.back() == '/')
+		base.pop_back();
+
+	Restorer r(repo, opts);
+	std::string dest;
+	std::vector<std::pair<Entry, std::string>> created; // ancestors we create, for their metadata
+	if (opts.rebase || parts.empty()) {
+		dest = parts.empty() ? base : (base == "/" ? "" : base) + "/" + parts.back();
+		std::filesystem::create_directories(base, ec);
+		if (ec)
+			fail(Code::Error, "cannot create restore target " + base + ": " + ec.message());
+	} else {
+		std::filesystem::create_directories(base, ec);
+		if (ec)
+			fail(Code::Error, "cannot create restore target " + base + ": " + ec.message());
+		// Recreate the path's ancestors as in the snapshot.
+		std::string at = base == "/" ? "" : base;
+		Entry cur = h.root;
+		for (size_t i = 0; i + 1 < parts.size(); i++) {
+			Entry next;
+			find_in_directory(repo, cur.tree, parts[i], next);
+			at += "/" + parts[i];
+			struct stat st;
+			if (::lstat(at.c_str(), &st) != 0) {
+				if (::mkdir(at.c_str(), 0700) != 0)
+					fail_errno("cannot create restore target " + at, errno);
+				created.emplace_back(next, at);
+			} else if (!S_ISDIR(st.st_mode)) {
+				fail(Code::Error, "cannot restore under " + at + ": not a directory");
+			}
+			cur = std::move(next);
+		}
+		dest = at + "/" + parts.back();
+	}
+	r.restore(e, dest);
+	for (auto it = created.rbegin(); it != created.rend(); ++it) {
+		try {
+			r.set_metadata(it->first, it->second);
+		} catch (const Error &err) {
+			r.corrupt = r.corrupt || err.code() == Code::Corrupt;
+			r.counters.errors++;
+		}
+	}
+	if (r.corrupt)
+		fail(Code::Corrupt, "some content failed authentication and was not restored (" +
+		                        std::to_string(r.counters.errors) + " errors)");
+	if (r.counters.errors)
+		fail(Code::Partial, std::to_string(r.counters.errors) + " items could not be restored");
+}
+
+} // namespace plakar

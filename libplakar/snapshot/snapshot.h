@@ -1,0 +1,45 @@
+// Snapshot headers and the read side of a snapshot: listing, prefix resolution, path lookup.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "snapshot/tree.h"
+
+namespace plakar {
+
+class Repository;
+
+struct SnapshotHeader {
+	std::array<uint8_t, 16> id{};
+	int64_t time_ns = 0;
+	std::string hostname, username, command_line;
+	std::vector<std::string> paths, tags;
+	uint64_t files = 0, directories = 0, size = 0;
+	Entry root; // the "/" directory
+	std::vector<std::pair<std::string, std::string>> errors; // path, message
+
+	std::string id_string() const; // "99e53a9c-e503-4c32-8622-924bf966f15b", also the store name
+	Bytes encode() const;
+	static SnapshotHeader decode(ByteView body, const std::string &name);
+};
+
+std::array<uint8_t, 16> new_snapshot_id();
+
+// Resolves an id or unique prefix (dashes optional, any case) to a store name.
+// Throws Code::NotFound, Code::Ambiguous, Code::Invalid (not hex).
+std::string resolve_snapshot(Repository &repo, const std::string &prefix);
+SnapshotHeader load_snapshot(Repository &repo, const std::string &name);
+// Every snapshot, oldest first (time, then id).
+std::vector<SnapshotHeader> list_snapshots(Repository &repo);
+void store_snapshot(Repository &repo, const SnapshotHeader &h);
+
+// Splits "/a/b/" into {"a", "b"}; refuses "..". An empty path is the root.
+std::vector<std::string> split_path(const std::string &path);
+// Finds the entry at path (Code::NotFound when absent).
+Entry lookup(Repository &repo, const SnapshotHeader &h, const std::string &path);
+
+} // namespace plakar

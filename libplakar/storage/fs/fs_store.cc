@@ -1,0 +1,266 @@
+#include "storage/fs/fs_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "base/error.h"
+#include "crypto/crypto.h"
+
+namespace plakar {
+
+namespace {
+
+const char *subdir(Kind k)
+{
+	switch (k) {
+	case Kind::Pack: return "packs";
+	case Kind::Index: return "index";
+	case Kind::Snapshot: return "snapshots";
+	case Kind::Key: return "keys";
+	case Kind::Lock: return "locks";
+	}
+	return "other";
+}
+
+bool valid_name(const std::string &name)
+{
+	if (name.empty() || name.size() > 128)
+		return false;
+	for (char c : name)
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
+			return false;
+	return true;
+}
+
+struct Fd {
+	int fd;
+	explicit Fd(int f) : fd(f) {}
+	~Fd()
+	{
+		if (fd >= 0)
+			::close(fd);
+	}
+};
+
+void write_all(int fd, const uint8_t *p, size_t n, const std::string &path)
+{
+	while (n) {
+		ssize_t w = ::write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			fail_errno(path, errno);
+		}
+		p += w;
+		n -= size_t(w);
+	}
+}
+
+void fsync_dir(const std::string &dir)
+{
+	Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (d.fd >= 0)
+		::fsync(d.fd);
+}
+
+void make_dir(const std::string &p)
+{
+	if (::mkdir(p.c_str(), 0700) != 0 && errno != EEXIST)
+		fail_errno(p, errno);
+}
+
+Bytes read_range(const std::string &path, uint64_t offset, uint64_t length, bool whole)
+{
+	Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (f.fd < 0)
+		fail_errno(path, errno);
+	if (whole) {
+		struct stat st;
+		if (::fstat(f.fd, &st) != 0)
+			fail_errno(path, errno);
+		length = uint64_t(st.st_size);
+	}
+	Bytes out(length);
+	uint64_t got = 0;
+	while (got < length) {
+		ssize_t r = ::pread(f.fd, out.data() + got, length - got, off_t(offset + got));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fail_errno(path, errno);
+		}
+		if (r == 0)
+			fail(Code::Corrupt, path + ": truncated (wanted " + std::to_string(length) + " bytes at offset " +
+			                        std::to_string(offset) + ")");
+		got += uint64_t(r);
+	}
+	return out;
+}
+
+} // namespace
+
+FsStore::FsStore(std::string root) : root_(std::move(root))
+{
+	while (root_.size() > 1 && root_.back() == '/')
+		root_.pop_back();
+}
+
+std::string FsStore::dir_of(Kind kind, const std::string &name) const
+{
+	if (!valid_name(name))
+		fail(Code::Invalid, std::string("invalid ") + kind_name(kind) + " name: " + name);
+	std::string d = root_ + "/" + subdir(kind);
+	if (kind == Kind::Pack)
+		d += "/" + name.substr(0, 2);
+	return d;
+}
+
+std::string FsStore::path_of(Kind kind, const std::string &name) const { return dir_of(kind, name) + "/" + name; }
+
+void FsStore::write_atomic(const std::string &dir, const std::string &path, ByteView data)
+{
+	std::string tmp = root_ + "/tmp/" + hex_encode(crypto::random_bytes(8));
+	{
+		Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+		if (f.fd < 0)
+			fail_errno(tmp, errno);
+		try {
+			write_all(f.fd, data.data(), data.size(), tmp);
+			if (::fsync(f.fd) != 0)
+				fail_errno(tmp, errno);
+		} catch (...) {
+			::unlink(tmp.c_str());
+			throw;
+		}
+	}
+	if (::rename(tmp.c_str(), path.c_str()) != 0) {
+		int e = errno;
+		::unlink(tmp.c_str());
+		fail_errno(path, e);
+	}
+	fsync_dir(dir);
+}
+
+void FsStore::create(ByteView config, const std::string &key_name, ByteView key)
+{
+	struct stat st;
+	if (::stat(root_.c_str(), &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			fail(Code::Exists, root_ + ": exists and is not a directory");
+		DIR *d = ::opendir(root_.c_str());
+		if (!d)
+			fail_errno(root_, errno);
+		bool empty = true;
+		while (auto *e = ::readdir(d))
+			if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+				empty = false;
+		::closedir(d);
+		if (::access((root_ + "/CONFIG").c_str(), F_OK) == 0)
+			fail(Code::Exists, root_ + ": a repository already exists there");
+		if (!empty)
+			fail(Code::Exists, root_ + ": directory is not empty");
+	} else if (errno == ENOENT) {
+		make_dir(root_);
+	} else {
+		fail_errno(root_, errno);
+	}
+	for (const char *s : {"tmp", "packs", "index", "snapshots", "keys", "locks"})
+		make_dir(root_ + "/" + s);
+	char xx[3];
+	for (int i = 0; i < 256; i++) {
+		std::snprintf(xx, sizeof xx, "%02x", i);
+		make_dir(root_ + "/packs/" + xx);
+	}
+	if (!key.empty())
+		put(Kind::Key, key_name, key);
+	// CONFIG last: a repository without it is not one, so an interrupted create is not mistaken
+	// for a repository.
+	write_atomic(root_, root_ + "/CONFIG", config);
+}
+
+Bytes FsStore::open()
+{
+	struct stat st;
+	if (::stat(root_.c_str(), &st) != 0) {
+		if (errno == ENOENT)
+			fail(Code::NotFound, root_ + ": repository does not exist");
+		fail_errno(root_, errno);
+	}
+	if (!S_ISDIR(st.st_mode) || ::access((root_ + "/CONFIG").c_str(), F_OK) != 0)
+		fail(Code::NotFound, root_ + ": not a plakar repository");
+	return read_range(root_ + "/CONFIG", 0, 0, true);
+}
+
+void FsStore::put(Kind kind, const std::string &name, ByteView data)
+{
+	std::string dir = dir_of(kind, name);
+	write_atomic(dir, dir + "/" + name, data);
+}
+
+Bytes FsStore::get(Kind kind, const std::string &name)
+{
+	std::string p = path_of(kind, name);
+	try {
+		return read_range(p, 0, 0, true);
+	} catch (const Error &e) {
+		if (e.is_not_found())
+			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+		throw;
+	}
+}
+
+Bytes FsStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
+{
+	std::string p = path_of(kind, name);
+	try {
+		return read_range(p, offset, length, false);
+	} catch (const Error &e) {
+		if (e.is_not_found())
+			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+		throw;
+	}
+}
+
+std::vector<std::string> FsStore::list(Kind kind)
+{
+	std::vector<std::string> out;
+	auto scan = [&](const std::string &dir) {
+		DIR *d = ::opendir(dir.c_str());
+		if (!d) {
+			if (errno == ENOENT)
+				return;
+			fail_errno(dir, errno);
+		}
+		while (auto *e = ::readdir(d)) {
+			std::string n = e->d_name;
+			if (valid_name(n))
+				out.push_back(std::move(n));
+		}
+		::closedir(d);
+	};
+	std::string base = root_ + "/" + subdir(kind);
+	if (kind == Kind::Pack) {
+		char xx[3];
+		for (int i = 0; i < 256; i++) {
+			std::snprintf(xx, sizeof xx, "%02x", i);
+			scan(base + "/" + xx);
+		}
+	} else {
+		scan(base);
+	}
+	return out;
+}
+
+void FsStore::remove(Kind kind, const std::string &name)
+{
+	std::string p = path_of(kind, name);
+	if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+		fail_errno(p, errno);
+}
+
+} // namespace plakar

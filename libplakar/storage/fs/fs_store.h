@@ -1,0 +1,36 @@
+// Filesystem store: one file per object under a root directory.
+//
+//   ROOT/CONFIG              the repository configuration (written last by create)
+//   ROOT/packs/XX/NAME       packfiles, fanned out by the first two hex digits of NAME
+//   ROOT/index/NAME          index segments
+//   ROOT/snapshots/NAME      snapshot headers
+//   ROOT/keys/NAME           wrapped master keys
+//   ROOT/locks/NAME          locks
+//   ROOT/tmp/                staging for atomic writes (temp file, fsync, rename, fsync dir)
+#pragma once
+
+#include "storage/store.h"
+
+namespace plakar {
+
+class FsStore : public Store {
+public:
+	explicit FsStore(std::string root);
+
+	void create(ByteView config, const std::string &key_name, ByteView key) override;
+	Bytes open() override;
+	void put(Kind kind, const std::string &name, ByteView data) override;
+	Bytes get(Kind kind, const std::string &name) override;
+	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override;
+	std::vector<std::string> list(Kind kind) override;
+	void remove(Kind kind, const std::string &name) override;
+	std::string location() const override { return root_; }
+
+private:
+	std::string dir_of(Kind kind, const std::string &name) const;
+	std::string path_of(Kind kind, const std::string &name) const;
+	void write_atomic(const std::string &dir, const std::string &path, ByteView data);
+	std::string root_;
+};
+
+} // namespace plakar

@@ -1,0 +1,57 @@
+// The Store interface: where a repository's bytes live. A store knows nothing of snapshots,
+// chunks or encryption; it keeps named objects of a few kinds. docs/storage.md is the contract.
+//
+// Contract shared by every backend:
+//  - Names are lowercase hex (packs, index segments) or a snapshot id; the store may rely on it.
+//  - put() is atomic: a reader sees the whole object or nothing, never a prefix, even after a
+//    crash. Putting an existing name replaces it (idempotent for identical content).
+//  - get() of a missing object throws Code::NotFound. A byte range past the end of the object
+//    throws Code::Corrupt (objects are immutable, so a short read means damage).
+//  - list() returns the names of one kind in no particular order.
+//  - remove() of a missing object is not an error.
+// A Store may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/bytes.h"
+
+namespace plakar {
+
+enum class Kind { Pack, Index, Snapshot, Key, Lock };
+const char *kind_name(Kind k);
+
+class Store {
+public:
+	virtual ~Store() = default;
+
+	// Initializes an empty store, stores the first key file (when key is not empty) and writes
+	// the repository's CONFIG last, so an interrupted create never looks like a repository.
+	// Throws Code::Exists when a repository (or anything else) is already there.
+	virtual void create(ByteView config, const std::string &key_name, ByteView key) = 0;
+	// Returns the CONFIG. Throws Code::NotFound when there is no repository at this location.
+	virtual Bytes open() = 0;
+
+	virtual void put(Kind kind, const std::string &name, ByteView data) = 0;
+	virtual Bytes get(Kind kind, const std::string &name) = 0;
+	virtual Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) = 0;
+	virtual std::vector<std::string> list(Kind kind) = 0;
+	virtual void remove(Kind kind, const std::string &name) = 0;
+
+	// A short description for messages ("/root/.plakar").
+	virtual std::string location() const = 0;
+};
+
+// Opens a store by URI: "/abs/path", "fs:///abs/path" (filesystem). Throws Code::Invalid on an
+// unknown scheme or a malformed URI. Opening does not touch the store yet.
+std::unique_ptr<Store> open_store(const std::string &uri);
+
+using StoreFactory = std::function<std::unique_ptr<Store>(const std::string &uri)>;
+// Registers a backend for "scheme://..." URIs (called once per backend at start-up).
+void register_store(const std::string &scheme, StoreFactory factory);
+
+} // namespace plakar
