@@ -1,0 +1,218 @@
+/*
+ * The C ABI exercised from plain C (C11, no C++ runtime in this file): create, open, push with
+ * a progress callback and cancellation, list, open by prefix, stat, ls, read, pull, errors.
+ * Usage: capi_test WORKDIR
+ */
+#include <plakar/plakar.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(cond)                                                                 \
+	do {                                                                            \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
+			        __LINE__, #cond, plakar_error_last());                          \
+			failures++;                                                             \
+		}                                                                           \
+	} while (0)
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(content, f);
+	fclose(f);
+}
+
+struct counts {
+	int files;
+	int cancel_after;
+};
+
+static int on_progress(const plakar_event *ev, void *payload)
+{
+	struct counts *c = payload;
+	if (ev->version != PLAKAR_EVENT_VERSION)
+		return 1;
+	if (ev->kind == PLAKAR_EVENT_FILE)
+		c->files++;
+	return c->cancel_after && c->files >= c->cancel_after;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: capi_test WORKDIR\n");
+		return 2;
+	}
+	char src[2048], repo_uri[2048], out[2048], path[4096];
+	snprintf(src, sizeof src, "%s/src", argv[1]);
+	snprintf(repo_uri, sizeof repo_uri, "%s/repo", argv[1]);
+	snprintf(out, sizeof out, "%s/out", argv[1]);
+	mkdir(argv[1], 0700);
+	mkdir(src, 0700);
+	snprintf(path, sizeof path, "%s/a.txt", src);
+	write_file(path, "alpha\n");
+	snprintf(path, sizeof path, "%s/b.txt", src);
+	write_file(path, "bravo bravo\n");
+
+	int major = -1;
+	plakar_version(&major, NULL, NULL);
+	CHECK(major == PLAKAR_VERSION_MAJOR);
+	CHECK(strcmp(plakar_version_string(), PLAKAR_VERSION_STRING) == 0);
+	CHECK(strcmp(plakar_error_string(PLAKAR_ENOTFOUND), "not found") == 0);
+
+	/* Errors: bad arguments and a missing repository. */
+	plakar_repository *repo = NULL;
+	CHECK(plakar_repository_open(&repo, NULL, NULL) == PLAKAR_EINVALID);
+	CHECK(repo == NULL);
+	CHECK(strlen(plakar_error_last()) > 0);
+	CHECK(plakar_repository_open(&repo, repo_uri, NULL) == PLAKAR_ENOTFOUND);
+	CHECK(plakar_error_last_code() == PLAKAR_ENOTFOUND);
+	CHECK(plakar_repository_create(&repo, repo_uri, NULL) == PLAKAR_EINVALID);
+
+	plakar_create_options copts = PLAKAR_CREATE_OPTIONS_INIT;
+	copts.passphrase = "correct horse";
+	copts.kdf_log2_n = 10;
+	CHECK(plakar_repository_create(&repo, repo_uri, &copts) == PLAKAR_OK);
+	CHECK(strcmp(plakar_error_last(), "") == 0); /* cleared on success */
+	CHECK(plakar_repository_encrypted(repo) == 1);
+	CHECK(strlen(plakar_repository_id(repo)) == 36);
+	plakar_repository_free(repo);
+	repo = NULL;
+	CHECK(plakar_repository_create(&repo, repo_uri, &copts) == PLAKAR_EEXISTS);
+
+	plakar_open_options oopts = PLAKAR_OPEN_OPTIONS_INIT;
+	oopts.passphrase = "wrong";
+	CHECK(plakar_repository_open(&repo, repo_uri, &oopts) == PLAKAR_EAUTH);
+	oopts.passphrase = "correct horse";
+	oopts.version = 99;
+	CHECK(plakar_repository_open(&repo, repo_uri, &oopts) == PLAKAR_EINVALID);
+	oopts.version = PLAKAR_OPEN_OPTIONS_VERSION;
+	CHECK(plakar_repository_open(&repo, repo_uri, &oopts) == PLAKAR_OK);
+
+	/* Push with progress; then a canceled push commits nothing. */
+	const char *paths[] = {src};
+	struct counts c = {0, 0};
+	plakar_push_options popts = PLAKAR_PUSH_OPTIONS_INIT;
+	const char *tags[] = {"daily"};
+	popts.tags = tags;
+	popts.ntags = 1;
+	popts.progress = on_progress;
+	popts.payload = &c;
+	popts.command_line = "capi_test";
+	plakar_snapshot *snap = NULL;
+	CHECK(plakar_push(&snap, repo, paths, 1, &popts) == PLAKAR_OK);
+	CHECK(snap != NULL);
+	CHECK(c.files == 2);
+	CHECK(plakar_snapshot_files(snap) == 2);
+	CHECK(plakar_snapshot_size(snap) == 18);
+	CHECK(plakar_snapshot_tag_count(snap) == 1 && strcmp(plakar_snapshot_tag(snap, 0), "daily") == 0);
+	CHECK(strcmp(plakar_snapshot_path(snap, 0), src) == 0);
+	CHECK(plakar_snapshot_path(snap, 1) == NULL);
+	CHECK(strcmp(plakar_snapshot_command_line(snap), "capi_test") == 0);
+	char id[64];
+	snprintf(id, sizeof id, "%s", plakar_snapshot_id(snap));
+	plakar_snapshot_free(snap);
+
+	struct counts cancel = {0, 1};
+	popts.payload = &cancel;
+	snap = NULL;
+	CHECK(plakar_push(&snap, repo, paths, 1, &popts) == PLAKAR_ECANCELED);
+	CHECK(snap == NULL);
+	const char *missing[] = {"/nonexistent/path/for/plakar"};
+	CHECK(plakar_push(NULL, repo, missing, 1, NULL) == PLAKAR_ENOTFOUND);
+
+	plakar_snapshot_list *list = NULL;
+	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_count(list) == 1);
+	CHECK(strcmp(plakar_snapshot_id(plakar_snapshot_list_get(list, 0)), id) == 0);
+	CHECK(plakar_snapshot_list_get(list, 1) == NULL);
+	plakar_snapshot_list_free(list);
+
+	/* Open by prefix, stat, ls, read. */
+	char prefix[9];
+	memcpy(prefix, id, 8);
+	prefix[8] = 0;
+	CHECK(plakar_snapshot_open(&snap, repo, prefix) == PLAKAR_OK);
+	plakar_snapshot *none = NULL;
+	CHECK(plakar_snapshot_open(&none, repo, "ffffffffffff") == PLAKAR_ENOTFOUND || strncmp(id, "ffffffffffff", 12) == 0);
+	CHECK(plakar_snapshot_open(&none, repo, "xyz") == PLAKAR_EINVALID);
+
+	plakar_entry *e = NULL;
+	snprintf(path, sizeof path, "%s/a.txt", src);
+	CHECK(plakar_snapshot_stat(&e, snap, path) == PLAKAR_OK);
+	CHECK(plakar_entry_type(e) == PLAKAR_TYPE_FILE);
+	CHECK(plakar_entry_size(e) == 6);
+	CHECK(strcmp(plakar_entry_name(e), "a.txt") == 0);
+	CHECK(plakar_entry_uid(e) == (uint32_t)getuid());
+	plakar_entry_free(e);
+	snprintf(path, sizeof path, "%s/zzz", src);
+	CHECK(plakar_snapshot_stat(&e, snap, path) == PLAKAR_ENOTFOUND);
+
+	plakar_entry_list *ents = NULL;
+	CHECK(plakar_snapshot_ls(&ents, snap, src) == PLAKAR_OK);
+	CHECK(plakar_entry_list_count(ents) == 2);
+	CHECK(strcmp(plakar_entry_name(plakar_entry_list_get(ents, 1)), "b.txt") == 0);
+	plakar_entry_list_free(ents);
+
+	plakar_file *f = NULL;
+	snprintf(path, sizeof path, "%s/b.txt", src);
+	CHECK(plakar_file_open(&f, snap, path) == PLAKAR_OK);
+	CHECK(plakar_file_size(f) == 12);
+	char buf[64];
+	size_t n = 0, total = 0;
+	while (plakar_file_read(f, buf + total, 5, &n) == PLAKAR_OK && n > 0)
+		total += n;
+	CHECK(total == 12 && memcmp(buf, "bravo bravo\n", 12) == 0);
+	plakar_file_free(f);
+	CHECK(plakar_file_open(&f, snap, src) == PLAKAR_EINVALID);
+
+	/* Pull, rebased. */
+	plakar_pull_options pl = PLAKAR_PULL_OPTIONS_INIT;
+	pl.to = out;
+	pl.rebase = 1;
+	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_OK);
+	snprintf(path, sizeof path, "%s/src/a.txt", out);
+	FILE *rf = fopen(path, "rb");
+	CHECK(rf != NULL);
+	if (rf) {
+		char got[16] = {0};
+		CHECK(fread(got, 1, sizeof got, rf) == 6);
+		CHECK(strcmp(got, "alpha\n") == 0);
+		fclose(rf);
+	}
+	plakar_snapshot_free(snap);
+
+	/* NULL is accepted by every _free. */
+	plakar_snapshot_free(NULL);
+	plakar_snapshot_list_free(NULL);
+	plakar_entry_free(NULL);
+	plakar_entry_list_free(NULL);
+	plakar_file_free(NULL);
+	plakar_repository_free(NULL);
+	plakar_string_free(NULL);
+	plakar_repository_free(repo);
+
+	char *def = NULL;
+	setenv("PLAKAR_REPOSITORY", "/some/where", 1);
+	CHECK(plakar_default_repository(&def) == PLAKAR_OK && strcmp(def, "/some/where") == 0);
+	plakar_string_free(def);
+
+	if (failures) {
+		fprintf(stderr, "%d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("capi: all checks passed\n");
+	return 0;
+}

@@ -1,0 +1,80 @@
+#include "helpers.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace plakar::test {
+
+TempDir::TempDir()
+{
+	const char *t = std::getenv("TMPDIR");
+	std::string tmpl = std::string(t && *t ? t : "/tmp") + "/plakar-test-XXXXXX";
+	std::vector<char> buf(tmpl.begin(), tmpl.end());
+	buf.push_back('\0');
+	if (!mkdtemp(buf.data()))
+		throw std::runtime_error("mkdtemp failed");
+	path_ = buf.data();
+}
+
+TempDir::~TempDir()
+{
+	std::error_code ec;
+	fs::remove_all(path_, ec);
+}
+
+void write_file(const std::string &path, ByteView data)
+{
+	std::ofstream f(path, std::ios::binary | std::ios::trunc);
+	f.write(reinterpret_cast<const char *>(data.data()), std::streamsize(data.size()));
+	if (!f)
+		throw std::runtime_error("cannot write " + path);
+}
+
+Bytes read_file(const std::string &path)
+{
+	std::ifstream f(path, std::ios::binary);
+	if (!f)
+		throw std::runtime_error("cannot read " + path);
+	return Bytes(std::istreambuf_iterator<char>(f), {});
+}
+
+Bytes random_data(size_t n, uint64_t seed)
+{
+	std::mt19937_64 g(seed);
+	Bytes b(n);
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t v = g();
+		for (size_t j = 0; j < 8 && i + j < n; j++)
+			b[i + j] = uint8_t(v >> (8 * j));
+	}
+	return b;
+}
+
+Bytes hex(const char *s)
+{
+	Bytes out;
+	if (!hex_decode(s, out))
+		throw std::runtime_error("bad hex in test");
+	return out;
+}
+
+std::vector<std::string> files_under(const std::string &dir)
+{
+	std::vector<std::string> out;
+	if (!fs::exists(dir))
+		return out;
+	for (auto &e : fs::recursive_directory_iterator(dir))
+		if (e.is_regular_file())
+			out.push_back(e.path().string());
+	std::sort(out.begin(), out.end());
+	return out;
+}
+
+} // namespace plakar::test

@@ -1,0 +1,29 @@
+// Test helpers: temporary directories and small file utilities.
+#pragma once
+
+#include <string>
+
+#include "base/bytes.h"
+
+namespace plakar::test {
+
+// A fresh directory under $TMPDIR, removed with its content when the object goes.
+class TempDir {
+public:
+	TempDir();
+	~TempDir();
+	const std::string &path() const { return path_; }
+	std::string operator/(const std::string &name) const { return path_ + "/" + name; }
+
+private:
+	std::string path_;
+};
+
+void write_file(const std::string &path, ByteView data);
+Bytes read_file(const std::string &path);
+Bytes random_data(size_t n, uint64_t seed);
+Bytes hex(const char *s);
+// Files of a kind in a filesystem repository (full paths).
+std::vector<std::string> files_under(const std::string &dir);
+
+} // namespace plakar::test

@@ -1,0 +1,57 @@
+#include <catch2/catch.hpp>
+
+#include "base/error.h"
+#include "crypto/crypto.h"
+#include "repository/index.h"
+
+using namespace plakar;
+
+TEST_CASE("index: add, save, reload, merge", "[index]")
+{
+	Index idx;
+	Id pack1, pack2;
+	pack1.b.fill(1);
+	pack2.b.fill(2);
+	std::vector<Id> ids;
+	for (int i = 0; i < 1000; i++) {
+		Id id = crypto::sha256(as_bytes(std::to_string(i)));
+		ids.push_back(id);
+		idx.add(i % 2 ? pack1 : pack2, BlobRecord{id, BlobType::Chunk, 0, uint32_t(40 + i), 100, 84});
+	}
+	Bytes seg = idx.encode_fresh();
+	idx.commit_fresh();
+	CHECK_FALSE(idx.has_fresh());
+	CHECK(idx.size() == 1000);
+
+	Index back;
+	back.load_segment(seg);
+	back.load_segment(seg); // duplicates collapse
+	back.finish_load();
+	CHECK(back.size() == 1000);
+	for (int i = 0; i < 1000; i++) {
+		auto loc = back.find(ids[i]);
+		REQUIRE(loc);
+		CHECK(loc->offset == uint32_t(40 + i));
+		CHECK(back.pack_name(loc->pack) == (i % 2 ? pack1 : pack2));
+	}
+	CHECK_FALSE(back.find(crypto::sha256(as_bytes("absent"))));
+	Index all;
+	all.load_segment(back.encode_all());
+	all.finish_load();
+	CHECK(all.size() == 1000);
+}
+
+TEST_CASE("index: a malformed segment is refused", "[index]")
+{
+	Index idx;
+	Id p;
+	idx.add(p, BlobRecord{crypto::sha256(as_bytes("x")), BlobType::Chunk, 0, 40, 10, 10});
+	Bytes seg = idx.encode_fresh();
+	Index a;
+	CHECK_THROWS_AS(a.load_segment(ByteView(seg).first(seg.size() - 1)), Error);
+	Bytes bad = seg;
+	bad.back() = 0;     // flags ok, but
+	bad[bad.size() - 2] = 9; // unknown blob type
+	Index b;
+	CHECK_THROWS_AS(b.load_segment(bad), Error);
+}
