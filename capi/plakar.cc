@@ -383,7 +383,7 @@ int plakar_snapshot_error(const plakar_snapshot *s, size_t i, const char **path,
 	});
 }
 
-int plakar_snapshot_stat(plakar_entry **out, plakar_snapshot *snap, const char *path)
+int plakar_snapshot_stat(plakar_entry **out, const plakar_snapshot *snap, const char *path)
 {
 	return guard([&] {
 		require(out, "out is NULL");
@@ -396,7 +396,7 @@ int plakar_snapshot_stat(plakar_entry **out, plakar_snapshot *snap, const char *
 	});
 }
 
-int plakar_snapshot_ls(plakar_entry_list **out, plakar_snapshot *snap, const char *path)
+int plakar_snapshot_ls(plakar_entry_list **out, const plakar_snapshot *snap, const char *path)
 {
 	return guard([&] {
 		require(out, "out is NULL");
@@ -440,7 +440,7 @@ uint64_t plakar_entry_nlink(const plakar_entry *e) { return e ? e->e.nlink : 0; 
 const char *plakar_entry_symlink(const plakar_entry *e) { return e ? e->e.target.c_str() : ""; }
 const char *plakar_entry_error(const plakar_entry *e) { return e ? e->e.error.c_str() : ""; }
 
-int plakar_file_open(plakar_file **out, plakar_snapshot *snap, const char *path)
+int plakar_file_open(plakar_file **out, const plakar_snapshot *snap, const char *path)
 {
 	return guard([&] {
 		require(out, "out is NULL");
@@ -474,7 +474,16 @@ int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread)
 uint64_t plakar_file_size(const plakar_file *f) { return f && f->reader ? f->reader->size() : 0; }
 void plakar_file_free(plakar_file *f) { delete f; }
 
-int plakar_pull(plakar_snapshot *snap, const char *path, const plakar_pull_options *opts)
+int plakar_file_seek(plakar_file *f, uint64_t offset)
+{
+	return guard([&] {
+		require(f && f->reader, "file is NULL");
+		std::lock_guard lk(f->owner->mu);
+		f->reader->seek(offset);
+	});
+}
+
+int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts)
 {
 	return guard([&] {
 		require(snap && snap->owner, "snapshot is NULL");

@@ -15,7 +15,9 @@
  *    (or plakar_*_options_init) so that a program built against this header keeps working when
  *    fields are appended in later versions.
  *  - Callbacks take `void *payload` last. A progress callback that returns non-zero cancels the
- *    operation, which then fails with PLAKAR_ECANCELED.
+ *    operation, which then fails with PLAKAR_ECANCELED. A callback may call read-only functions
+ *    of this library, on the same repository too (the internal lock is recursive), but must not
+ *    free a handle the running operation uses.
  *  - Threading: the library keeps no global mutable state. A handle may be used from several
  *    threads; calls on one repository handle (and on the snapshots and files opened from it)
  *    are serialized internally. Different repository handles work fully in parallel.
@@ -63,7 +65,7 @@ enum {
 	PLAKAR_EAUTH = -4,      /* wrong passphrase, or a passphrase is required */
 	PLAKAR_ECORRUPT = -5,   /* data failed authentication or is malformed; never returned as data */
 	PLAKAR_ELOCKED = -6,    /* the repository is locked by another operation */
-	PLAKAR_EEXISTS = -7,    /* create over an existing repository; restore over an existing file */
+	PLAKAR_EEXISTS = -7,    /* create over an existing repository */
 	PLAKAR_EINVALID = -8,   /* bad argument: NULL handle, unknown option version, malformed URI */
 	PLAKAR_EAMBIGUOUS = -9, /* a snapshot prefix matches more than one snapshot */
 	PLAKAR_ECANCELED = -10, /* a callback asked to stop */
@@ -108,7 +110,8 @@ enum plakar_event_kind {
 typedef struct plakar_event {
 	unsigned int version; /* PLAKAR_EVENT_VERSION */
 	int kind;             /* enum plakar_event_kind */
-	const char *path;     /* the item concerned, or NULL */
+	const char *path;     /* the item concerned, or NULL: the source path during push,
+	                         the destination path during pull */
 	const char *message;  /* the error, for PLAKAR_EVENT_ERROR, else NULL */
 	uint64_t files;       /* files processed so far */
 	uint64_t directories; /* directories processed so far */
@@ -175,7 +178,10 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_create(plakar_repository **
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_open(plakar_repository **out, const char *uri,
                                                           const plakar_open_options *opts);
 
-/* Closes the repository. Snapshots, lists and files opened from it must be freed first. NULL is fine. */
+/*
+ * Closes the repository. Snapshots, snapshot lists and files opened from it must be freed
+ * first; entries and entry lists are plain values and may outlive it. NULL is fine.
+ */
 PLAKAR_EXTERN void plakar_repository_free(plakar_repository *repo);
 
 /* 1 if the repository encrypts its data, 0 if not, negative on a NULL handle. */
@@ -223,6 +229,9 @@ PLAKAR_EXTERN const plakar_snapshot *plakar_snapshot_list_get(const plakar_snaps
 PLAKAR_EXTERN void plakar_snapshot_list_free(plakar_snapshot_list *list);
 
 /*
+ * Snapshots from a list and from plakar_snapshot_open are alike: both can be browsed (stat,
+ * ls, file_open, pull) while the repository lives.
+ *
  * Opens a snapshot by id or any unique prefix of it (dashes optional). PLAKAR_ENOTFOUND when no
  * snapshot matches, PLAKAR_EAMBIGUOUS when several do. Caller frees with plakar_snapshot_free.
  */
@@ -236,6 +245,7 @@ PLAKAR_EXTERN int64_t plakar_snapshot_time(const plakar_snapshot *snap);        
 PLAKAR_EXTERN const char *plakar_snapshot_hostname(const plakar_snapshot *snap);
 PLAKAR_EXTERN const char *plakar_snapshot_username(const plakar_snapshot *snap);
 PLAKAR_EXTERN const char *plakar_snapshot_command_line(const plakar_snapshot *snap);
+/* The pushed paths, absolute, sorted bytewise; a path inside another pushed path is dropped. */
 PLAKAR_EXTERN size_t plakar_snapshot_path_count(const plakar_snapshot *snap);
 PLAKAR_EXTERN const char *plakar_snapshot_path(const plakar_snapshot *snap, size_t i); /* NULL if out of range */
 PLAKAR_EXTERN size_t plakar_snapshot_tag_count(const plakar_snapshot *snap);
@@ -265,12 +275,12 @@ enum plakar_entry_type {
  * appear at their absolute location). Touches only the directories on the way.
  * PLAKAR_ENOTFOUND when the path is not in the snapshot. Caller frees with plakar_entry_free.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_stat(plakar_entry **out, plakar_snapshot *snap, const char *path);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_stat(plakar_entry **out, const plakar_snapshot *snap, const char *path);
 /*
  * Lists the entries of a directory, sorted by name (bytewise). When path names a non-directory,
  * the list holds that one entry. Caller frees with plakar_entry_list_free.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_ls(plakar_entry_list **out, plakar_snapshot *snap, const char *path);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_ls(plakar_entry_list **out, const plakar_snapshot *snap, const char *path);
 PLAKAR_EXTERN size_t plakar_entry_list_count(const plakar_entry_list *list);
 /* Borrowed: valid while the list lives; NULL when i is out of range. */
 PLAKAR_EXTERN const plakar_entry *plakar_entry_list_get(const plakar_entry_list *list, size_t i);
@@ -298,7 +308,7 @@ PLAKAR_EXTERN const char *plakar_entry_error(const plakar_entry *e);
  * Opens a regular file of the snapshot for reading. PLAKAR_ENOTFOUND when the path is absent,
  * PLAKAR_EINVALID when it is not a regular file. Caller frees with plakar_file_free.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_open(plakar_file **out, plakar_snapshot *snap, const char *path);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_open(plakar_file **out, const plakar_snapshot *snap, const char *path);
 /*
  * Reads up to len bytes at the current position into buf; *nread receives the count, 0 at the
  * end. Every byte returned has been authenticated: a corrupted chunk fails with
@@ -306,6 +316,11 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_open(plakar_file **out, plakar_sn
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread);
 PLAKAR_EXTERN uint64_t plakar_file_size(const plakar_file *f);
+/*
+ * Moves the read position to offset (0 <= offset <= size; past the end is PLAKAR_EINVALID).
+ * The next read fetches only the chunk that holds the new position.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_seek(plakar_file *f, uint64_t offset);
 PLAKAR_EXTERN void plakar_file_free(plakar_file *f);
 
 /* ---------------------------------------------------------------- pull (restore) */
@@ -329,7 +344,7 @@ typedef struct plakar_pull_options {
  * with wrong bytes) and the call returns PLAKAR_ECORRUPT after restoring the rest. Other
  * per-item failures (target not writable) give PLAKAR_EPARTIAL after the rest is restored.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_pull(plakar_snapshot *snap, const char *path, const plakar_pull_options *opts);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts);
 
 #ifdef __cplusplus
 }

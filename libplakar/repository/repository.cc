@@ -32,6 +32,11 @@ Repository::~Repository() = default;
 
 std::unique_ptr<Repository> Repository::create(const std::string &uri, const CreateOptions &opts)
 {
+	return create(open_store(uri), opts);
+}
+
+std::unique_ptr<Repository> Repository::create(std::unique_ptr<Store> store, const CreateOptions &opts)
+{
 	opts.chunks.validate();
 	if (opts.compression_level < 1 || opts.compression_level > 19)
 		fail(Code::Invalid, "compression level must be between 1 and 19");
@@ -44,7 +49,6 @@ std::unique_ptr<Repository> Repository::create(const std::string &uri, const Cre
 	if (opts.encryption && opts.passphrase->empty())
 		fail(Code::Invalid, "the passphrase must not be empty");
 
-	auto store = open_store(uri);
 	Config cfg;
 	crypto::random_bytes(cfg.repo_id.data(), cfg.repo_id.size());
 	cfg.repo_id[6] = (cfg.repo_id[6] & 0x0f) | 0x40; // printed as a version-4 UUID
@@ -71,7 +75,11 @@ std::unique_ptr<Repository> Repository::create(const std::string &uri, const Cre
 
 std::unique_ptr<Repository> Repository::open(const std::string &uri, const std::optional<std::string> &passphrase)
 {
-	auto store = open_store(uri);
+	return open(open_store(uri), passphrase);
+}
+
+std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase)
+{
 	Bytes raw = store->open();
 	Config cfg = parse_config(raw);
 	crypto::SecureBytes master;

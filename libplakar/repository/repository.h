@@ -40,8 +40,10 @@ struct RepoStats {
 class Repository {
 public:
 	static std::unique_ptr<Repository> create(const std::string &uri, const CreateOptions &opts);
+	static std::unique_ptr<Repository> create(std::unique_ptr<Store> store, const CreateOptions &opts);
 	// passphrase: nullopt when none was given (fine for plaintext repositories).
 	static std::unique_ptr<Repository> open(const std::string &uri, const std::optional<std::string> &passphrase);
+	static std::unique_ptr<Repository> open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase);
 	~Repository();
 
 	const Config &config() const { return cfg_; }

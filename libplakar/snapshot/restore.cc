@@ -5,6 +5,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -23,8 +24,37 @@ FileReader::FileReader(Repository &repo, const Entry &file) : repo_(repo)
 	if (!file.error.empty())
 		fail(Code::NotFound, file.name + ": content was not backed up (" + file.error + ")");
 	chunks_ = file_chunks(repo, file);
-	for (const auto &c : chunks_)
+	starts_.reserve(chunks_.size());
+	for (const auto &c : chunks_) {
+		starts_.push_back(size_);
 		size_ += c.len;
+	}
+}
+
+void FileReader::seek(uint64_t offset)
+{
+	if (offset > size_)
+		fail(Code::Invalid, "seek past the end of the file");
+	// The chunk holding offset: the last one starting at or before it.
+	size_t i = size_t(std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin());
+	if (offset == size_ || i == 0) {
+		next_ = offset == size_ ? chunks_.size() : 0;
+		cur_.clear();
+		pos_ = 0;
+		return;
+	}
+	i--;
+	// Stay in the current chunk when possible; otherwise load it on the next read.
+	if (next_ == i + 1 && !cur_.empty()) {
+		pos_ = size_t(offset - starts_[i]);
+		return;
+	}
+	Bytes b = repo_.get_blob(chunks_[i].id, BlobType::Chunk);
+	if (b.size() != chunks_[i].len)
+		fail(Code::Corrupt, "chunk " + chunks_[i].id.hex().substr(0, 16) + " has the wrong size");
+	cur_ = std::move(b);
+	next_ = i + 1;
+	pos_ = size_t(offset - starts_[i]);
 }
 
 size_t FileReader::read(uint8_t *buf, size_t len)
@@ -116,14 +146,16 @@ void Restorer::remove_existing(const std::string &dest, bool keep_dir)
 
 void Restorer::set_metadata(const Entry &e, const std::string &dest)
 {
+	// Order matters: xattrs while the item is still writable, then owner (chown clears the
+	// set-id bits), then mode, then times (every change above touches ctime, not mtime).
 	bool link = e.type == EntryType::Symlink;
+	for (const auto &[k, v] : e.xattrs)
+		if (::lsetxattr(dest.c_str(), k.c_str(), v.data(), v.size(), 0) != 0 && errno != ENOTSUP && errno != EPERM)
+			fail_errno(dest + ": setxattr " + k, errno);
 	if (root_ && ::lchown(dest.c_str(), e.uid, e.gid) != 0)
 		fail_errno(dest + ": chown", errno);
 	if (!link && ::chmod(dest.c_str(), e.mode & 07777) != 0)
 		fail_errno(dest + ": chmod", errno);
-	for (const auto &[k, v] : e.xattrs)
-		if (::lsetxattr(dest.c_str(), k.c_str(), v.data(), v.size(), 0) != 0 && errno != ENOTSUP && errno != EPERM)
-			fail_errno(dest + ": setxattr " + k, errno);
 	struct timespec ts[2];
 	ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
 	ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
@@ -318,7 +350,8 @@ void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, co
 		fail(Code::Corrupt, "some content failed authentication and was not restored (" +
 		                        std::to_string(r.counters.errors) + " errors)");
 	if (r.counters.errors)
-		fail(Code::Partial, std::to_string(r.counters.errors) + " items could not be restored");
+		fail(Code::Partial, std::to_string(r.counters.errors) + (r.counters.errors == 1 ? " item" : " items") +
+		                        " could not be restored");
 }
 
 } // namespace plakar

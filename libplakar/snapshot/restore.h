@@ -16,10 +16,13 @@ public:
 	// Reads up to len bytes; returns 0 at the end.
 	size_t read(uint8_t *buf, size_t len);
 	uint64_t size() const { return size_; }
+	// Moves to offset (<= size, else Code::Invalid); the chunk holding it is read on demand.
+	void seek(uint64_t offset);
 
 private:
 	Repository &repo_;
 	std::vector<ChunkRef> chunks_;
+	std::vector<uint64_t> starts_; // offset of each chunk in the file
 	size_t next_ = 0;
 	Bytes cur_;
 	size_t pos_ = 0;

@@ -3,6 +3,7 @@
 
 #include "base/error.h"
 #include "storage/fs/fs_store.h"
+#include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 
 namespace plakar {
@@ -27,6 +28,9 @@ struct Registry {
 	{
 		factories["fs"] = [](const std::string &uri) -> std::unique_ptr<Store> {
 			return std::make_unique<FsStore>(uri.substr(5)); // strip "fs://"
+		};
+		factories["sqlite"] = [](const std::string &uri) -> std::unique_ptr<Store> {
+			return std::make_unique<SqliteStore>(uri.substr(9)); // strip "sqlite://"
 		};
 	}
 };
@@ -63,8 +67,9 @@ std::unique_ptr<Store> open_store(const std::string &uri)
 			fail(Code::Invalid, "unknown repository scheme: " + scheme);
 		f = it->second;
 	}
-	if (scheme == "fs" && (uri.size() <= 5 || uri[5] != '/'))
-		fail(Code::Invalid, "fs:// needs an absolute path: " + uri);
+	// Path-based schemes take an absolute path after "scheme://".
+	if ((scheme == "fs" || scheme == "sqlite") && (uri.size() <= sep + 3 || uri[sep + 3] != '/'))
+		fail(Code::Invalid, scheme + ":// needs an absolute path: " + uri);
 	return f(uri);
 }
 

@@ -138,6 +138,13 @@ int main(int argc, char **argv)
 	CHECK(plakar_snapshot_list_count(list) == 1);
 	CHECK(strcmp(plakar_snapshot_id(plakar_snapshot_list_get(list, 0)), id) == 0);
 	CHECK(plakar_snapshot_list_get(list, 1) == NULL);
+	{
+		/* A listed snapshot can be browsed directly. */
+		plakar_entry_list *l0 = NULL;
+		CHECK(plakar_snapshot_ls(&l0, plakar_snapshot_list_get(list, 0), src) == PLAKAR_OK);
+		CHECK(plakar_entry_list_count(l0) == 2);
+		plakar_entry_list_free(l0);
+	}
 	plakar_snapshot_list_free(list);
 
 	/* Open by prefix, stat, ls, read. */
@@ -175,6 +182,11 @@ int main(int argc, char **argv)
 	while (plakar_file_read(f, buf + total, 5, &n) == PLAKAR_OK && n > 0)
 		total += n;
 	CHECK(total == 12 && memcmp(buf, "bravo bravo\n", 12) == 0);
+	CHECK(plakar_file_seek(f, 6) == PLAKAR_OK);
+	CHECK(plakar_file_read(f, buf, sizeof buf, &n) == PLAKAR_OK && n == 6 && memcmp(buf, "bravo\n", 6) == 0);
+	CHECK(plakar_file_seek(f, 13) == PLAKAR_EINVALID);
+	CHECK(plakar_file_seek(f, 12) == PLAKAR_OK);
+	CHECK(plakar_file_read(f, buf, sizeof buf, &n) == PLAKAR_OK && n == 0);
 	plakar_file_free(f);
 	CHECK(plakar_file_open(&f, snap, src) == PLAKAR_EINVALID);
 

@@ -62,6 +62,19 @@ TEST_CASE("push then read back through the filesystem view", "[snapshot]")
 	CHECK(hs[0].id_string() == h.id_string());
 	CHECK(resolve_snapshot(*r, h.id_string().substr(0, 4)) == h.id_string());
 	CHECK(cat(*r, hs[0], d / "src/big") == big);
+	{
+		FileReader f(*r, lookup(*r, hs[0], d / "src/big"));
+		uint8_t buf[100];
+		for (uint64_t off : {uint64_t(0), uint64_t(500000), uint64_t(70000), uint64_t(big.size() - 50)}) {
+			f.seek(off);
+			size_t n = f.read(buf, sizeof buf);
+			CHECK(n == std::min<size_t>(100, big.size() - off));
+			CHECK(std::equal(buf, buf + n, big.begin() + long(off)));
+		}
+		f.seek(big.size());
+		CHECK(f.read(buf, sizeof buf) == 0);
+		CHECK_THROWS_AS(f.seek(big.size() + 1), Error);
+	}
 	CHECK(as_string(cat(*r, hs[0], d / "src/sub/small")) == "hello");
 	CHECK(cat(*r, hs[0], d / "src/empty").empty());
 	Entry l = lookup(*r, hs[0], d / "src/link");

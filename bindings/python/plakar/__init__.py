@@ -1,0 +1,118 @@
+"""plakar: deduplicating, encrypted, compressed backups.
+
+    import plakar
+
+    with plakar.create("/backups/repo", "passphrase") as repo:
+        snap = repo.push("/home/me/projects", tags=["daily"])
+        for entry in snap.ls(snap.paths[0]):
+            print(entry.name, entry.size)
+        data = snap.cat(snap.paths[0] + "/README")
+
+The package wraps libplakar's C ABI. Every blocking call releases the GIL. Errors are
+raised as PlakarError subclasses (see plakar._errors). Paths and names are str decoded
+with os.fsdecode (undecodable bytes become surrogates); str, bytes and os.PathLike are
+accepted wherever a path is expected.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Optional, Union
+
+from . import _plakar
+from ._entry import Entry, EntryType
+from ._errors import (
+    AmbiguousError,
+    AuthError,
+    CanceledError,
+    CorruptError,
+    ExistsError,
+    InvalidArgumentError,
+    LockedError,
+    NotFoundError,
+    PartialError,
+    PlakarError,
+    UnsupportedError,
+    VersionError,
+)
+from ._progress import Event, EventKind, ProgressCallback
+from ._repository import Passphrase, Repository, SnapshotRef, _passphrase
+from ._snapshot import PathArg, Snapshot, SnapshotFile
+
+__all__ = [
+    "__version__", "version", "FORMAT_VERSION",
+    "create", "open", "push", "default_repository",
+    "Repository", "Snapshot", "SnapshotFile", "Entry", "EntryType", "Event", "EventKind",
+    "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
+    "InvalidArgumentError", "AmbiguousError", "CanceledError", "PartialError", "VersionError",
+    "UnsupportedError",
+    "PathArg", "SnapshotRef", "Passphrase", "ProgressCallback",
+]
+
+#: The version of these bindings (and of the C header they were built against).
+__version__: str = _plakar.__version__
+#: The repository format version the library writes.
+FORMAT_VERSION: int = _plakar.FORMAT_VERSION
+
+
+# The public classes present themselves as plakar.X (reprs, tracebacks, pickling).
+for _cls in (Repository, Snapshot, SnapshotFile, Entry, EntryType, Event, EventKind,
+             PlakarError, NotFoundError, AuthError, CorruptError, LockedError, ExistsError,
+             InvalidArgumentError, AmbiguousError, CanceledError, PartialError, VersionError,
+             UnsupportedError):
+    _cls.__module__ = __name__
+del _cls
+
+
+def version() -> tuple[int, int, int]:
+    """The (major, minor, patch) version of the libplakar loaded at run time."""
+    major, minor, patch = _plakar.version()
+    return (major, minor, patch)
+
+
+def default_repository() -> str:
+    """The default repository: $PLAKAR_REPOSITORY if set, else ~/.plakar."""
+    return os.fsdecode(_plakar.default_repository())
+
+
+def _uri(uri: PathArg) -> bytes:
+    return os.fsencode(uri)
+
+
+def create(uri: PathArg, passphrase: Optional[Passphrase] = None, *, encryption: bool = True,
+           kdf_log2_n: int = 0, compression_level: int = 0, chunk_min: int = 0,
+           chunk_avg: int = 0, chunk_max: int = 0, pack_size: int = 0) -> Repository:
+    """Creates a repository at uri and returns it open.
+
+    An encrypted repository (the default) needs a passphrase; ``encryption=False`` makes
+    a plaintext one (still keyed and checked). kdf_log2_n is the scrypt cost (log2 N;
+    0 = the default, 17; lower values only for tests). compression_level is the zstd
+    level (1..19, 0 = 3). chunk_* and pack_size are in bytes, 0 meaning the defaults.
+    Raises ExistsError when a repository or a non-empty directory is already there.
+    """
+    return Repository(_plakar.create(_uri(uri), _passphrase(passphrase),
+                                     bool(encryption), kdf_log2_n, compression_level,
+                                     chunk_min, chunk_avg, chunk_max, pack_size))
+
+
+def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None, *,
+         cpu: int = 0) -> Repository:
+    """Opens an existing repository (default: default_repository()).
+
+    Plaintext repositories need no passphrase. cpu caps the worker threads (0: one less
+    than the cores). Raises NotFoundError when nothing is there, AuthError on a wrong or
+    missing passphrase, CorruptError when what is there is not a repository.
+    """
+    return Repository(_plakar.open(None if uri is None else _uri(uri),
+                                   _passphrase(passphrase), cpu))
+
+
+def push(uri: Optional[PathArg], path_or_paths: Union[PathArg, Iterable[PathArg]],
+         passphrase: Optional[Passphrase] = None, *, cpu: int = 0,
+         tags: Iterable[Union[str, bytes]] = (), progress: Optional[ProgressCallback] = None,
+         command_line: Optional[Union[str, bytes]] = None) -> Snapshot:
+    """Opens the repository at uri, pushes the path(s) into a new snapshot, closes the
+    repository and returns the snapshot (still usable: it keeps what it needs open)."""
+    with open(uri, passphrase, cpu=cpu) as repo:
+        return repo.push(path_or_paths, tags=tags, progress=progress, command_line=command_line)
+

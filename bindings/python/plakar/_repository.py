@@ -1,0 +1,192 @@
+"""Repositories."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Iterator, Optional, Union
+
+from . import _plakar
+from ._entry import Entry
+from ._progress import ProgressCallback, _adapt
+from ._snapshot import PathArg, Snapshot, SnapshotFile, _path
+
+__all__ = ["Repository", "SnapshotRef", "Passphrase"]
+
+# A snapshot: a Snapshot object, or its id or any unique prefix of it (dashes optional).
+SnapshotRef = Union[Snapshot, str]
+# A passphrase: str (encoded as UTF-8) or bytes.
+Passphrase = Union[str, bytes, bytearray, memoryview]
+
+
+def _passphrase(p: Optional[Passphrase]) -> Optional[bytes]:
+    if p is None:
+        return None
+    if isinstance(p, str):
+        return p.encode("utf-8")
+    return bytes(p)
+
+
+def _utf8(s: Union[str, bytes]) -> bytes:
+    return s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
+
+
+def _paths(paths: Union[PathArg, Iterable[PathArg]]) -> list[bytes]:
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        return [_path(paths)]
+    out = [_path(p) for p in paths]
+    if not out:
+        raise ValueError("no path to push")
+    return out
+
+
+class Repository:
+    """An open repository.
+
+    Get one from plakar.open() or plakar.create(). Use it as a context manager, or call
+    close(). Safe to use from several threads: the library serializes the calls on one
+    repository, and releases the GIL while it works.
+
+    Ownership: snapshots and files obtained from a repository keep its handle alive.
+    close() makes the Repository object unusable at once, but the handle itself (and the
+    repository's lock, if any) is released only when the last Snapshot and SnapshotFile
+    opened from it are closed or garbage-collected. Entries hold no handle.
+    """
+
+    __slots__ = ("_h", "_id", "_encrypted", "__weakref__")
+
+    def __init__(self, handle: _plakar.RepositoryHandle) -> None:
+        if not isinstance(handle, _plakar.RepositoryHandle):
+            raise TypeError("use plakar.open() or plakar.create() to get a Repository")
+        self._h: Optional[_plakar.RepositoryHandle] = handle
+        self._id: str = handle.id
+        self._encrypted: bool = handle.encrypted
+
+    def _handle(self) -> _plakar.RepositoryHandle:
+        h = self._h
+        if h is None:
+            raise ValueError("repository is closed")
+        return h
+
+    @property
+    def id(self) -> str:
+        """The repository's id ("xxxxxxxx-xxxx-...")."""
+        return self._id
+
+    @property
+    def encrypted(self) -> bool:
+        return self._encrypted
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    def close(self) -> None:
+        """Closes the repository (idempotent). See the class documentation for the
+        snapshots and files still open."""
+        h, self._h = self._h, None
+        if h is not None:
+            h.close()
+
+    def __enter__(self) -> Repository:
+        self._handle()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- push
+
+    def push(self, paths: Union[PathArg, Iterable[PathArg]], *,
+             tags: Iterable[Union[str, bytes]] = (),
+             progress: Optional[ProgressCallback] = None,
+             command_line: Optional[Union[str, bytes]] = None) -> Snapshot:
+        """Backs up files or directories (made absolute against the current directory)
+        into a new snapshot, and returns it.
+
+        progress, if given, is called with an Event for each item and periodically;
+        an exception it raises cancels the push (nothing is committed) and is re-raised
+        here. Raises PartialError, with the committed snapshot as ``.snapshot``, when some
+        items could not be read; NotFoundError when a path does not exist (nothing written).
+        """
+        if isinstance(tags, (str, bytes)):
+            tags = [tags]
+        raw_tags = [_utf8(t) for t in tags]
+        h = self._handle().push(_paths(paths), raw_tags, _adapt(progress),
+                                None if command_line is None else _utf8(command_line))
+        return Snapshot._wrap(h)
+
+    # ---------------------------------------------------------------- snapshots
+
+    def snapshots(self) -> list[Snapshot]:
+        """All snapshots, oldest first."""
+        return [Snapshot._wrap(h) for h in self._handle().snapshots()]
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        return iter(self.snapshots())
+
+    def snapshot(self, prefix: str) -> Snapshot:
+        """The snapshot whose id starts with prefix (dashes optional).
+
+        Raises NotFoundError (a KeyError) when none matches, AmbiguousError (a
+        LookupError) when several do.
+        """
+        if isinstance(prefix, Snapshot):
+            prefix = prefix.id
+        return Snapshot._wrap(self._handle().snapshot(_utf8(prefix)))
+
+    def __getitem__(self, prefix: str) -> Snapshot:
+        return self.snapshot(prefix)
+
+    # ------------------------------------------- browsing (shortcuts to Snapshot methods)
+
+    def _resolve(self, ref: SnapshotRef) -> tuple[Snapshot, bool]:
+        """The snapshot for ref, and whether it was opened here (and must be closed)."""
+        if isinstance(ref, Snapshot):
+            return ref, False
+        self._handle()
+        return self.snapshot(ref), True
+
+    def ls(self, ref: SnapshotRef, path: PathArg = "/") -> list[Entry]:
+        snap, owned = self._resolve(ref)
+        try:
+            return snap.ls(path)
+        finally:
+            if owned:
+                snap.close()
+
+    def stat(self, ref: SnapshotRef, path: PathArg) -> Entry:
+        snap, owned = self._resolve(ref)
+        try:
+            return snap.stat(path)
+        finally:
+            if owned:
+                snap.close()
+
+    def cat(self, ref: SnapshotRef, path: PathArg) -> bytes:
+        snap, owned = self._resolve(ref)
+        try:
+            return snap.cat(path)
+        finally:
+            if owned:
+                snap.close()
+
+    def open_file(self, ref: SnapshotRef, path: PathArg) -> SnapshotFile:
+        snap, owned = self._resolve(ref)
+        try:
+            return snap.open(path)
+        finally:
+            if owned:
+                snap.close()  # the file keeps what it needs
+
+    def pull(self, ref: SnapshotRef, path: PathArg = "/", to: Optional[PathArg] = None, *,
+             rebase: bool = False, progress: Optional[ProgressCallback] = None) -> None:
+        snap, owned = self._resolve(ref)
+        try:
+            snap.pull(path, to, rebase=rebase, progress=progress)
+        finally:
+            if owned:
+                snap.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else ("encrypted" if self._encrypted else "plaintext")
+        return f"<plakar.Repository {self._id} {state}>"

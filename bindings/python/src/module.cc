@@ -1,0 +1,745 @@
+// plakar._plakar — the low-level extension module: a thin pybind11 layer over the C ABI of
+// include/plakar/plakar.h and nothing else. The public, pythonic API lives in the pure-Python
+// package (plakar/*.py), which is the only caller of this module.
+//
+// What this layer is responsible for:
+//  - Ownership. Each C handle lives in a C++ object held by std::shared_ptr; a child holds a
+//    shared_ptr to its parent (file -> snapshot -> repository), so whatever order Python frees
+//    objects in, the C ABI's rule "free children before the repository" holds. The Python-side
+//    objects (RepositoryHandle, SnapshotHandle, FileHandle) hold one reference each and drop it
+//    in close(); a C handle is freed when its last holder goes.
+//  - The GIL. Every call that may block (I/O, crypto, locks) runs with the GIL released; the
+//    progress trampoline re-acquires it to call into Python. Calls in flight hold their own
+//    shared_ptr copy, so close() from another thread never frees a handle under a running call.
+//  - Errors. A failed call is turned into an exception by plakar._errors._from_code (the one
+//    code -> exception table). An exception raised by a progress callback cancels the call and
+//    is re-raised unchanged once the call has returned.
+//  - Bytes. Paths, names and strings cross this module as bytes; decoding (os.fsdecode,
+//    surrogateescape) is the Python layer's job.
+
+#include <plakar/plakar.h>
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+// ------------------------------------------------------------------ errors
+
+// The outcome of one C call: the code and, on failure, the message captured right after the
+// call on the same thread (plakar_error_last() is cleared by the next plakar_* call).
+struct Status {
+	int code = PLAKAR_OK;
+	std::string message;
+
+	bool ok() const { return code == PLAKAR_OK; }
+	static Status capture(int code)
+	{
+		Status s;
+		s.code = code;
+		if (code != PLAKAR_OK) {
+			const char *m = plakar_error_last();
+			s.message = (m != nullptr && *m != '\0') ? m : plakar_error_string(code);
+		}
+		return s;
+	}
+};
+
+// Raises the Python exception for a failed status. `snapshot` is attached to the exception
+// (PartialError.snapshot after a push that committed with errors).
+[[noreturn]] void raise_status(const Status &s, py::object snapshot = py::none())
+{
+	py::object make = py::module_::import("plakar._errors").attr("_from_code");
+	py::object exc = make(s.code, py::bytes(s.message), std::move(snapshot));
+	PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
+	throw py::error_already_set();
+}
+
+[[noreturn]] void raise_invalid(const std::string &message)
+{
+	Status s;
+	s.code = PLAKAR_EINVALID;
+	s.message = message;
+	raise_status(s);
+}
+
+// Runs f with the GIL released. f makes the C calls and returns their Status, captured
+// right after the failing call (see Status::capture).
+template <class F>
+Status blocking(F &&f)
+{
+	py::gil_scoped_release nogil;
+	return f();
+}
+
+// Runs a _free function, releasing the GIL if this thread holds it (closing a repository may
+// flush and unlock). At interpreter shutdown the GIL is kept: other threads may be gone.
+template <class F>
+void free_blocking(F &&f)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+	const bool finalizing = Py_IsFinalizing();
+#else
+	const bool finalizing = _Py_IsFinalizing();
+#endif
+	if (Py_IsInitialized() && !finalizing && PyGILState_Check()) {
+		PyThreadState *ts = PyEval_SaveThread();
+		f();
+		PyEval_RestoreThread(ts);
+	} else {
+		f();
+	}
+}
+
+// A C string argument: bytes without NUL (a NUL would silently cut the string short).
+std::string c_string(const py::bytes &b, const char *what)
+{
+	std::string s = b;
+	if (std::memchr(s.data(), '\0', s.size()) != nullptr)
+		raise_invalid(std::string(what) + " contains a NUL byte");
+	return s;
+}
+
+py::bytes to_bytes(const char *s) { return py::bytes(s != nullptr ? s : ""); }
+
+// ------------------------------------------------------------------ progress
+
+// The payload of a progress callback for one call. Lives on the caller's stack.
+struct Progress {
+	py::object callback;                      // called with the event's fields
+	std::optional<py::error_already_set> err; // what the callback raised
+	std::exception_ptr other;                 // a C++ exception escaping the callback
+
+	bool failed() const { return err.has_value() || other != nullptr; }
+
+	// After the C call returned (GIL held): re-raises what the callback raised, if anything.
+	void rethrow()
+	{
+		if (err.has_value()) {
+			py::error_already_set e = std::move(*err);
+			err.reset();
+			throw e;
+		}
+		if (other != nullptr)
+			std::rethrow_exception(std::exchange(other, nullptr));
+	}
+
+	static int trampoline(const plakar_event *ev, void *payload)
+	{
+		auto *p = static_cast<Progress *>(payload);
+		py::gil_scoped_acquire gil;
+		if (p->failed())
+			return 1; // already canceling
+		try {
+			py::object path = ev->path != nullptr ? py::object(py::bytes(ev->path)) : py::object(py::none());
+			py::object message =
+			    ev->message != nullptr ? py::object(py::bytes(ev->message)) : py::object(py::none());
+			p->callback(ev->kind, path, message, ev->files, ev->directories, ev->bytes, ev->errors,
+			            ev->stored_bytes);
+			return 0;
+		} catch (py::error_already_set &e) {
+			p->err = std::move(e);
+		} catch (...) {
+			p->other = std::current_exception();
+		}
+		return 1;
+	}
+
+	plakar_progress_cb cb() const { return callback.is_none() ? nullptr : &Progress::trampoline; }
+	void *payload() { return callback.is_none() ? nullptr : this; }
+};
+
+// ------------------------------------------------------------------ owned C handles
+
+struct Repo {
+	plakar_repository *h;
+	std::string id;
+	bool encrypted;
+
+	explicit Repo(plakar_repository *r)
+	    : h(r), id(plakar_repository_id(r) != nullptr ? plakar_repository_id(r) : ""),
+	      encrypted(plakar_repository_encrypted(r) > 0)
+	{
+	}
+	Repo(const Repo &) = delete;
+	Repo &operator=(const Repo &) = delete;
+	~Repo()
+	{
+		free_blocking([this] { plakar_repository_free(h); });
+	}
+};
+
+// A snapshot's header, copied out of the C handle so that it stays readable without it.
+struct SnapInfo {
+	std::string id;
+	int64_t time = 0;
+	std::string hostname, username, command_line;
+	std::vector<std::string> paths, tags;
+	uint64_t files = 0, directories = 0, size = 0;
+	std::vector<std::pair<std::string, std::string>> errors;
+
+	static SnapInfo read(const plakar_snapshot *s)
+	{
+		auto str = [](const char *p) { return std::string(p != nullptr ? p : ""); };
+		SnapInfo i;
+		i.id = str(plakar_snapshot_id(s));
+		i.time = plakar_snapshot_time(s);
+		i.hostname = str(plakar_snapshot_hostname(s));
+		i.username = str(plakar_snapshot_username(s));
+		i.command_line = str(plakar_snapshot_command_line(s));
+		for (size_t k = 0, n = plakar_snapshot_path_count(s); k < n; k++)
+			i.paths.push_back(str(plakar_snapshot_path(s, k)));
+		for (size_t k = 0, n = plakar_snapshot_tag_count(s); k < n; k++)
+			i.tags.push_back(str(plakar_snapshot_tag(s, k)));
+		i.files = plakar_snapshot_files(s);
+		i.directories = plakar_snapshot_directories(s);
+		i.size = plakar_snapshot_size(s);
+		for (size_t k = 0, n = plakar_snapshot_error_count(s); k < n; k++) {
+			const char *path = nullptr, *message = nullptr;
+			if (plakar_snapshot_error(s, k, &path, &message) == PLAKAR_OK)
+				i.errors.emplace_back(str(path), str(message));
+		}
+		return i;
+	}
+};
+
+// A snapshot of a repository. The C handle is opened lazily for snapshots that come from a
+// list (list items are borrowed and const: they cannot be browsed), eagerly otherwise.
+struct Snap {
+	std::shared_ptr<Repo> repo;
+	SnapInfo info;
+	std::mutex mu; // guards h
+	plakar_snapshot *h = nullptr;
+
+	Snap(std::shared_ptr<Repo> r, SnapInfo i, plakar_snapshot *handle)
+	    : repo(std::move(r)), info(std::move(i)), h(handle)
+	{
+	}
+	Snap(const Snap &) = delete;
+	Snap &operator=(const Snap &) = delete;
+	~Snap()
+	{
+		// The body runs before `repo` is released: the snapshot goes before its repository.
+		if (h != nullptr)
+			free_blocking([this] { plakar_snapshot_free(h); });
+	}
+
+	// The C handle, opened by id if needed. Call without the GIL. mu is never held across a
+	// library call: a progress callback of a call holding the repository's internal lock may
+	// use this snapshot, and must not wait for a thread that waits for that lock.
+	Status handle(plakar_snapshot **out)
+	{
+		{
+			std::lock_guard<std::mutex> lock(mu);
+			if (h != nullptr) {
+				*out = h;
+				return Status{};
+			}
+		}
+		plakar_snapshot *fresh = nullptr;
+		Status s = Status::capture(plakar_snapshot_open(&fresh, repo->h, info.id.c_str()));
+		if (!s.ok())
+			return s;
+		{
+			std::lock_guard<std::mutex> lock(mu);
+			if (h == nullptr)
+				h = std::exchange(fresh, nullptr);
+			*out = h;
+		}
+		plakar_snapshot_free(fresh); // another thread opened it first; NULL is fine
+		return Status{};
+	}
+};
+
+struct File {
+	std::shared_ptr<Snap> snap;
+	plakar_file *h;
+	uint64_t size;
+
+	File(std::shared_ptr<Snap> s, plakar_file *f) : snap(std::move(s)), h(f), size(plakar_file_size(f)) {}
+	File(const File &) = delete;
+	File &operator=(const File &) = delete;
+	~File()
+	{
+		free_blocking([this] { plakar_file_free(h); });
+	}
+};
+
+// ------------------------------------------------------------------ Python-facing handles
+
+// Drops a reference with the GIL released: it may be the last one, and freeing may block.
+template <class T>
+void release(std::shared_ptr<T> &p)
+{
+	std::shared_ptr<T> last = std::move(p);
+	p.reset();
+	py::gil_scoped_release nogil;
+	last.reset();
+}
+
+struct FileHandle {
+	std::shared_ptr<File> p;
+
+	std::shared_ptr<File> get() const
+	{
+		if (!p)
+			throw py::value_error("I/O operation on closed file");
+		return p;
+	}
+};
+
+struct SnapshotHandle {
+	std::shared_ptr<Snap> p;
+
+	std::shared_ptr<Snap> get() const
+	{
+		if (!p)
+			throw py::value_error("snapshot is closed");
+		return p;
+	}
+};
+
+struct RepositoryHandle {
+	std::shared_ptr<Repo> p;
+
+	std::shared_ptr<Repo> get() const
+	{
+		if (!p)
+			throw py::value_error("repository is closed");
+		return p;
+	}
+};
+
+// ------------------------------------------------------------------ conversions
+
+py::tuple info_tuple(const SnapInfo &i)
+{
+	py::list paths, tags, errors;
+	for (const auto &p : i.paths)
+		paths.append(py::bytes(p));
+	for (const auto &t : i.tags)
+		tags.append(py::bytes(t));
+	for (const auto &e : i.errors)
+		errors.append(py::make_tuple(py::bytes(e.first), py::bytes(e.second)));
+	return py::make_tuple(i.id, i.time, py::bytes(i.hostname), py::bytes(i.username), py::bytes(i.command_line),
+	                      paths, tags, i.files, i.directories, i.size, errors);
+}
+
+py::tuple entry_tuple(const plakar_entry *e)
+{
+	return py::make_tuple(to_bytes(plakar_entry_name(e)), plakar_entry_type(e), plakar_entry_mode(e),
+	                      plakar_entry_uid(e), plakar_entry_gid(e), to_bytes(plakar_entry_username(e)),
+	                      to_bytes(plakar_entry_groupname(e)), plakar_entry_size(e), plakar_entry_mtime(e),
+	                      plakar_entry_nlink(e), to_bytes(plakar_entry_symlink(e)), to_bytes(plakar_entry_error(e)));
+}
+
+struct Passphrase {
+	std::optional<std::string> value;
+
+	explicit Passphrase(const std::optional<py::bytes> &b)
+	{
+		if (b.has_value())
+			value = std::string(*b);
+	}
+	const char *data() const { return value ? value->data() : nullptr; }
+	// The ABI reads a length of 0 as "strlen": an empty passphrase stays empty either way.
+	size_t size() const { return value ? value->size() : 0; }
+};
+
+std::vector<std::string> c_strings(const std::vector<py::bytes> &v, const char *what)
+{
+	std::vector<std::string> out;
+	out.reserve(v.size());
+	for (const auto &b : v)
+		out.push_back(c_string(b, what));
+	return out;
+}
+
+std::vector<const char *> c_pointers(const std::vector<std::string> &v)
+{
+	std::vector<const char *> out;
+	out.reserve(v.size());
+	for (const auto &s : v)
+		out.push_back(s.c_str());
+	return out;
+}
+
+// ------------------------------------------------------------------ repository
+
+RepositoryHandle repository_create(const py::bytes &uri_b, const std::optional<py::bytes> &passphrase, bool encryption,
+                                   int kdf_log2_n, int compression_level, uint32_t chunk_min, uint32_t chunk_avg,
+                                   uint32_t chunk_max, uint32_t pack_size)
+{
+	std::string uri = c_string(uri_b, "repository URI");
+	Passphrase pass(passphrase);
+	plakar_create_options opts = PLAKAR_CREATE_OPTIONS_INIT;
+	opts.encryption = encryption ? 1 : 0;
+	opts.passphrase = pass.data();
+	opts.passphrase_len = pass.size();
+	opts.kdf_log2_n = kdf_log2_n;
+	opts.compression_level = compression_level;
+	opts.chunk_min = chunk_min;
+	opts.chunk_avg = chunk_avg;
+	opts.chunk_max = chunk_max;
+	opts.pack_size = pack_size;
+	plakar_repository *r = nullptr;
+	Status s = blocking([&] { return Status::capture(plakar_repository_create(&r, uri.c_str(), &opts)); });
+	if (!s.ok())
+		raise_status(s);
+	return RepositoryHandle{std::make_shared<Repo>(r)};
+}
+
+RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const std::optional<py::bytes> &passphrase,
+                                 int cpu)
+{
+	std::string uri;
+	if (uri_b.has_value()) {
+		uri = c_string(*uri_b, "repository URI");
+	} else {
+		char *def = nullptr;
+		Status s = Status::capture(plakar_default_repository(&def));
+		if (!s.ok())
+			raise_status(s);
+		uri = def;
+		plakar_string_free(def);
+	}
+	Passphrase pass(passphrase);
+	plakar_open_options opts = PLAKAR_OPEN_OPTIONS_INIT;
+	opts.passphrase = pass.data();
+	opts.passphrase_len = pass.size();
+	opts.cpu = cpu;
+	plakar_repository *r = nullptr;
+	Status s = blocking([&] { return Status::capture(plakar_repository_open(&r, uri.c_str(), &opts)); });
+	if (!s.ok())
+		raise_status(s);
+	return RepositoryHandle{std::make_shared<Repo>(r)};
+}
+
+py::bytes default_repository()
+{
+	char *def = nullptr;
+	Status s = Status::capture(plakar_default_repository(&def));
+	if (!s.ok())
+		raise_status(s);
+	py::bytes out(def);
+	plakar_string_free(def);
+	return out;
+}
+
+SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<py::bytes> &paths_b,
+                               const std::vector<py::bytes> &tags_b, const py::object &progress,
+                               const std::optional<py::bytes> &command_line_b)
+{
+	auto repo = self.get();
+	std::vector<std::string> paths = c_strings(paths_b, "path");
+	std::vector<std::string> tags = c_strings(tags_b, "tag");
+	std::optional<std::string> command_line;
+	if (command_line_b.has_value())
+		command_line = c_string(*command_line_b, "command line");
+	std::vector<const char *> path_ptrs = c_pointers(paths), tag_ptrs = c_pointers(tags);
+
+	Progress pr{progress, std::nullopt, nullptr};
+	plakar_push_options opts = PLAKAR_PUSH_OPTIONS_INIT;
+	opts.tags = tag_ptrs.empty() ? nullptr : tag_ptrs.data();
+	opts.ntags = tag_ptrs.size();
+	opts.progress = pr.cb();
+	opts.payload = pr.payload();
+	opts.command_line = command_line ? command_line->c_str() : nullptr;
+
+	plakar_snapshot *snap = nullptr;
+	Status s = blocking([&] {
+		return Status::capture(plakar_push(&snap, repo->h, path_ptrs.data(), path_ptrs.size(), &opts));
+	});
+	std::shared_ptr<Snap> result;
+	if (snap != nullptr)
+		result = std::make_shared<Snap>(repo, SnapInfo::read(snap), snap);
+	if (pr.failed()) {
+		release(result);
+		pr.rethrow();
+	}
+	if (s.code == PLAKAR_EPARTIAL && result)
+		raise_status(s, py::cast(SnapshotHandle{result}));
+	if (!s.ok())
+		raise_status(s);
+	if (!result)
+		raise_invalid("push succeeded but returned no snapshot");
+	return SnapshotHandle{result};
+}
+
+py::list repository_snapshots(const RepositoryHandle &self)
+{
+	auto repo = self.get();
+	std::vector<SnapInfo> infos;
+	Status s = blocking([&] {
+		plakar_snapshot_list *list = nullptr;
+		Status ls = Status::capture(plakar_snapshot_list_new(&list, repo->h));
+		if (!ls.ok())
+			return ls;
+		for (size_t i = 0, n = plakar_snapshot_list_count(list); i < n; i++) {
+			if (const plakar_snapshot *sn = plakar_snapshot_list_get(list, i))
+				infos.push_back(SnapInfo::read(sn));
+		}
+		plakar_snapshot_list_free(list);
+		return ls;
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::list out;
+	for (auto &info : infos)
+		out.append(SnapshotHandle{std::make_shared<Snap>(repo, std::move(info), nullptr)});
+	return out;
+}
+
+SnapshotHandle repository_snapshot(const RepositoryHandle &self, const py::bytes &prefix_b)
+{
+	auto repo = self.get();
+	std::string prefix = c_string(prefix_b, "snapshot id");
+	plakar_snapshot *snap = nullptr;
+	Status s = blocking([&] { return Status::capture(plakar_snapshot_open(&snap, repo->h, prefix.c_str())); });
+	if (!s.ok())
+		raise_status(s);
+	return SnapshotHandle{std::make_shared<Snap>(repo, SnapInfo::read(snap), snap)};
+}
+
+// ------------------------------------------------------------------ snapshot
+
+py::tuple snapshot_stat(const SnapshotHandle &self, const py::bytes &path_b)
+{
+	auto snap = self.get();
+	std::string path = c_string(path_b, "path");
+	plakar_entry *entry = nullptr;
+	Status s = blocking([&] {
+		plakar_snapshot *h = nullptr;
+		Status hs = snap->handle(&h);
+		if (!hs.ok())
+			return hs;
+		return Status::capture(plakar_snapshot_stat(&entry, h, path.c_str()));
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::tuple t = entry_tuple(entry);
+	plakar_entry_free(entry);
+	return t;
+}
+
+py::list snapshot_ls(const SnapshotHandle &self, const py::bytes &path_b)
+{
+	auto snap = self.get();
+	std::string path = c_string(path_b, "path");
+	plakar_entry_list *list = nullptr;
+	Status s = blocking([&] {
+		plakar_snapshot *h = nullptr;
+		Status hs = snap->handle(&h);
+		if (!hs.ok())
+			return hs;
+		return Status::capture(plakar_snapshot_ls(&list, h, path.c_str()));
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::list out;
+	for (size_t i = 0, n = plakar_entry_list_count(list); i < n; i++) {
+		if (const plakar_entry *e = plakar_entry_list_get(list, i))
+			out.append(entry_tuple(e));
+	}
+	plakar_entry_list_free(list);
+	return out;
+}
+
+// Opens a file of the snapshot. Call without the GIL.
+Status open_file(const std::shared_ptr<Snap> &snap, const std::string &path, std::shared_ptr<File> *out)
+{
+	plakar_snapshot *h = nullptr;
+	Status s = snap->handle(&h);
+	if (!s.ok())
+		return s;
+	plakar_file *f = nullptr;
+	s = Status::capture(plakar_file_open(&f, h, path.c_str()));
+	if (s.ok())
+		*out = std::make_shared<File>(snap, f);
+	return s;
+}
+
+FileHandle snapshot_open(const SnapshotHandle &self, const py::bytes &path_b)
+{
+	auto snap = self.get();
+	std::string path = c_string(path_b, "path");
+	std::shared_ptr<File> f;
+	Status s;
+	{
+		py::gil_scoped_release nogil;
+		s = open_file(snap, path, &f);
+	}
+	if (!s.ok())
+		raise_status(s);
+	return FileHandle{f};
+}
+
+py::bytes snapshot_cat(const SnapshotHandle &self, const py::bytes &path_b)
+{
+	auto snap = self.get();
+	std::string path = c_string(path_b, "path");
+	std::string data;
+	Status s;
+	{
+		py::gil_scoped_release nogil;
+		std::shared_ptr<File> f;
+		s = open_file(snap, path, &f);
+		if (s.ok()) {
+			// The recorded size is a hint; read until the end whatever it says.
+			data.resize(static_cast<size_t>(f->size) + 1);
+			size_t have = 0;
+			for (;;) {
+				if (have == data.size())
+					data.resize(data.size() * 2);
+				size_t n = 0;
+				s = Status::capture(plakar_file_read(f->h, data.data() + have, data.size() - have, &n));
+				if (!s.ok() || n == 0)
+					break;
+				have += n;
+			}
+			data.resize(have);
+			f.reset();
+		}
+	}
+	if (!s.ok())
+		raise_status(s);
+	return py::bytes(data);
+}
+
+void snapshot_pull(const SnapshotHandle &self, const py::bytes &path_b, const std::optional<py::bytes> &to_b,
+                   bool rebase, const py::object &progress)
+{
+	auto snap = self.get();
+	std::string path = c_string(path_b, "path");
+	std::optional<std::string> to;
+	if (to_b.has_value())
+		to = c_string(*to_b, "target directory");
+	Progress pr{progress, std::nullopt, nullptr};
+	plakar_pull_options opts = PLAKAR_PULL_OPTIONS_INIT;
+	opts.to = to ? to->c_str() : nullptr;
+	opts.rebase = rebase ? 1 : 0;
+	opts.progress = pr.cb();
+	opts.payload = pr.payload();
+	Status s = blocking([&] {
+		plakar_snapshot *h = nullptr;
+		Status hs = snap->handle(&h);
+		if (!hs.ok())
+			return hs;
+		return Status::capture(plakar_pull(h, path.c_str(), &opts));
+	});
+	if (pr.failed())
+		pr.rethrow();
+	if (!s.ok())
+		raise_status(s);
+}
+
+// ------------------------------------------------------------------ file
+
+size_t file_readinto(const FileHandle &self, const py::object &buffer)
+{
+	auto f = self.get();
+	Py_buffer view;
+	if (PyObject_GetBuffer(buffer.ptr(), &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0)
+		throw py::error_already_set();
+	std::unique_ptr<Py_buffer, void (*)(Py_buffer *)> guard(&view, PyBuffer_Release);
+	size_t n = 0;
+	Status s = blocking(
+	    [&] { return Status::capture(plakar_file_read(f->h, view.buf, static_cast<size_t>(view.len), &n)); });
+	if (!s.ok())
+		raise_status(s);
+	return n;
+}
+
+} // namespace
+
+PYBIND11_MODULE(_plakar, m)
+{
+	m.doc() = "Low-level bindings of the libplakar C ABI; use the `plakar` package instead.";
+	m.attr("__version__") = PLAKAR_VERSION_STRING;
+	m.attr("FORMAT_VERSION") = PLAKAR_FORMAT_VERSION;
+
+	m.def("version", [] {
+		int major = 0, minor = 0, patch = 0;
+		plakar_version(&major, &minor, &patch);
+		return py::make_tuple(major, minor, patch);
+	});
+	m.def("version_string", [] { return std::string(plakar_version_string()); });
+	m.def("error_string", [](int code) { return std::string(plakar_error_string(code)); });
+
+	// The codes of the C ABI, by name: plakar._errors maps them to exceptions.
+	py::dict codes;
+	codes["OK"] = int(PLAKAR_OK);
+	codes["ERROR"] = int(PLAKAR_ERROR);
+	codes["ENOTFOUND"] = int(PLAKAR_ENOTFOUND);
+	codes["EAUTH"] = int(PLAKAR_EAUTH);
+	codes["ECORRUPT"] = int(PLAKAR_ECORRUPT);
+	codes["ELOCKED"] = int(PLAKAR_ELOCKED);
+	codes["EEXISTS"] = int(PLAKAR_EEXISTS);
+	codes["EINVALID"] = int(PLAKAR_EINVALID);
+	codes["EAMBIGUOUS"] = int(PLAKAR_EAMBIGUOUS);
+	codes["ECANCELED"] = int(PLAKAR_ECANCELED);
+	codes["EPARTIAL"] = int(PLAKAR_EPARTIAL);
+	codes["EVERSION"] = int(PLAKAR_EVERSION);
+	codes["EUNSUPPORTED"] = int(PLAKAR_EUNSUPPORTED);
+	m.attr("CODES") = codes;
+
+	py::dict types;
+	types["file"] = int(PLAKAR_TYPE_FILE);
+	types["directory"] = int(PLAKAR_TYPE_DIRECTORY);
+	types["symlink"] = int(PLAKAR_TYPE_SYMLINK);
+	types["fifo"] = int(PLAKAR_TYPE_FIFO);
+	types["chardev"] = int(PLAKAR_TYPE_CHARDEV);
+	types["blockdev"] = int(PLAKAR_TYPE_BLOCKDEV);
+	types["socket"] = int(PLAKAR_TYPE_SOCKET);
+	m.attr("ENTRY_TYPES") = types;
+
+	py::dict kinds;
+	kinds["file"] = int(PLAKAR_EVENT_FILE);
+	kinds["directory"] = int(PLAKAR_EVENT_DIRECTORY);
+	kinds["error"] = int(PLAKAR_EVENT_ERROR);
+	kinds["bytes"] = int(PLAKAR_EVENT_BYTES);
+	m.attr("EVENT_KINDS") = kinds;
+
+	m.def("default_repository", &default_repository);
+	m.def("create", &repository_create, py::arg("uri"), py::arg("passphrase"), py::arg("encryption"),
+	      py::arg("kdf_log2_n"), py::arg("compression_level"), py::arg("chunk_min"), py::arg("chunk_avg"),
+	      py::arg("chunk_max"), py::arg("pack_size"));
+	m.def("open", &repository_open, py::arg("uri"), py::arg("passphrase"), py::arg("cpu"));
+
+	py::class_<RepositoryHandle>(m, "RepositoryHandle")
+	    .def_property_readonly("id", [](const RepositoryHandle &self) { return self.get()->id; })
+	    .def_property_readonly("encrypted", [](const RepositoryHandle &self) { return self.get()->encrypted; })
+	    .def_property_readonly("closed", [](const RepositoryHandle &self) { return !self.p; })
+	    .def("close", [](RepositoryHandle &self) { release(self.p); })
+	    .def("push", &repository_push, py::arg("paths"), py::arg("tags"), py::arg("progress"),
+	         py::arg("command_line"))
+	    .def("snapshots", &repository_snapshots)
+	    .def("snapshot", &repository_snapshot, py::arg("prefix"));
+
+	py::class_<SnapshotHandle>(m, "SnapshotHandle")
+	    .def("info", [](const SnapshotHandle &self) { return info_tuple(self.get()->info); })
+	    .def_property_readonly("closed", [](const SnapshotHandle &self) { return !self.p; })
+	    .def("close", [](SnapshotHandle &self) { release(self.p); })
+	    .def("stat", &snapshot_stat, py::arg("path"))
+	    .def("ls", &snapshot_ls, py::arg("path"))
+	    .def("open", &snapshot_open, py::arg("path"))
+	    .def("cat", &snapshot_cat, py::arg("path"))
+	    .def("pull", &snapshot_pull, py::arg("path"), py::arg("to"), py::arg("rebase"), py::arg("progress"));
+
+	py::class_<FileHandle>(m, "FileHandle")
+	    .def_property_readonly("size", [](const FileHandle &self) { return self.get()->size; })
+	    .def_property_readonly("closed", [](const FileHandle &self) { return !self.p; })
+	    .def("close", [](FileHandle &self) { release(self.p); })
+	    .def("readinto", &file_readinto, py::arg("buffer"));
+}

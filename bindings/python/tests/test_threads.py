@@ -1,0 +1,100 @@
+"""The GIL is released during blocking calls; handles are usable from several threads."""
+
+import os
+import threading
+import time
+
+import pytest
+
+import plakar
+from conftest import SAMPLE
+
+
+def _runs_concurrently(call):
+    """True if another Python thread made progress while call() ran (i.e. in its middle)."""
+    stamps = []
+    stop = threading.Event()
+
+    def spin():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            if n % 64 == 0:
+                stamps.append(time.perf_counter())
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        time.sleep(0.01)
+        t0 = time.perf_counter()
+        call()
+        t1 = time.perf_counter()
+    finally:
+        stop.set()
+        t.join()
+    d = t1 - t0
+    middle = [s for s in stamps if t0 + 0.25 * d < s < t1 - 0.25 * d]
+    return len(middle) > 0, d
+
+
+@pytest.fixture
+def big_file(tmp_path):
+    p = tmp_path / "big.bin"
+    p.write_bytes(os.urandom(30 << 20))
+    return p
+
+
+def test_gil_released_during_push(repo, big_file):
+    ok, took = _runs_concurrently(lambda: repo.push(big_file))
+    assert ok, f"no other thread ran during a {took:.3f}s push"
+
+
+def test_gil_released_during_cat(repo, big_file):
+    snap = repo.push(big_file)
+    ok, took = _runs_concurrently(lambda: snap.cat(big_file))
+    assert ok, f"no other thread ran during a {took:.3f}s cat"
+
+
+def test_parallel_reads(repo, tree):
+    snap = repo.push(tree)
+    errors = []
+
+    def reader(rel):
+        try:
+            for _ in range(20):
+                assert snap.cat(tree / rel) == SAMPLE[rel]
+                assert [e.name for e in repo.ls(snap, tree / "src")] == ["deep", "main.c"]
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(rel,))
+               for rel in ("README", "docs/guide.txt", "src/deep/data.bin", "src/main.c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_close_while_another_thread_pushes(repo, tree):
+    started = threading.Event()
+    result = []
+
+    def progress(event):
+        started.set()
+        time.sleep(0.001)
+
+    def push():
+        try:
+            result.append(repo.push(tree, progress=progress))
+        except BaseException as e:  # noqa: BLE001 - checked below
+            result.append(e)
+
+    t = threading.Thread(target=push)
+    t.start()
+    assert started.wait(30)
+    repo.close()  # the running push keeps the handle until it returns
+    t.join()
+    [snap] = result
+    assert isinstance(snap, plakar.Snapshot)
+    assert snap.cat(tree / "README") == SAMPLE["README"]

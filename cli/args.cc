@@ -1,0 +1,152 @@
+#include "args.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <climits>
+
+#include "report.h"
+
+namespace plakar::cli {
+
+void FlagSet::add_bool(std::string name, bool *out) { flags_.push_back({std::move(name), Kind::Bool, out}); }
+
+void FlagSet::add_string(std::string name, std::optional<std::string> *out) {
+	flags_.push_back({std::move(name), Kind::String, out});
+}
+
+void FlagSet::add_int(std::string name, int *out, int min, int max) {
+	flags_.push_back({std::move(name), Kind::Int, out, min, max});
+}
+
+const FlagSet::Flag *FlagSet::find(std::string_view name) const {
+	for (const Flag &flag : flags_)
+		if (flag.name == name)
+			return &flag;
+	return nullptr;
+}
+
+void FlagSet::assign(const Flag &flag, const std::string &value) const {
+	switch (flag.kind) {
+	case Kind::Bool:
+		if (value == "true" || value == "1")
+			*static_cast<bool *>(flag.out) = true;
+		else if (value == "false" || value == "0")
+			*static_cast<bool *>(flag.out) = false;
+		else
+			throw UsageError("invalid value \"" + value + "\" for flag -" + flag.name + ": expected true or false");
+		return;
+	case Kind::String:
+		*static_cast<std::optional<std::string> *>(flag.out) = value;
+		return;
+	case Kind::Int: {
+		errno = 0;
+		char *end = nullptr;
+		long n = std::strtol(value.c_str(), &end, 10);
+		if (value.empty() || *end != '\0' || errno == ERANGE || n < flag.min || n > flag.max)
+			throw UsageError("invalid value \"" + value + "\" for flag -" + flag.name + ": expected an integer from " +
+			                 std::to_string(flag.min) + " to " + std::to_string(flag.max));
+		*static_cast<int *>(flag.out) = static_cast<int>(n);
+		return;
+	}
+	}
+}
+
+std::size_t FlagSet::parse(const std::vector<std::string> &args, std::size_t pos) const {
+	while (pos < args.size()) {
+		const std::string &arg = args[pos];
+		if (arg == "--")
+			return pos + 1;
+		if (arg.size() < 2 || arg[0] != '-')
+			return pos; // "-" alone is a positional argument (it could name a file)
+		std::string_view body(arg);
+		body.remove_prefix(body.starts_with("--") ? 2 : 1);
+		std::optional<std::string> inline_value;
+		if (auto eq = body.find('='); eq != std::string_view::npos) {
+			inline_value = std::string(body.substr(eq + 1));
+			body = body.substr(0, eq);
+		}
+		const Flag *flag = find(body);
+		if (flag == nullptr)
+			throw UsageError("unknown flag " + arg.substr(0, arg.find('=')));
+		++pos;
+		if (flag->kind == Kind::Bool) {
+			assign(*flag, inline_value.value_or("true"));
+			continue;
+		}
+		if (!inline_value) {
+			if (pos >= args.size())
+				throw UsageError("flag -" + flag->name + " needs a value");
+			inline_value = args[pos++];
+		}
+		assign(*flag, *inline_value);
+	}
+	return pos;
+}
+
+GlobalOptions parse_global(int argc, char **argv) {
+	GlobalOptions opts;
+	std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+	for (int i = 0; i < argc; ++i) {
+		if (i > 0)
+			opts.command_line += ' ';
+		opts.command_line += argv[i];
+	}
+
+	FlagSet flags("");
+	flags.add_int("cpu", &opts.cpu, 1, 1024);
+	flags.add_string("passphrase-file", &opts.passphrase_file);
+	flags.add_bool("h", &opts.help);
+	flags.add_bool("help", &opts.help);
+	std::size_t pos = flags.parse(args, 0);
+	if (opts.help)
+		return opts;
+
+	if (pos < args.size() && (args[pos] == "on" || args[pos] == "at")) {
+		if (pos + 1 >= args.size())
+			throw UsageError("\"" + args[pos] + "\" needs a REPOSITORY");
+		opts.repository = args[pos + 1];
+		if (opts.repository->empty())
+			throw UsageError("empty REPOSITORY after \"" + args[pos] + "\"");
+		pos += 2;
+	}
+	if (pos >= args.size())
+		throw UsageError("missing COMMAND");
+	opts.command = args[pos];
+	opts.args.assign(args.begin() + static_cast<std::ptrdiff_t>(pos) + 1, args.end());
+	return opts;
+}
+
+SnapshotArg parse_snapshot_arg(const std::string &arg) {
+	SnapshotArg out;
+	std::size_t colon = arg.find(':');
+	out.snapshot = arg.substr(0, colon);
+	if (out.snapshot.empty())
+		throw UsageError("missing SNAPSHOT in \"" + arg + "\"");
+	if (colon != std::string::npos) {
+		out.has_path = true;
+		std::string path = arg.substr(colon + 1);
+		if (path.empty() || path[0] != '/')
+			path.insert(0, "/");
+		out.path = std::move(path);
+	}
+	return out;
+}
+
+std::string usage_line(std::string_view command) {
+	static const char *const global = "plakar [-cpu N] [-passphrase-file FILE] [on REPOSITORY] ";
+	if (command == "create")
+		return std::string(global) + "create [-no-encryption] [-kdf-log2-n N]";
+	if (command == "push")
+		return std::string(global) + "push PATH...";
+	if (command == "ls")
+		return std::string(global) + "ls [SNAPSHOT[:PATH]...]";
+	if (command == "cat")
+		return std::string(global) + "cat SNAPSHOT:PATH...";
+	if (command == "pull")
+		return std::string(global) + "pull [-to DIR] [-rebase] SNAPSHOT[:PATH]...";
+	if (command == "version")
+		return "plakar version";
+	return std::string(global) + "create|push|ls|cat|pull|version [options] [args]";
+}
+
+} // namespace plakar::cli

@@ -1,0 +1,69 @@
+// The `plakar` command: parse the command line, run one command, map failures to exit codes.
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "args.h"
+#include "commands.h"
+#include "report.h"
+#include "session.h"
+
+using namespace plakar::cli;
+
+namespace {
+
+void print_help() {
+	std::printf("usage: %s\n"
+	            "\n"
+	            "  create [-no-encryption]         create a repository\n"
+	            "  push PATH...                    back up files and directories into a new snapshot\n"
+	            "  ls [SNAPSHOT[:PATH]...]         list snapshots, or the entries of a directory\n"
+	            "  cat SNAPSHOT:PATH...            write file contents to stdout\n"
+	            "  pull [-to DIR] [-rebase] SNAPSHOT[:PATH]...\n"
+	            "                                  restore files\n"
+	            "  version                         print the version\n"
+	            "\n"
+	            "REPOSITORY defaults to $PLAKAR_REPOSITORY, else ~/.plakar. See docs/cli.md.\n",
+	            usage_line("").c_str());
+}
+
+int run(int argc, char **argv) {
+	std::string command;
+	try {
+		GlobalOptions options = parse_global(argc, argv);
+		if (options.help) {
+			print_help();
+			return kExitOk;
+		}
+		command = options.command;
+		CommandFn fn = find_command(command);
+		if (fn == nullptr)
+			throw UsageError("unknown command");
+		Session session(std::move(options));
+		return fn(session);
+	} catch (const UsageError &e) {
+		report_error(command, std::string(e.what()) + " (usage: " + usage_line(command) + ")");
+		return e.exit_code();
+	} catch (const Failure &e) {
+		report_error(command, e.what());
+		return e.exit_code();
+	} catch (const std::bad_alloc &) {
+		report_error(command, "out of memory");
+		return kExitFailure;
+	} catch (const std::exception &e) {
+		report_error(command, e.what());
+		return kExitFailure;
+	}
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+	int code = run(argc, argv);
+	if (std::fflush(stdout) != 0 && code == kExitOk) {
+		report_error("", "cannot write the output");
+		code = kExitFailure;
+	}
+	return code;
+}

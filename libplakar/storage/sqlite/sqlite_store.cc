@@ -1,0 +1,289 @@
+#include "storage/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/error.h"
+
+namespace plakar {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 60000;
+
+bool valid_name(const std::string &name)
+{
+	if (name.empty() || name.size() > 128)
+		return false;
+	for (char c : name)
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
+			return false;
+	return true;
+}
+
+class Stmt {
+public:
+	Stmt(sqlite3 *db, const char *sql, const std::string &where) : db_(db), where_(where)
+	{
+		if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
+			check(sqlite3_errcode(db));
+	}
+	~Stmt() { sqlite3_finalize(s_); }
+	Stmt &bind(int i, int64_t v)
+	{
+		check(sqlite3_bind_int64(s_, i, v));
+		return *this;
+	}
+	Stmt &bind(int i, const std::string &v)
+	{
+		check(sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
+		return *this;
+	}
+	Stmt &bind(int i, ByteView v)
+	{
+		static const uint8_t empty = 0;
+		check(sqlite3_bind_blob64(s_, i, v.empty() ? &empty : v.data(), v.size(), SQLITE_STATIC));
+		return *this;
+	}
+	// Returns true while rows come.
+	bool step()
+	{
+		int rc = sqlite3_step(s_);
+		if (rc == SQLITE_ROW)
+			return true;
+		if (rc == SQLITE_DONE)
+			return false;
+		check(rc);
+		return false;
+	}
+	int64_t int_col(int i) { return sqlite3_column_int64(s_, i); }
+	std::string text_col(int i)
+	{
+		auto *p = reinterpret_cast<const char *>(sqlite3_column_text(s_, i));
+		return p ? std::string(p, size_t(sqlite3_column_bytes(s_, i))) : std::string();
+	}
+	Bytes blob_col(int i)
+	{
+		auto *p = static_cast<const uint8_t *>(sqlite3_column_blob(s_, i));
+		int n = sqlite3_column_bytes(s_, i);
+		return p ? Bytes(p, p + n) : Bytes();
+	}
+	void check(int rc)
+	{
+		if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+			return;
+		std::string msg = where_ + ": " + sqlite3_errmsg(db_);
+		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+			fail(Code::Corrupt, where_ + ": not a valid SQLite database");
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			fail(Code::Locked, msg);
+		fail(Code::Error, msg);
+	}
+
+private:
+	sqlite3 *db_;
+	sqlite3_stmt *s_ = nullptr;
+	std::string where_;
+};
+
+void exec(sqlite3 *db, const char *sql, const std::string &where)
+{
+	char *err = nullptr;
+	int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+	if (rc == SQLITE_OK)
+		return;
+	std::string msg = err ? err : sqlite3_errstr(rc);
+	sqlite3_free(err);
+	if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+		fail(Code::Corrupt, where + ": not a valid SQLite database");
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		fail(Code::Locked, where + ": " + msg);
+	fail(Code::Error, where + ": " + msg);
+}
+
+} // namespace
+
+SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {}
+
+SqliteStore::~SqliteStore()
+{
+	if (db_)
+		sqlite3_close_v2(db_);
+}
+
+void SqliteStore::connect(bool create)
+{
+	if (db_)
+		return;
+	struct stat st;
+	bool exists = ::stat(path_.c_str(), &st) == 0;
+	if (!exists && !create)
+		fail(Code::NotFound, path_ + ": repository does not exist");
+	if (exists && !S_ISREG(st.st_mode))
+		fail(create ? Code::Exists : Code::NotFound, path_ + ": not a plakar repository (not a regular file)");
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	// A read-only file still opens, for reading; writes then fail with a clear error.
+	if (exists && ::access(path_.c_str(), W_OK) != 0)
+		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX;
+	sqlite3 *db = nullptr;
+	int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr);
+	if (rc != SQLITE_OK) {
+		std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+		sqlite3_close_v2(db);
+		fail(Code::Error, path_ + ": " + msg);
+	}
+	db_ = db;
+	sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+	sqlite3_extended_result_codes(db_, 0);
+	try {
+		// Touches the file header: a file that is not a database fails here.
+		exec(db_, "PRAGMA schema_version;", path_);
+		if (!(flags & SQLITE_OPEN_READONLY)) {
+			exec(db_, "PRAGMA journal_mode=WAL;", path_);
+			exec(db_, "PRAGMA synchronous=FULL;", path_);
+		}
+	} catch (...) {
+		sqlite3_close_v2(db_);
+		db_ = nullptr;
+		throw;
+	}
+}
+
+sqlite3 *SqliteStore::db()
+{
+	connect(false);
+	return db_;
+}
+
+void SqliteStore::create(ByteView config, const std::string &key_name, ByteView key)
+{
+	std::lock_guard lk(mu_);
+	connect(true);
+	{
+		Stmt s(db_, "SELECT count(*) FROM sqlite_master", path_);
+		s.step();
+		if (s.int_col(0) != 0) {
+			Stmt t(db_, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='plakar_meta'", path_);
+			t.step();
+			fail(Code::Exists, path_ + (t.int_col(0) ? ": a repository already exists there"
+			                                          : ": database belongs to another program"));
+		}
+	}
+	// One transaction: the repository appears whole (CONFIG included) or not at all.
+	exec(db_, "BEGIN IMMEDIATE", path_);
+	try {
+		exec(db_,
+		     "CREATE TABLE plakar_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+		     "CREATE TABLE objects (kind INTEGER NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,"
+		     "                      UNIQUE (kind, name));",
+		     path_);
+		Stmt(db_, "INSERT INTO plakar_meta VALUES ('schema', ?)", path_).bind(1, int64_t(kSchemaVersion)).step();
+		if (!key.empty())
+			Stmt(db_, "INSERT INTO objects VALUES (?, ?, ?)", path_)
+			    .bind(1, int64_t(Kind::Key))
+			    .bind(2, key_name)
+			    .bind(3, key)
+			    .step();
+		Stmt(db_, "INSERT INTO plakar_meta VALUES ('config', ?)", path_).bind(1, config).step();
+		exec(db_, "COMMIT", path_);
+	} catch (...) {
+		sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+		throw;
+	}
+}
+
+Bytes SqliteStore::open()
+{
+	std::lock_guard lk(mu_);
+	sqlite3 *d = db();
+	{
+		Stmt t(d, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('plakar_meta', 'objects')", path_);
+		t.step();
+		if (t.int_col(0) != 2)
+			fail(Code::NotFound, path_ + ": not a plakar repository (an SQLite database of another program)");
+	}
+	Stmt v(d, "SELECT value FROM plakar_meta WHERE key='schema'", path_);
+	if (!v.step())
+		fail(Code::NotFound, path_ + ": not a plakar repository");
+	if (v.int_col(0) != kSchemaVersion)
+		fail(Code::Version, path_ + ": database schema version " + std::to_string(v.int_col(0)) + " is not supported");
+	Stmt s(d, "SELECT value FROM plakar_meta WHERE key='config'", path_);
+	if (!s.step())
+		fail(Code::NotFound, path_ + ": not a plakar repository (no CONFIG)");
+	return s.blob_col(0);
+}
+
+void SqliteStore::put(Kind kind, const std::string &name, ByteView data)
+{
+	if (!valid_name(name))
+		fail(Code::Invalid, std::string("invalid ") + kind_name(kind) + " name: " + name);
+	std::lock_guard lk(mu_);
+	Stmt(db(), "INSERT OR REPLACE INTO objects (kind, name, data) VALUES (?, ?, ?)", path_)
+	    .bind(1, int64_t(kind))
+	    .bind(2, name)
+	    .bind(3, data)
+	    .step();
+}
+
+Bytes SqliteStore::get(Kind kind, const std::string &name)
+{
+	std::lock_guard lk(mu_);
+	Stmt s(db(), "SELECT data FROM objects WHERE kind = ? AND name = ?", path_);
+	s.bind(1, int64_t(kind)).bind(2, name);
+	if (!s.step())
+		fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+	return s.blob_col(0);
+}
+
+Bytes SqliteStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
+{
+	std::lock_guard lk(mu_);
+	sqlite3 *d = db();
+	int64_t rowid, size;
+	{
+		Stmt s(d, "SELECT rowid, length(data) FROM objects WHERE kind = ? AND name = ?", path_);
+		s.bind(1, int64_t(kind)).bind(2, name);
+		if (!s.step())
+			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+		rowid = s.int_col(0);
+		size = s.int_col(1);
+	}
+	if (offset > uint64_t(size) || length > uint64_t(size) - offset)
+		fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": truncated (wanted " +
+		                        std::to_string(length) + " bytes at offset " + std::to_string(offset) + ")");
+	Bytes out(length);
+	if (length == 0)
+		return out;
+	sqlite3_blob *b = nullptr;
+	int rc = sqlite3_blob_open(d, "main", "objects", "data", rowid, 0, &b);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_blob_read(b, out.data(), int(length), int(offset));
+	sqlite3_blob_close(b);
+	if (rc != SQLITE_OK)
+		fail(rc == SQLITE_BUSY ? Code::Locked : Code::Error, path_ + ": " + sqlite3_errmsg(d));
+	return out;
+}
+
+std::vector<std::string> SqliteStore::list(Kind kind)
+{
+	std::lock_guard lk(mu_);
+	Stmt s(db(), "SELECT name FROM objects WHERE kind = ?", path_);
+	s.bind(1, int64_t(kind));
+	std::vector<std::string> out;
+	while (s.step())
+		out.push_back(s.text_col(0));
+	return out;
+}
+
+void SqliteStore::remove(Kind kind, const std::string &name)
+{
+	std::lock_guard lk(mu_);
+	Stmt(db(), "DELETE FROM objects WHERE kind = ? AND name = ?", path_).bind(1, int64_t(kind)).bind(2, name).step();
+}
+
+} // namespace plakar

@@ -1,0 +1,44 @@
+// FaultStore: wraps a Store and injects failures, for tests of what the layers above do when
+// storage misbehaves. Faults are counted per operation type, from the wrapper's creation.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "storage/store.h"
+
+namespace plakar {
+
+struct FaultPlan {
+	int fail_put_at = 0;           // the Nth put (1-based) fails with an I/O error; 0: never
+	uint64_t space_bytes = 0;      // puts fail with "No space left on device" past this many bytes; 0: no limit
+	int short_read_at = 0;         // the Nth get/get_range returns one byte less than asked; 0: never
+	std::chrono::milliseconds latency{0}; // added before every operation
+};
+
+class FaultStore : public Store {
+public:
+	FaultStore(std::unique_ptr<Store> inner, FaultPlan plan) : inner_(std::move(inner)), plan_(plan) {}
+
+	void create(ByteView config, const std::string &key_name, ByteView key) override;
+	Bytes open() override;
+	void put(Kind kind, const std::string &name, ByteView data) override;
+	Bytes get(Kind kind, const std::string &name) override;
+	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override;
+	std::vector<std::string> list(Kind kind) override;
+	void remove(Kind kind, const std::string &name) override;
+	std::string location() const override { return inner_->location(); }
+
+	int puts() const { return puts_; }
+
+private:
+	void delay() const;
+	Bytes maybe_short(Bytes b);
+	std::unique_ptr<Store> inner_;
+	FaultPlan plan_;
+	std::atomic<int> puts_{0}, gets_{0};
+	std::atomic<uint64_t> written_{0};
+};
+
+} // namespace plakar
