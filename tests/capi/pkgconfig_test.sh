@@ -29,4 +29,8 @@ LD_LIBRARY_PATH=$LIBDIR "$WORK/hello"
 # The installed CLI runs against the installed library.
 test -x "$WORK/prefix/bin/plakar"
 "$WORK/prefix/bin/plakar" version
+# The installed Python package imports and finds the installed library.
+PYPKG=$(find "$WORK/prefix" -name __init__.py -path '*/plakar/*' | head -1)
+test -n "$PYPKG"
+PYTHONPATH=$(dirname "$(dirname "$PYPKG")") /usr/bin/python3 -c 'import plakar; print("python", plakar.__version__)'
 echo "pkgconfig: ok"

@@ -148,6 +148,10 @@ def test_roundtrip(repo, tree, tmp_path):
     repo.ok("pull", "-to", dest, snap)
     restored = dest + src
     assert compare_trees(src, restored) >= 25
+    # the sparse file stays sparse: its holes are not written as zeros
+    sparse_st = os.stat(os.path.join(restored, b"sparse.img"))
+    assert sparse_st.st_size > 50_000_000
+    assert sparse_st.st_blocks * 512 < 4 * 1024 * 1024
     # pulling again over the restored tree replaces it, still identical
     repo.ok("pull", "-to", dest, snap)
     compare_trees(src, restored)
