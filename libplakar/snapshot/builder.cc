@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "base/error.h"
@@ -66,14 +67,17 @@ public:
 		buf_.resize(size_t(repo.chunker().params().max) * 2);
 	}
 
-	Entry build(const std::string &path, const std::string &name, const VNode *v);
+	// prev: the same path's entry in the parent snapshot, if any.
+	Entry build(const std::string &path, const std::string &name, const VNode *v, const Entry *prev);
 	SnapshotHeader header;
 
 private:
 	Entry stat_entry(const std::string &path, const std::string &name, const struct stat &st);
 	void read_xattrs(const std::string &path, Entry &e);
 	void store_file(const std::string &path, Entry &e);
-	Entry walk_dir(const std::string &path, Entry e);
+	Entry walk_dir(const std::string &path, Entry e, const Entry *prev);
+	bool reuse(Entry &e, const Entry *prev);
+	std::unordered_map<std::string, Entry> previous_children(const Entry *prev);
 	void record_error(const std::string &path, const std::string &msg);
 	const std::string &user_name(uid_t uid);
 	const std::string &group_name(gid_t gid);
@@ -82,6 +86,11 @@ private:
 	const PushOptions &opts_;
 	Counters counters_;
 	Bytes buf_;
+
+public:
+	PushStats stats;
+
+private:
 	std::unordered_map<uid_t, std::string> users_;
 	std::unordered_map<gid_t, std::string> groups_;
 	struct Content {
@@ -91,7 +100,8 @@ private:
 	};
 	std::map<std::pair<uint64_t, uint64_t>, Content> hardlinks_;
 	std::chrono::steady_clock::time_point last_bytes_event_{};
-	friend SnapshotHeader plakar::push(Repository &, const std::vector<std::string> &, const PushOptions &);
+	friend SnapshotHeader plakar::push(Repository &, const std::vector<std::string> &, const PushOptions &,
+	                                   PushStats *);
 };
 
 const std::string &Builder::user_name(uid_t uid)
@@ -258,7 +268,52 @@ void Builder::store_file(const std::string &path, Entry &e)
 		hardlinks_[{e.dev, e.ino}] = Content{e.chunks, e.has_list, e.list};
 }
 
-Entry Builder::walk_dir(const std::string &path, Entry e)
+// A file whose size, mtime, ctime, inode and mode are those recorded in the parent snapshot is
+// not read again: its chunk list is taken from the parent (after checking the repository
+// still has its blobs).
+bool Builder::reuse(Entry &e, const Entry *prev)
+{
+	if (!prev || prev->type != EntryType::File || !prev->error.empty() || prev->size != e.size ||
+	    prev->mtime_ns != e.mtime_ns || prev->ctime_ns != e.ctime_ns || prev->ino != e.ino || prev->mode != e.mode)
+		return false;
+	if (prev->has_list) {
+		if (!repo_.has_blob(prev->list))
+			return false;
+	} else {
+		for (const auto &c : prev->chunks)
+			if (!repo_.has_blob(c.id))
+				return false;
+	}
+	e.chunks = prev->chunks;
+	e.has_list = prev->has_list;
+	e.list = prev->list;
+	if (e.nlink > 1)
+		hardlinks_[{e.dev, e.ino}] = Content{e.chunks, e.has_list, e.list};
+	stats.unchanged++;
+	return true;
+}
+
+std::unordered_map<std::string, Entry> Builder::previous_children(const Entry *prev)
+{
+	std::unordered_map<std::string, Entry> out;
+	if (!prev || prev->type != EntryType::Directory || !prev->has_tree)
+		return out;
+	try {
+		for_each_entry(repo_, prev->tree, [&](Entry &c) {
+			std::string n = c.name;
+			out.emplace(std::move(n), std::move(c));
+			return true;
+		});
+	} catch (const Error &e) {
+		// The parent is only a shortcut: if it cannot be read, read everything.
+		if (e.code() == Code::Canceled)
+			throw;
+		out.clear();
+	}
+	return out;
+}
+
+Entry Builder::walk_dir(const std::string &path, Entry e, const Entry *prev)
 {
 	std::vector<std::string> names;
 	DIR *d = ::opendir(path.c_str());
@@ -277,6 +332,7 @@ Entry Builder::walk_dir(const std::string &path, Entry e)
 	}
 	std::vector<Entry> children;
 	children.reserve(names.size());
+	auto before = previous_children(prev);
 	std::string prefix = path == "/" ? "/" : path + "/";
 	for (const auto &n : names) {
 		std::string child = prefix + n;
@@ -288,14 +344,15 @@ Entry Builder::walk_dir(const std::string &path, Entry e)
 			                                    : std::string("lstat: ") + std::strerror(errno));
 			continue;
 		}
-		children.push_back(build(child, n, nullptr));
+		auto it = before.find(n);
+		children.push_back(build(child, n, nullptr, it == before.end() ? nullptr : &it->second));
 	}
 	e.tree = store_directory(repo_, children);
 	e.has_tree = true;
 	return e;
 }
 
-Entry Builder::build(const std::string &path, const std::string &name, const VNode *v)
+Entry Builder::build(const std::string &path, const std::string &name, const VNode *v, const Entry *prev)
 {
 	struct stat st;
 	if (::lstat(path.c_str(), &st) != 0) {
@@ -306,22 +363,26 @@ Entry Builder::build(const std::string &path, const std::string &name, const VNo
 	if (v && !v->pushed) {
 		std::vector<Entry> children;
 		std::string prefix = path == "/" ? "/" : path + "/";
-		for (const auto &[n, c] : v->children)
-			children.push_back(build(prefix + n, n, c.get()));
+		for (const auto &[n, c] : v->children) {
+			Entry pc;
+			bool have = prev && prev->type == EntryType::Directory && prev->has_tree &&
+			            find_in_directory(repo_, prev->tree, n, pc);
+			children.push_back(build(prefix + n, n, c.get(), have ? &pc : nullptr));
+		}
 		e.tree = store_directory(repo_, children);
 		e.has_tree = true;
 		return e;
 	}
 	switch (e.type) {
 	case EntryType::Directory:
-		e = walk_dir(path, std::move(e));
+		e = walk_dir(path, std::move(e), prev);
 		counters_.directories++;
 		emit(opts_.progress, EventKind::Directory, counters_, &path);
 		break;
 	case EntryType::File:
-		store_file(path, e);
+		if (!reuse(e, prev))
+			store_file(path, e);
 		counters_.files++;
-		counters_.bytes += 0;
 		header.size += e.size;
 		emit(opts_.progress, EventKind::File, counters_, &path);
 		break;
@@ -340,7 +401,7 @@ std::string hostname()
 
 } // namespace
 
-SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, const PushOptions &opts)
+SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, const PushOptions &opts, PushStats *stats)
 {
 	if (paths.empty())
 		fail(Code::Invalid, "nothing to push: no path given");
@@ -395,7 +456,15 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 	                       std::chrono::system_clock::now().time_since_epoch())
 	                       .count();
 	try {
-		b.header.root = b.build("/", "/", &top);
+		std::optional<SnapshotHeader> parent;
+		if (opts.use_parent) {
+			try {
+				parent = find_parent(repo, roots, b.header.hostname);
+			} catch (const Error &) {
+				// Only a shortcut: a damaged snapshot elsewhere must not stop a backup.
+			}
+		}
+		b.header.root = b.build("/", "/", &top, parent ? &parent->root : nullptr);
 	} catch (...) {
 		// Keep what was stored: index it so the next push reuses it.
 		try {
@@ -405,6 +474,8 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 		throw;
 	}
 	b.header.files = b.counters_.files;
+	if (stats)
+		*stats = b.stats;
 	b.header.directories = b.counters_.directories;
 	repo.flush();
 	store_snapshot(repo, b.header);

@@ -147,6 +147,16 @@ std::vector<SnapshotHeader> list_snapshots(Repository &repo)
 	return out;
 }
 
+std::optional<SnapshotHeader> find_parent(Repository &repo, const std::vector<std::string> &paths,
+                                          const std::string &hostname)
+{
+	std::optional<SnapshotHeader> best;
+	for (auto &h : list_snapshots(repo))
+		if (h.paths == paths && h.hostname == hostname)
+			best = std::move(h); // sorted oldest first: the last match is the latest
+	return best;
+}
+
 std::vector<std::string> split_path(const std::string &path)
 {
 	std::vector<std::string> parts;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -36,6 +37,10 @@ SnapshotHeader load_snapshot(Repository &repo, const std::string &name);
 // Every snapshot, oldest first (time, then id).
 std::vector<SnapshotHeader> list_snapshots(Repository &repo);
 void store_snapshot(Repository &repo, const SnapshotHeader &h);
+// The latest snapshot of exactly these paths taken on this host, if any (the parent a push
+// compares against).
+std::optional<SnapshotHeader> find_parent(Repository &repo, const std::vector<std::string> &paths,
+                                          const std::string &hostname);
 
 // Splits "/a/b/" into {"a", "b"}; refuses "..". An empty path is the root.
 std::vector<std::string> split_path(const std::string &path);

@@ -125,6 +125,34 @@ TEST_CASE("a second push of an unchanged tree stores no new blob", "[snapshot][d
 	CHECK(repo->stats().blobs_written == before);
 }
 
+TEST_CASE("an unchanged file is not read again; a changed one is", "[snapshot][parent]")
+{
+	test::TempDir d;
+	fs::create_directories(d / "src/sub");
+	test::write_file(d / "src/a", test::random_data(100000, 1));
+	test::write_file(d / "src/sub/b", as_bytes("bbb"));
+	test::write_file(d / "src/sub/c", as_bytes("ccc"));
+	auto repo = small_repo(d / "repo");
+	PushStats st1, st2, st3, st4;
+	push(*repo, {d / "src"}, {}, &st1);
+	CHECK(st1.unchanged == 0);
+	push(*repo, {d / "src"}, {}, &st2);
+	CHECK(st2.unchanged == 3);
+	test::write_file(d / "src/sub/b", as_bytes("BBB")); // same size, new content and ctime
+	auto h3 = push(*repo, {d / "src"}, {}, &st3);
+	CHECK(st3.unchanged == 2);
+	CHECK(as_string(cat(*repo, h3, d / "src/sub/b")) == "BBB");
+	CHECK(as_string(cat(*repo, h3, d / "src/sub/c")) == "ccc");
+	// Another set of paths has no parent; so does a push that asks for none.
+	push(*repo, {d / "src/sub"}, {}, &st4);
+	CHECK(st4.unchanged == 0);
+	PushOptions fresh;
+	fresh.use_parent = false;
+	PushStats st5;
+	push(*repo, {d / "src"}, fresh, &st5);
+	CHECK(st5.unchanged == 0);
+}
+
 TEST_CASE("a file vanishing during push is recorded, and the rest is committed", "[snapshot]")
 {
 	test::TempDir d;
