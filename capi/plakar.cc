@@ -242,7 +242,13 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 		require(!opts || opts->version == PLAKAR_OPEN_OPTIONS_VERSION, "unknown plakar_open_options version");
 		require(!opts || opts->cpu >= 0, "cpu must not be negative");
 		auto pass = opts ? passphrase_of(opts->passphrase, opts->passphrase_len) : std::nullopt;
-		*out = wrap(Repository::open(absolute_uri(uri), pass));
+		OpenOptions oo;
+		if (opts) {
+			oo.use_cache = !opts->no_cache;
+			if (opts->cache_dir)
+				oo.cache_dir = opts->cache_dir;
+		}
+		*out = wrap(Repository::open(absolute_uri(uri), pass, oo));
 	});
 }
 

@@ -95,6 +95,7 @@ GlobalOptions parse_global(int argc, char **argv) {
 	FlagSet flags("");
 	flags.add_int("cpu", &opts.cpu, 1, 1024);
 	flags.add_string("passphrase-file", &opts.passphrase_file);
+	flags.add_bool("no-cache", &opts.no_cache);
 	flags.add_bool("h", &opts.help);
 	flags.add_bool("help", &opts.help);
 	std::size_t pos = flags.parse(args, 0);
@@ -133,7 +134,7 @@ SnapshotArg parse_snapshot_arg(const std::string &arg) {
 }
 
 std::string usage_line(std::string_view command) {
-	static const char *const global = "plakar [-cpu N] [-passphrase-file FILE] [on REPOSITORY] ";
+	static const char *const global = "plakar [-cpu N] [-no-cache] [-passphrase-file FILE] [on REPOSITORY] ";
 	if (command == "create")
 		return std::string(global) + "create [-no-encryption] [-kdf-log2-n N]";
 	if (command == "push")

@@ -45,6 +45,7 @@ private:
 // What precedes the command's own arguments.
 struct GlobalOptions {
 	int cpu = 0;                                // 0: the library's default
+	bool no_cache = false;                      // -no-cache: bypass the local cache
 	std::optional<std::string> passphrase_file; // -passphrase-file FILE
 	std::optional<std::string> repository;      // on|at REPOSITORY, as typed
 	bool help = false;                          // -h / -help

@@ -58,6 +58,7 @@ plakar_repository *Session::repository() {
 	for (;;) {
 		plakar_open_options opts = PLAKAR_OPEN_OPTIONS_INIT;
 		opts.cpu = options_.cpu;
+		opts.no_cache = options_.no_cache ? 1 : 0;
 		if (passphrase) {
 			opts.passphrase = passphrase->data();
 			opts.passphrase_len = passphrase->size();

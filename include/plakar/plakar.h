@@ -156,9 +156,11 @@ typedef struct plakar_open_options {
 	const char *passphrase; /* needed for encrypted repositories; ignored for plaintext ones */
 	size_t passphrase_len;  /* 0 with a non-NULL passphrase means strlen */
 	int cpu;                /* worker threads; 0 = max(1, cores - 1) */
+	int no_cache;           /* 1: do not use the local cache (docs/storage.md, "Local cache") */
+	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/plakar/<repository id>, else ~/.cache/plakar/<id> */
 } plakar_open_options;
 #define PLAKAR_OPEN_OPTIONS_VERSION 1
-#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0}
+#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0, 0, NULL}
 
 /*
  * Creates a new repository at uri and returns it opened. Fails with PLAKAR_EEXISTS when a

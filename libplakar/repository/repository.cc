@@ -73,12 +73,14 @@ std::unique_ptr<Repository> Repository::create(std::unique_ptr<Store> store, con
 	return std::unique_ptr<Repository>(new Repository(std::move(store), std::move(cfg), std::move(keys)));
 }
 
-std::unique_ptr<Repository> Repository::open(const std::string &uri, const std::optional<std::string> &passphrase)
+std::unique_ptr<Repository> Repository::open(const std::string &uri, const std::optional<std::string> &passphrase,
+                                             const OpenOptions &opts)
 {
-	return open(open_store(uri), passphrase);
+	return open(open_store(uri), passphrase, opts);
 }
 
-std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase)
+std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase,
+                                             const OpenOptions &opts)
 {
 	Bytes raw = store->open();
 	Config cfg = parse_config(raw);
@@ -106,6 +108,9 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 	KeyRing keys = KeyRing::derive(master, cfg);
 	verify_config(raw, keys);
 	std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(cfg), std::move(keys)));
+	if (opts.use_cache)
+		repo->cache_ = Cache::open(opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir,
+		                           repo->cfg_, repo->keys_);
 	repo->load_index();
 	return repo;
 }
@@ -118,9 +123,17 @@ void Repository::load_index()
 		std::vector<std::string> names = store_->list(Kind::Index);
 		try {
 			for (const auto &n : names) {
-				Bytes body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, n,
-				                         store_->get(Kind::Index, n));
-				fresh.load_segment(body);
+				std::optional<Bytes> body;
+				if (cache_)
+					body = cache_->get(CacheTable::Segment, n);
+				if (!body) {
+					body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, n,
+					                   store_->get(Kind::Index, n));
+					stats_.segments_fetched++;
+					if (cache_)
+						cache_->put(CacheTable::Segment, n, *body);
+				}
+				fresh.load_segment(*body);
 			}
 		} catch (const Error &e) {
 			if (e.is_not_found() && attempt < 3)
@@ -129,6 +142,14 @@ void Repository::load_index()
 		}
 		fresh.finish_load();
 		index_ = std::move(fresh);
+		if (cache_) {
+			// Segments gone from the store (compacted away) leave the cache too.
+			std::unordered_set<std::string> live(names.begin(), names.end());
+			for (const auto &k : cache_->keys(CacheTable::Segment))
+				if (!live.count(k))
+					cache_->remove(CacheTable::Segment, k);
+			cache_->flush();
+		}
 		segments_ = std::move(names);
 		return;
 	}
@@ -176,6 +197,9 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 		                                 cfg_.compression_level);
 	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
 	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
+	// New directory nodes are what the next push compares against: keep them at hand.
+	if (cache_ && type != BlobType::Chunk)
+		cache_->put(CacheTable::Blob, id.hex(), plaintext);
 	index_.add(w->name(), rec);
 	stats_.blobs_written++;
 	stats_.bytes_written += rec.length;
@@ -227,12 +251,24 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 	}
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
+	bool cacheable = cache_ && expected != BlobType::Chunk;
+	if (cacheable) {
+		auto hit = cache_->get(CacheTable::Blob, id.hex());
+		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
+			return std::move(*hit);
+	}
 	auto key = pack_key(pack);
 	Bytes sealed = store_->get_range(Kind::Pack, pack.hex(), rec.offset, rec.length);
 	Bytes plain = key->blob_plaintext(rec, sealed);
 	// The index and pack are authenticated; this also catches a blob filed under another id.
 	if (!crypto::equal(blob_id(plain).view(), id.view()))
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " does not match its id");
+	if (expected != BlobType::Chunk) {
+		std::lock_guard lk(mu_);
+		stats_.meta_fetched++;
+	}
+	if (cacheable)
+		cache_->put(CacheTable::Blob, id.hex(), plain);
 	return plain;
 }
 
@@ -248,9 +284,13 @@ void Repository::flush()
 	Bytes body = index_.encode_fresh();
 	store_->put(Kind::Index, name,
 	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
+	if (cache_)
+		cache_->put(CacheTable::Segment, name, body);
 	index_.commit_fresh();
 	segments_.push_back(name);
 	maybe_compact();
+	if (cache_)
+		cache_->flush();
 }
 
 // Keeps the number of index segments bounded: when there are more than kMaxSegments, one
@@ -265,8 +305,13 @@ void Repository::maybe_compact()
 	Bytes body = index_.encode_all();
 	store_->put(Kind::Index, name,
 	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
-	for (const auto &old : segments_)
+	if (cache_)
+		cache_->put(CacheTable::Segment, name, body);
+	for (const auto &old : segments_) {
 		store_->remove(Kind::Index, old);
+		if (cache_)
+			cache_->remove(CacheTable::Segment, old);
+	}
 	segments_ = {name};
 }
 
@@ -280,13 +325,35 @@ void Repository::put_snapshot(const std::string &name, ByteView body)
 {
 	store_->put(Kind::Snapshot, name,
 	            seal_object(keys_, cfg_.encrypted, ObjectKind::SnapshotHeader, name, body, cfg_.compression_level));
+	if (cache_) {
+		cache_->put(CacheTable::Snapshot, name, body);
+		cache_->flush();
+	}
 }
 
 Bytes Repository::get_snapshot(const std::string &name)
 {
-	return open_object(keys_, cfg_.encrypted, ObjectKind::SnapshotHeader, name, store_->get(Kind::Snapshot, name));
+	if (cache_)
+		if (auto hit = cache_->get(CacheTable::Snapshot, name))
+			return std::move(*hit);
+	Bytes body =
+	    open_object(keys_, cfg_.encrypted, ObjectKind::SnapshotHeader, name, store_->get(Kind::Snapshot, name));
+	if (cache_)
+		cache_->put(CacheTable::Snapshot, name, body);
+	return body;
 }
 
-std::vector<std::string> Repository::list_snapshots() { return store_->list(Kind::Snapshot); }
+std::vector<std::string> Repository::list_snapshots()
+{
+	std::vector<std::string> names = store_->list(Kind::Snapshot);
+	if (cache_) {
+		// Snapshots removed from the store leave the cache too.
+		std::unordered_set<std::string> live(names.begin(), names.end());
+		for (const auto &k : cache_->keys(CacheTable::Snapshot))
+			if (!live.count(k))
+				cache_->remove(CacheTable::Snapshot, k);
+	}
+	return names;
+}
 
 } // namespace plakar

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chunking/fastcdc.h"
+#include "repository/cache.h"
 #include "repository/index.h"
 #include "repository/keys.h"
 #include "repository/pack.h"
@@ -32,9 +33,16 @@ struct CreateOptions {
 	uint32_t pack_size = 16 * 1024 * 1024;
 };
 
+struct OpenOptions {
+	bool use_cache = true;
+	std::string cache_dir; // "" = Cache::default_dir()
+};
+
 struct RepoStats {
 	uint64_t blobs_written = 0;
 	uint64_t bytes_written = 0; // sealed bytes appended to packs
+	uint64_t segments_fetched = 0; // index segments read from the store (not from the cache)
+	uint64_t meta_fetched = 0;     // metadata blobs read from the store (not from the cache)
 };
 
 class Repository {
@@ -42,14 +50,18 @@ public:
 	static std::unique_ptr<Repository> create(const std::string &uri, const CreateOptions &opts);
 	static std::unique_ptr<Repository> create(std::unique_ptr<Store> store, const CreateOptions &opts);
 	// passphrase: nullopt when none was given (fine for plaintext repositories).
-	static std::unique_ptr<Repository> open(const std::string &uri, const std::optional<std::string> &passphrase);
-	static std::unique_ptr<Repository> open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase);
+	static std::unique_ptr<Repository> open(const std::string &uri, const std::optional<std::string> &passphrase,
+	                                        const OpenOptions &opts = {});
+	static std::unique_ptr<Repository> open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase,
+	                                        const OpenOptions &opts = {});
 	~Repository();
 
 	const Config &config() const { return cfg_; }
 	bool encrypted() const { return cfg_.encrypted; }
 	const Chunker &chunker() const { return *chunker_; }
 	Store &store() { return *store_; }
+	// The cache in use, or nullptr.
+	Cache *cache() { return cache_.get(); }
 
 	// The id of a blob with this content (thread-safe; uses a per-thread MAC context).
 	Id blob_id(ByteView plaintext) const;
@@ -76,6 +88,7 @@ private:
 	std::shared_ptr<PackKey> pack_key(const Id &pack);
 
 	std::unique_ptr<Store> store_;
+	std::unique_ptr<Cache> cache_;
 	Config cfg_;
 	KeyRing keys_;
 	std::unique_ptr<Chunker> chunker_;

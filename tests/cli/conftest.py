@@ -28,6 +28,7 @@ def env(tmp_path):
     home.mkdir()
     e = {k: v for k, v in os.environ.items() if not k.startswith("PLAKAR_")}
     e["HOME"] = str(home)
+    e["XDG_CACHE_HOME"] = str(home / ".cache")
     e["PLAKAR_PASSPHRASE"] = PASSPHRASE
     e["LC_ALL"] = "C.UTF-8"
     return e

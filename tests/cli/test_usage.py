@@ -10,7 +10,7 @@ from cliutil import create_repo
     [],
     ["frobnicate"],
     ["-frob", "ls"],
-    ["-no-cache", "ls"],
+    ["-no-cache=maybe", "ls"],
     ["-json", "ls"],
     ["-cpu", "x", "ls"],
     ["-cpu", "0", "ls"],

@@ -122,3 +122,164 @@ TEST_CASE("packs are split at the target size", "[repository]")
 	CHECK(packs.size() >= 3);
 	CHECK(packs.size() <= 5);
 }
+
+// ---------------------------------------------------------------- the local cache
+
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include "repository/cache.h"
+#include "snapshot/builder.h"
+#include "snapshot/restore.h"
+#include "snapshot/snapshot.h"
+
+namespace {
+OpenOptions cache_in(const std::string &dir)
+{
+	OpenOptions o;
+	o.cache_dir = dir;
+	return o;
+}
+
+std::string read_all(Repository &r, const SnapshotHeader &h, const std::string &path)
+{
+	FileReader f(r, lookup(r, h, path));
+	Bytes out(f.size());
+	out.resize(f.read(out.data(), out.size()));
+	return std::string(as_string(out));
+}
+
+void make_tree(const test::TempDir &d)
+{
+	std::filesystem::create_directories(d / "src/a/b");
+	for (int i = 0; i < 50; i++)
+		test::write_file(d / ("src/a/f" + std::to_string(i)), as_bytes("file " + std::to_string(i)));
+	test::write_file(d / "src/a/b/deep", as_bytes("deep"));
+}
+} // namespace
+
+TEST_CASE("cache: a second open and a second push fetch nothing the cache holds", "[cache]")
+{
+	test::TempDir d;
+	make_tree(d);
+	Repository::create(d / "repo", cheap());
+	{
+		auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+		REQUIRE(r->cache());
+		push(*r, {d / "src"}, {});
+	}
+	auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+	CHECK(r->stats().segments_fetched == 0);
+	PushStats ps;
+	auto h = push(*r, {d / "src"}, {}, &ps);
+	CHECK(ps.unchanged == 51);
+	CHECK(r->stats().meta_fetched == 0);
+	CHECK(read_all(*r, h, d / "src/a/b/deep") == "deep");
+
+	// Without the cache, the same push reads the trees from the repository.
+	OpenOptions none;
+	none.use_cache = false;
+	auto r2 = Repository::open(d / "repo", std::string("secret"), none);
+	CHECK(r2->cache() == nullptr);
+	CHECK(r2->stats().segments_fetched >= 1);
+	PushStats ps2;
+	push(*r2, {d / "src"}, {}, &ps2);
+	CHECK(ps2.unchanged == 51);
+	CHECK(r2->stats().meta_fetched > 0);
+}
+
+TEST_CASE("cache: deleted, garbage, damaged or foreign caches lose nothing", "[cache]")
+{
+	test::TempDir d;
+	make_tree(d);
+	Repository::create(d / "repo", cheap());
+	Repository::create(d / "other", cheap());
+	std::string snap;
+	{
+		auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+		snap = push(*r, {d / "src"}, {}).id_string();
+	}
+	auto check_ok = [&] {
+		auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+		REQUIRE(r->cache());
+		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
+		CHECK(read_all(*r, h, d / "src/a/f7") == "file 7");
+		CHECK(read_all(*r, h, d / "src/a/b/deep") == "deep");
+		push(*r, {d / "src"}, {});
+	};
+	SECTION("deleted")
+	{
+		std::filesystem::remove_all(d / "cache");
+		check_ok();
+	}
+	SECTION("garbage instead of a database")
+	{
+		std::filesystem::remove(d / "cache/cache.db-wal");
+		std::filesystem::remove(d / "cache/cache.db-shm");
+		test::write_file(d / "cache/cache.db", test::random_data(100000, 5));
+		check_ok();
+	}
+	SECTION("every value damaged")
+	{
+		{
+			auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+			r->cache()->flush();
+		}
+		// Rewrite every stored value with random bytes, through SQLite itself.
+		sqlite3 *db = nullptr;
+		REQUIRE(sqlite3_open((d / "cache/cache.db").c_str(), &db) == SQLITE_OK);
+		CHECK(sqlite3_exec(db, "UPDATE entries SET value = randomblob(64)", nullptr, nullptr, nullptr) == SQLITE_OK);
+		CHECK(sqlite3_changes(db) > 0);
+		sqlite3_close(db);
+		check_ok();
+	}
+	SECTION("the cache of another repository")
+	{
+		auto o = Repository::open(d / "other", std::string("secret"), cache_in(d / "cache"));
+		// Opening another repository on that cache wiped it and made it its own.
+		CHECK(o->cache() != nullptr);
+		o.reset();
+		check_ok();
+	}
+}
+
+TEST_CASE("cache: two processes using one cache at once", "[cache]")
+{
+	test::TempDir d;
+	make_tree(d);
+	Repository::create(d / "repo", cheap());
+	std::vector<pid_t> kids;
+	for (int p = 0; p < 2; p++) {
+		pid_t pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			int rc = 0;
+			try {
+				for (int i = 0; i < 3; i++) {
+					auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+					if (!r->cache())
+						rc = 2;
+					push(*r, {d / "src"}, {});
+				}
+			} catch (const std::exception &e) {
+				fprintf(stderr, "child: %s\n", e.what());
+				rc = 1;
+			}
+			_exit(rc);
+		}
+		kids.push_back(pid);
+	}
+	for (pid_t k : kids) {
+		int st = 0;
+		waitpid(k, &st, 0);
+		CHECK(WIFEXITED(st));
+		CHECK(WEXITSTATUS(st) == 0);
+	}
+	auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+	auto all = list_snapshots(*r);
+	CHECK(all.size() == 6);
+	for (const auto &h : all)
+		CHECK(read_all(*r, h, d / "src/a/f3") == "file 3");
+}

@@ -35,7 +35,13 @@ struct Fixture {
 		auto r = Repository::create(uri, o);
 		snap = push(*r, {d / "src"}, {}).id_string();
 	}
-	std::unique_ptr<Repository> open() { return Repository::open(uri, std::string("pw")); }
+	// Tampering is about the store: read it, not the local cache.
+	std::unique_ptr<Repository> open()
+	{
+		OpenOptions o;
+		o.use_cache = false;
+		return Repository::open(uri, std::string("pw"), o);
+	}
 	std::vector<std::string> data_packs()
 	{
 		std::vector<std::string> out;

@@ -96,23 +96,23 @@ def create(uri: PathArg, passphrase: Optional[Passphrase] = None, *, encryption:
 
 
 def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None, *,
-         cpu: int = 0) -> Repository:
+         cpu: int = 0, cache: bool = True) -> Repository:
     """Opens an existing repository (default: default_repository()).
 
     Plaintext repositories need no passphrase. cpu caps the worker threads (0: one less
-    than the cores). Raises NotFoundError when nothing is there, AuthError on a wrong or
+    than the cores). cache=False bypasses the local cache. Raises NotFoundError when nothing is there, AuthError on a wrong or
     missing passphrase, CorruptError when what is there is not a repository.
     """
     return Repository(_plakar.open(None if uri is None else _uri(uri),
-                                   _passphrase(passphrase), cpu))
+                                   _passphrase(passphrase), cpu, cache))
 
 
 def push(uri: Optional[PathArg], path_or_paths: Union[PathArg, Iterable[PathArg]],
-         passphrase: Optional[Passphrase] = None, *, cpu: int = 0,
+         passphrase: Optional[Passphrase] = None, *, cpu: int = 0, cache: bool = True,
          tags: Iterable[Union[str, bytes]] = (), progress: Optional[ProgressCallback] = None,
          command_line: Optional[Union[str, bytes]] = None) -> Snapshot:
     """Opens the repository at uri, pushes the path(s) into a new snapshot, closes the
     repository and returns the snapshot (still usable: it keeps what it needs open)."""
-    with open(uri, passphrase, cpu=cpu) as repo:
+    with open(uri, passphrase, cpu=cpu, cache=cache) as repo:
         return repo.push(path_or_paths, tags=tags, progress=progress, command_line=command_line)
 

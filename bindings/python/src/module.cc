@@ -401,7 +401,7 @@ RepositoryHandle repository_create(const py::bytes &uri_b, const std::optional<p
 }
 
 RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const std::optional<py::bytes> &passphrase,
-                                 int cpu)
+                                 int cpu, bool cache)
 {
 	std::string uri;
 	if (uri_b.has_value()) {
@@ -419,6 +419,7 @@ RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const st
 	opts.passphrase = pass.data();
 	opts.passphrase_len = pass.size();
 	opts.cpu = cpu;
+	opts.no_cache = cache ? 0 : 1;
 	plakar_repository *r = nullptr;
 	Status s = blocking([&] { return Status::capture(plakar_repository_open(&r, uri.c_str(), &opts)); });
 	if (!s.ok())
@@ -715,7 +716,7 @@ PYBIND11_MODULE(_plakar, m)
 	m.def("create", &repository_create, py::arg("uri"), py::arg("passphrase"), py::arg("encryption"),
 	      py::arg("kdf_log2_n"), py::arg("compression_level"), py::arg("chunk_min"), py::arg("chunk_avg"),
 	      py::arg("chunk_max"), py::arg("pack_size"));
-	m.def("open", &repository_open, py::arg("uri"), py::arg("passphrase"), py::arg("cpu"));
+	m.def("open", &repository_open, py::arg("uri"), py::arg("passphrase"), py::arg("cpu"), py::arg("cache"));
 
 	py::class_<RepositoryHandle>(m, "RepositoryHandle")
 	    .def_property_readonly("id", [](const RepositoryHandle &self) { return self.get()->id; })

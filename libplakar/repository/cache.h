@@ -1,0 +1,62 @@
+// The local cache: an SQLite database per repository under $XDG_CACHE_HOME/plakar/<repository
+// id>/ (else ~/.cache/plakar/...), holding what the next operation would otherwise fetch and
+// decrypt again: the decoded index segments, snapshot headers and metadata blobs (directory
+// nodes and chunk lists, which is what a push compares against).
+//
+// It is only a cache. Every value is sealed (AES-256-GCM under a key derived from the master
+// key, bound to its table and key), so a damaged or foreign entry is detected and dropped; a
+// cache of another repository or another format version is wiped and rebuilt; when the cache
+// cannot be used at all, the repository works without it. Several processes may use one
+// cache at once (WAL, busy timeout). Writes are batched in short transactions.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/bytes.h"
+#include "repository/keys.h"
+
+struct sqlite3;
+
+namespace plakar {
+
+enum class CacheTable { Segment = 0, Snapshot = 1, Blob = 2 };
+
+class Cache {
+public:
+	// The cache directory for a repository: $XDG_CACHE_HOME/plakar/<id> or ~/.cache/plakar/<id>;
+	// "" when neither variable is set.
+	static std::string default_dir(const Config &cfg);
+	// Opens (or creates, or wipes and recreates) the cache in dir. Returns nullptr when no
+	// usable cache can be had there; the caller then works without one.
+	static std::unique_ptr<Cache> open(const std::string &dir, const Config &cfg, const KeyRing &keys);
+	~Cache();
+
+	std::optional<Bytes> get(CacheTable t, const std::string &key);
+	void put(CacheTable t, const std::string &key, ByteView value);
+	void remove(CacheTable t, const std::string &key);
+	std::vector<std::string> keys(CacheTable t);
+	// Commits pending writes.
+	void flush();
+	const std::string &path() const { return path_; }
+
+private:
+	Cache(std::string path, sqlite3 *db, crypto::SecureBytes key) : path_(std::move(path)), db_(db), key_(std::move(key)) {}
+	void begin_locked();
+	void commit_locked();
+	Bytes aad(CacheTable t, const std::string &key) const;
+
+	std::string path_;
+	std::mutex mu_;
+	sqlite3 *db_;
+	crypto::SecureBytes key_;
+	bool in_txn_ = false;
+	int pending_ = 0;
+	std::chrono::steady_clock::time_point txn_start_;
+};
+
+} // namespace plakar
