@@ -170,14 +170,14 @@ Id Repository::blob_id(ByteView plaintext) const
 bool Repository::has_blob(const Id &id)
 {
 	std::lock_guard lk(mu_);
-	return index_.contains(id) || in_flight_.count(id);
+	return index_.contains(id) || open_blobs_.count(id) || in_flight_.count(id);
 }
 
 bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 {
 	{
 		std::lock_guard lk(mu_);
-		if (index_.contains(id) || !in_flight_.insert(id).second)
+		if (index_.contains(id) || open_blobs_.count(id) || !in_flight_.insert(id).second)
 			return false;
 	}
 	Bytes packed;
@@ -200,7 +200,9 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	// New directory nodes are what the next push compares against: keep them at hand.
 	if (cache_ && type != BlobType::Chunk)
 		cache_->put(CacheTable::Blob, id.hex(), plaintext);
-	index_.add(w->name(), rec);
+	// Indexed only once its pack is stored (finish_pack_locked): an index segment never names a
+	// blob whose pack failed to be written.
+	open_blobs_.emplace(id, w->name());
 	stats_.blobs_written++;
 	stats_.bytes_written += rec.length;
 	if (w->size() >= cfg_.pack_size)
@@ -211,9 +213,15 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
 {
 	Id name = w->name();
+	std::vector<BlobRecord> records = w->records();
 	Bytes pack = w->finish();
 	w.reset();
+	// If the put fails, these blobs are forgotten: a later put_blob stores them again.
+	for (const auto &r : records)
+		open_blobs_.erase(r.id);
 	store_->put(Kind::Pack, name.hex(), pack);
+	for (const auto &r : records)
+		index_.add(name, r);
 }
 
 std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
@@ -239,15 +247,18 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 	Id pack;
 	{
 		std::lock_guard lk(mu_);
+		// A blob still in an open pack: finish that pack first so it can be read like any other.
+		if (auto open = open_blobs_.find(id); open != open_blobs_.end()) {
+			Id p = open->second;
+			for (auto *w : {&data_pack_, &meta_pack_})
+				if (*w && (*w)->name() == p)
+					finish_pack_locked(*w);
+		}
 		auto loc = index_.find(id);
 		if (!loc)
 			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
 		rec = index_.record(id, *loc);
 		pack = index_.pack_name(loc->pack);
-		// A blob still in an open pack: finish that pack first so it can be read like any other.
-		for (auto *w : {&data_pack_, &meta_pack_})
-			if (*w && (*w)->name() == pack)
-				finish_pack_locked(*w);
 	}
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -98,6 +99,7 @@ private:
 	mutable std::mutex mu_;
 	Index index_;
 	std::unordered_set<Id, IdHash> in_flight_;
+	std::unordered_map<Id, Id, IdHash> open_blobs_; // blobs in packs not yet stored -> pack name
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
 	std::vector<std::string> segments_; // index segments known (loaded or written by us)
 	std::map<Id, std::shared_ptr<PackKey>> key_cache_;

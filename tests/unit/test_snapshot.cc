@@ -125,7 +125,7 @@ TEST_CASE("a second push of an unchanged tree stores no new blob", "[snapshot][d
 	CHECK(repo->stats().blobs_written == before);
 }
 
-TEST_CASE("an unchanged file is not read again; a changed one is", "[snapshot][parent]")
+TEST_CASE("an unchanged file is not read again, a changed one is", "[snapshot][parent]")
 {
 	test::TempDir d;
 	fs::create_directories(d / "src/sub");

@@ -1,0 +1,62 @@
+#include "storage/wrappers/retry_store.h"
+
+#include <thread>
+
+#include "base/error.h"
+
+namespace plakar {
+
+template <class F> auto RetryStore::run(F &&f) -> decltype(f())
+{
+	auto delay = policy_.first_delay;
+	for (int attempt = 1;; attempt++) {
+		try {
+			return f();
+		} catch (const Error &e) {
+			bool transient = e.code() == Code::Error || e.code() == Code::Locked;
+			if (!transient || attempt >= policy_.attempts)
+				throw;
+		}
+		retries_++;
+		std::this_thread::sleep_for(delay);
+		delay = std::min(delay * 2, policy_.max_delay);
+	}
+}
+
+void RetryStore::create(ByteView config, const std::string &key_name, ByteView key)
+{
+	// Not retried: a create that failed half-way must not be mistaken for "exists" on retry.
+	inner_->create(config, key_name, key);
+}
+
+Bytes RetryStore::open()
+{
+	return run([&] { return inner_->open(); });
+}
+
+void RetryStore::put(Kind kind, const std::string &name, ByteView data)
+{
+	run([&] { inner_->put(kind, name, data); });
+}
+
+Bytes RetryStore::get(Kind kind, const std::string &name)
+{
+	return run([&] { return inner_->get(kind, name); });
+}
+
+Bytes RetryStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
+{
+	return run([&] { return inner_->get_range(kind, name, offset, length); });
+}
+
+std::vector<std::string> RetryStore::list(Kind kind)
+{
+	return run([&] { return inner_->list(kind); });
+}
+
+void RetryStore::remove(Kind kind, const std::string &name)
+{
+	run([&] { inner_->remove(kind, name); });
+}
+
+} // namespace plakar

@@ -1,0 +1,145 @@
+// What the layers above a store do when it misbehaves (FaultStore), and the retry wrapper.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "helpers.h"
+#include "repository/repository.h"
+#include "snapshot/builder.h"
+#include "snapshot/restore.h"
+#include "snapshot/snapshot.h"
+#include "storage/wrappers/fault_store.h"
+#include "storage/wrappers/retry_store.h"
+
+using namespace plakar;
+namespace fs = std::filesystem;
+
+namespace {
+struct Fixture {
+	test::TempDir d;
+	std::string uri;
+	Fixture()
+	{
+		uri = d / "repo";
+		fs::create_directories(d / "src/sub");
+		for (int i = 0; i < 20; i++)
+			test::write_file(d / ("src/sub/f" + std::to_string(i)), test::random_data(30000, uint64_t(i)));
+		CreateOptions o;
+		o.passphrase = "pw";
+		o.kdf.log2_n = 10;
+		o.pack_size = 64 * 1024; // many packs: many puts to fail
+		Repository::create(uri, o);
+	}
+	std::unique_ptr<Repository> open(FaultPlan plan, bool retry = false)
+	{
+		std::unique_ptr<Store> s = std::make_unique<FaultStore>(open_store(uri), plan);
+		if (retry)
+			s = std::make_unique<RetryStore>(std::move(s), RetryPolicy{3, std::chrono::milliseconds(1)});
+		OpenOptions oo;
+		oo.use_cache = false;
+		return Repository::open(std::move(s), std::string("pw"), oo);
+	}
+	void verify(Repository &r, const SnapshotHeader &h)
+	{
+		for (int i = 0; i < 20; i++) {
+			std::string p = d / ("src/sub/f" + std::to_string(i));
+			FileReader f(r, lookup(r, h, p));
+			Bytes b(f.size());
+			b.resize(f.read(b.data(), b.size()));
+			CHECK(b == test::random_data(30000, uint64_t(i)));
+		}
+	}
+};
+
+Code code_of(const std::function<void()> &f)
+{
+	try {
+		f();
+	} catch (const Error &e) {
+		return e.code();
+	}
+	return Code(0);
+}
+} // namespace
+
+TEST_CASE("faults: a failed put fails the push cleanly, and the next push succeeds", "[faults]")
+{
+	for (int n : {1, 3, 6}) {
+		Fixture fx;
+		{
+			auto r = fx.open(FaultPlan{n, 0, 0, {}});
+			CHECK(code_of([&] { push(*r, {fx.d / "src"}, {}); }) == Code::Error);
+		}
+		auto r = fx.open({});
+		CHECK(list_snapshots(*r).empty());
+		auto h = push(*r, {fx.d / "src"}, {});
+		fx.verify(*r, h);
+		CHECK(test::files_under(fx.uri + "/tmp").empty());
+	}
+}
+
+TEST_CASE("faults: running out of space during push", "[faults]")
+{
+	Fixture fx;
+	{
+		auto r = fx.open(FaultPlan{0, 200 * 1024, 0, {}});
+		try {
+			push(*r, {fx.d / "src"}, {});
+			FAIL("push succeeded");
+		} catch (const Error &e) {
+			CHECK(std::string(e.what()).find("No space left on device") != std::string::npos);
+		}
+	}
+	auto r = fx.open({});
+	auto h = push(*r, {fx.d / "src"}, {});
+	fx.verify(*r, h);
+}
+
+TEST_CASE("faults: a short read is detected as corruption, never returned", "[faults]")
+{
+	Fixture fx;
+	std::string snap;
+	{
+		auto r = fx.open({});
+		snap = push(*r, {fx.d / "src"}, {}).id_string();
+	}
+	// Every read of the fresh handle is cut short once, at some point: whatever it hits
+	// (segment, header, tree, chunk), the failure is an error, never wrong data.
+	for (int n = 1; n < 12; n++) {
+		Code c = code_of([&] {
+			auto r = fx.open(FaultPlan{0, 0, n, {}});
+			auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
+			fx.verify(*r, h);
+		});
+		CHECK((c == Code::Corrupt || c == Code(0)));
+	}
+}
+
+TEST_CASE("faults: added latency changes nothing but time", "[faults]")
+{
+	Fixture fx;
+	auto r = fx.open(FaultPlan{0, 0, 0, std::chrono::milliseconds(1)});
+	auto h = push(*r, {fx.d / "src"}, {});
+	fx.verify(*r, h);
+}
+
+TEST_CASE("retry: transient failures are retried, final answers are not", "[faults][retry]")
+{
+	Fixture fx;
+	{
+		auto r = fx.open(FaultPlan{2, 0, 0, {}}, true);
+		auto h = push(*r, {fx.d / "src"}, {});
+		fx.verify(*r, h);
+	}
+	test::TempDir d;
+	auto s = std::make_unique<FaultStore>(open_store(d / "x"), FaultPlan{});
+	RetryStore rs(std::move(s), RetryPolicy{3, std::chrono::milliseconds(1)});
+	CHECK(code_of([&] { rs.open(); }) == Code::NotFound);
+	CHECK(rs.retries() == 0);
+	// Space never comes back: the error surfaces after the last attempt.
+	RetryStore full(std::make_unique<FaultStore>(open_store(fx.uri), FaultPlan{0, 1, 0, {}}),
+	                RetryPolicy{3, std::chrono::milliseconds(1)});
+	CHECK(code_of([&] { full.put(Kind::Lock, "00", as_bytes("xx")); }) == Code::Error);
+	CHECK(full.retries() == 2);
+}
