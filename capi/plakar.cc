@@ -3,6 +3,8 @@
 // never lets an exception cross the ABI.
 #include "plakar/plakar.h"
 
+#include "internal.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,40 +23,14 @@
 #include "snapshot/snapshot.h"
 
 using namespace plakar;
-
-struct plakar_repository {
-	std::unique_ptr<Repository> repo;
-	std::recursive_mutex mu;
-	std::string id;
-};
-
-struct plakar_snapshot {
-	plakar_repository *owner = nullptr;
-	SnapshotHeader h;
-	std::string id;
-};
-
-struct plakar_snapshot_list {
-	std::vector<plakar_snapshot> items;
-};
-
-struct plakar_entry {
-	Entry e;
-};
-
-struct plakar_entry_list {
-	std::vector<plakar_entry> items;
-};
-
-struct plakar_file {
-	plakar_repository *owner = nullptr;
-	std::unique_ptr<FileReader> reader;
-};
+using namespace plakar::capi;
 
 namespace {
-
 thread_local std::string g_message;
 thread_local int g_code = PLAKAR_OK;
+} // namespace
+
+namespace plakar::capi {
 
 void clear_error()
 {
@@ -81,46 +57,10 @@ int set_error(int code, const char *msg)
 	return code;
 }
 
-template <class F> int guard(F &&f)
-{
-	clear_error();
-	try {
-		f();
-		return PLAKAR_OK;
-	} catch (const Error &e) {
-		return set_error(int(e.code()), e.what());
-	} catch (const std::bad_alloc &) {
-		return set_error(PLAKAR_ERROR, "out of memory");
-	} catch (const std::exception &e) {
-		return set_error(PLAKAR_ERROR, e.what());
-	} catch (...) {
-		return set_error(PLAKAR_ERROR, "unknown error");
-	}
-}
-
 void require(bool ok, const char *what)
 {
 	if (!ok)
 		fail(Code::Invalid, what);
-}
-
-std::optional<std::string> passphrase_of(const char *p, size_t len)
-{
-	if (!p)
-		return std::nullopt;
-	return std::string(p, len ? len : std::strlen(p));
-}
-
-std::string absolute_uri(const char *uri)
-{
-	require(uri && *uri, "repository location is empty");
-	std::string u = uri;
-	if (u.find("://") != std::string::npos || u[0] == '/')
-		return u;
-	char cwd[4096];
-	if (!::getcwd(cwd, sizeof cwd))
-		fail_errno("getcwd", errno);
-	return std::string(cwd) + "/" + u;
 }
 
 ProgressFn progress_of(plakar_progress_cb cb, void *payload)
@@ -140,6 +80,29 @@ ProgressFn progress_of(plakar_progress_cb cb, void *payload)
 		e.stored_bytes = ev.counters.stored_bytes;
 		return cb(&e, payload) == 0;
 	};
+}
+
+} // namespace plakar::capi
+
+namespace {
+
+std::optional<std::string> passphrase_of(const char *p, size_t len)
+{
+	if (!p)
+		return std::nullopt;
+	return std::string(p, len ? len : std::strlen(p));
+}
+
+std::string absolute_uri(const char *uri)
+{
+	require(uri && *uri, "repository location is empty");
+	std::string u = uri;
+	if (u.find("://") != std::string::npos || u[0] == '/')
+		return u;
+	char cwd[4096];
+	if (!::getcwd(cwd, sizeof cwd))
+		fail_errno("getcwd", errno);
+	return std::string(cwd) + "/" + u;
 }
 
 plakar_repository *wrap(std::unique_ptr<Repository> r)

@@ -235,6 +235,26 @@ TEST_CASE("cache: deleted, garbage, damaged or foreign caches lose nothing", "[c
 		sqlite3_close(db);
 		check_ok();
 	}
+	SECTION("a cache of another version")
+	{
+		{
+			auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+			r->cache()->flush();
+		}
+		sqlite3 *db = nullptr;
+		REQUIRE(sqlite3_open((d / "cache/cache.db").c_str(), &db) == SQLITE_OK);
+		CHECK(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'version'", nullptr, nullptr, nullptr) ==
+		      SQLITE_OK);
+		sqlite3_close(db);
+		check_ok();
+		REQUIRE(sqlite3_open((d / "cache/cache.db").c_str(), &db) == SQLITE_OK);
+		sqlite3_stmt *q = nullptr;
+		sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'version'", -1, &q, nullptr);
+		REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+		CHECK(std::string(reinterpret_cast<const char *>(sqlite3_column_text(q, 0))) == "1");
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	}
 	SECTION("the cache of another repository")
 	{
 		auto o = Repository::open(d / "other", std::string("secret"), cache_in(d / "cache"));

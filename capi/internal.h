@@ -1,0 +1,75 @@
+// Internal to capi/: the handle structs behind the opaque C types, and the shim every entry
+// point runs in. Not installed; the public contract is include/plakar/plakar.h.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "plakar/plakar.h"
+#include "repository/repository.h"
+#include "snapshot/progress.h"
+#include "snapshot/restore.h"
+#include "snapshot/snapshot.h"
+
+struct plakar_repository {
+	std::unique_ptr<plakar::Repository> repo;
+	std::recursive_mutex mu; // serializes every call on this repository and its children
+	std::string id;
+};
+
+struct plakar_snapshot {
+	plakar_repository *owner = nullptr;
+	plakar::SnapshotHeader h;
+	std::string id;
+};
+
+struct plakar_snapshot_list {
+	std::vector<plakar_snapshot> items;
+};
+
+struct plakar_entry {
+	plakar::Entry e;
+};
+
+struct plakar_entry_list {
+	std::vector<plakar_entry> items;
+};
+
+struct plakar_file {
+	plakar_repository *owner = nullptr;
+	std::unique_ptr<plakar::FileReader> reader;
+};
+
+namespace plakar::capi {
+
+void clear_error();
+// Records code and message as the thread's last error (one line: control bytes escaped).
+int set_error(int code, const char *msg);
+// Throws Code::Invalid with what when !ok.
+void require(bool ok, const char *what);
+ProgressFn progress_of(plakar_progress_cb cb, void *payload);
+
+// Runs f, turning any exception into a code plus plakar_error_last(). Every entry point of
+// the C ABI that can fail is one call to guard().
+template <class F> int guard(F &&f)
+{
+	clear_error();
+	try {
+		f();
+		return PLAKAR_OK;
+	} catch (const Error &e) {
+		return set_error(int(e.code()), e.what());
+	} catch (const std::bad_alloc &) {
+		return set_error(PLAKAR_ERROR, "out of memory");
+	} catch (const std::exception &e) {
+		return set_error(PLAKAR_ERROR, e.what());
+	} catch (...) {
+		return set_error(PLAKAR_ERROR, "unknown error");
+	}
+}
+
+} // namespace plakar::capi
