@@ -58,7 +58,7 @@ for store in fs sqlite; do
 	warm; step "no-change, -no-cache" "$PLAKAR" -no-cache on "$R" push "$SRC"
 	snap=$("$PLAKAR" on "$R" ls | head -1 | awk '{print $2}')
 	step "pull" "$PLAKAR" on "$R" pull -to "$RESTORE" "$snap"
-	size=$(du -sb "$OUT/repo" "$OUT"/plakar.db* 2>/dev/null | awk '{s+=$1} END {print s}')
+	size=$(du -sbc "$OUT/repo" "$OUT"/plakar.db* 2>/dev/null | awk '$2 == "total" {print $1}' || true)
 	cache=$(du -sb "$XDG_CACHE_HOME" | cut -f1)
 	printf '%-8s repository %d bytes (%.1f %% of the corpus), cache %d bytes (%.0f bytes per file)\n' \
 		"$store" "$size" "$(echo "100 * $size / $bytes" | bc -l)" "$cache" "$(echo "$cache / $files" | bc -l)"

@@ -140,14 +140,22 @@ std::string usage_line(std::string_view command) {
 	if (command == "push")
 		return std::string(global) + "push PATH...";
 	if (command == "ls")
-		return std::string(global) + "ls [SNAPSHOT[:PATH]...]";
+		return std::string(global) + "ls [-R] [-json] [SNAPSHOT[:PATH]...]";
 	if (command == "cat")
 		return std::string(global) + "cat SNAPSHOT:PATH...";
 	if (command == "pull")
 		return std::string(global) + "pull [-to DIR] [-rebase] SNAPSHOT[:PATH]...";
 	if (command == "version")
 		return "plakar version";
-	return std::string(global) + "create|push|ls|cat|pull|version [options] [args]";
+	if (command == "diff")
+		return std::string(global) + "diff [-u | -json] SNAPSHOT[:PATH] SNAPSHOT[:PATH]";
+	if (command == "locate")
+		return std::string(global) + "locate [-path] [-json] PATTERN [SNAPSHOT...]";
+	if (command == "info")
+		return std::string(global) + "info [-json] [SNAPSHOT]";
+	if (command == "tarball")
+		return std::string(global) + "tarball [-o FILE] [-format tar|tar.gz|tar.zst|zip] SNAPSHOT[:PATH]";
+	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|version [options] [args]";
 }
 
 } // namespace plakar::cli

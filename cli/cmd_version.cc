@@ -25,6 +25,8 @@ CommandFn find_command(std::string_view name) {
 	static const Entry table[] = {
 	    {"create", cmd_create}, {"push", cmd_push}, {"ls", cmd_ls},
 	    {"cat", cmd_cat},       {"pull", cmd_pull}, {"version", cmd_version},
+	    {"diff", cmd_diff},     {"locate", cmd_locate}, {"info", cmd_info},
+	    {"tarball", cmd_tarball},
 	};
 	for (const Entry &e : table)
 		if (e.name == name)

@@ -16,6 +16,10 @@ int cmd_ls(Session &session);
 int cmd_cat(Session &session);
 int cmd_pull(Session &session);
 int cmd_version(Session &session);
+int cmd_diff(Session &session);
+int cmd_locate(Session &session);
+int cmd_info(Session &session);
+int cmd_tarball(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

@@ -22,6 +22,13 @@ void print_help() {
 	            "  cat SNAPSHOT:PATH...            write file contents to stdout\n"
 	            "  pull [-to DIR] [-rebase] SNAPSHOT[:PATH]...\n"
 	            "                                  restore files\n"
+	            "  diff [-u] SNAPSHOT[:PATH] SNAPSHOT[:PATH]\n"
+	            "                                  what was added, removed or changed\n"
+	            "  locate [-path] PATTERN [SNAPSHOT...]\n"
+	            "                                  find entries by name (glob) in snapshots\n"
+	            "  info [SNAPSHOT]                 describe the repository or a snapshot\n"
+	            "  tarball [-o FILE] [-format tar|tar.gz|tar.zst|zip] SNAPSHOT[:PATH]\n"
+	            "                                  write an archive of a snapshot\n"
 	            "  version                         print the version\n"
 	            "\n"
 	            "REPOSITORY defaults to $PLAKAR_REPOSITORY, else ~/.plakar. See docs/cli.md.\n",

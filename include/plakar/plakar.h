@@ -348,6 +348,193 @@ typedef struct plakar_pull_options {
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts);
 
+/* ---------------------------------------------------------------- directory iteration */
+
+typedef struct plakar_dir plakar_dir;
+
+/*
+ * Opens a directory of the snapshot for iteration. Entries come in name order, read one tree
+ * node at a time: memory stays bounded whatever the directory's size (plakar_snapshot_ls
+ * returns them all at once instead). PLAKAR_ENOTFOUND when the path is absent,
+ * PLAKAR_EINVALID when it is not a directory. Caller frees with plakar_dir_free, before the
+ * repository.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_dir_open(plakar_dir **out, const plakar_snapshot *snap, const char *path);
+/*
+ * The next entry: *entry is borrowed, valid until the next call on dir or plakar_dir_free;
+ * NULL at the end (with PLAKAR_OK). A damaged tree node fails with PLAKAR_ECORRUPT.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_dir_next(plakar_dir *dir, const plakar_entry **entry);
+PLAKAR_EXTERN void plakar_dir_free(plakar_dir *dir);
+
+/* ---------------------------------------------------------------- diff */
+
+enum plakar_change_kind {
+	PLAKAR_CHANGE_ADDED = 1,
+	PLAKAR_CHANGE_REMOVED = 2,
+	PLAKAR_CHANGE_MODIFIED = 3
+};
+
+/* What differs in a modified entry (bits of plakar_change.what). */
+enum plakar_change_what {
+	PLAKAR_CHANGED_TYPE = 1,
+	PLAKAR_CHANGED_CONTENT = 2, /* file content, symlink target, device number */
+	PLAKAR_CHANGED_MODE = 4,
+	PLAKAR_CHANGED_OWNER = 8,
+	PLAKAR_CHANGED_MTIME = 16,
+	PLAKAR_CHANGED_XATTRS = 32,
+	PLAKAR_CHANGED_SIZE = 64
+};
+
+/* Passed to plakar_change_cb; everything in it is borrowed for the duration of the call. */
+typedef struct plakar_change {
+	unsigned int version;        /* PLAKAR_CHANGE_VERSION */
+	int kind;                    /* enum plakar_change_kind */
+	const char *path;            /* path of the entry, in the second tree's terms */
+	const plakar_entry *before;  /* NULL when added */
+	const plakar_entry *after;   /* NULL when removed */
+	unsigned int what;           /* enum plakar_change_what bits, for PLAKAR_CHANGE_MODIFIED */
+} plakar_change;
+#define PLAKAR_CHANGE_VERSION 1
+
+/* Return 0 to continue, non-zero to stop (the diff then fails with PLAKAR_ECANCELED). */
+typedef int (*plakar_change_cb)(const plakar_change *change, void *payload);
+
+/*
+ * Compares path_a of snapshot a with path_b of snapshot b (NULL or "" = "/"), calling cb for
+ * every difference, in path order. A directory present on one side only is reported once, not
+ * its content. Directories whose content is identical are skipped without being read, so the
+ * cost follows what changed. Both snapshots must come from the same repository handle.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_diff(const plakar_snapshot *a, const char *path_a,
+                                                        const plakar_snapshot *b, const char *path_b,
+                                                        plakar_change_cb cb, void *payload);
+
+/* ---------------------------------------------------------------- locate */
+
+typedef struct plakar_locate_options {
+	unsigned int version;          /* PLAKAR_LOCATE_OPTIONS_VERSION */
+	int full_path;                 /* 1: match the pattern against full paths, not names */
+	const char *const *snapshots;  /* ids or prefixes to search; NULL: every snapshot */
+	size_t nsnapshots;
+} plakar_locate_options;
+#define PLAKAR_LOCATE_OPTIONS_VERSION 1
+#define PLAKAR_LOCATE_OPTIONS_INIT {PLAKAR_LOCATE_OPTIONS_VERSION, 0, NULL, 0}
+
+/* snap and path are borrowed for the call. Return 0 to continue, non-zero to stop. */
+typedef int (*plakar_match_cb)(const plakar_snapshot *snap, const char *path, void *payload);
+
+/*
+ * Finds entries whose name (or full path, see options) matches a glob pattern (fnmatch(3):
+ * `*`, `?`, `[...]`; with full paths `*` also matches `/`), in the snapshots named or in all,
+ * oldest snapshot first and in path order within each. A directory shared by several
+ * snapshots is searched once.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_locate(plakar_repository *repo, const char *pattern,
+                                                 const plakar_locate_options *opts, plakar_match_cb cb,
+                                                 void *payload);
+
+/* ---------------------------------------------------------------- information */
+
+/* Filled by plakar_repository_info; set version before the call. */
+typedef struct plakar_repository_info {
+	unsigned int version;      /* set by the caller: PLAKAR_REPOSITORY_INFO_VERSION */
+	int format_version;        /* the repository format (docs/format.md) */
+	int encrypted;             /* 1 or 0 */
+	int64_t created;           /* ns since the epoch */
+	uint32_t chunk_min, chunk_avg, chunk_max;
+	int compression_level;
+	uint32_t pack_size;
+	uint64_t snapshots;
+	uint64_t packs;            /* packs holding indexed blobs */
+	uint64_t data_blobs;       /* file chunks */
+	uint64_t meta_blobs;       /* directory nodes and chunk lists */
+	uint64_t stored_bytes;     /* bytes of all blobs as stored (compressed, encrypted) */
+	uint64_t data_bytes;       /* plaintext bytes of the distinct chunks */
+	uint64_t logical_bytes;    /* sum of the snapshots' sizes: what restoring them all writes */
+} plakar_repository_info;
+#define PLAKAR_REPOSITORY_INFO_VERSION 1
+
+/* Describes the repository (reads every snapshot header). PLAKAR_EINVALID on an unknown version. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *info);
+
+/* ---------------------------------------------------------------- archives */
+
+/*
+ * Archives (tarballs) of a snapshot or of a subtree, streamed in constant memory: entries are
+ * written as the tree is walked, file content one chunk at a time, never the whole archive
+ * or a whole file in memory. Names inside the archive are relative to the parent of the
+ * selected path: archiving "/usr/share/doc" gives "doc/...", archiving "/" gives "usr/...".
+ * Modes, owners (uid/gid and names), symlinks and mtimes are kept; see each format for the
+ * rest. Every byte of content written was authenticated.
+ */
+enum plakar_archive_format {
+	PLAKAR_ARCHIVE_TAR = 1,      /* POSIX pax tar: mtimes to the ns, names of any length and
+	                                bytes, hard links as link entries, xattrs, fifos, devices */
+	PLAKAR_ARCHIVE_TAR_GZ = 2,   /* the same, gzip-compressed */
+	PLAKAR_ARCHIVE_TAR_ZSTD = 3, /* the same, zstd-compressed */
+	PLAKAR_ARCHIVE_ZIP = 4       /* zip (deflate): mtimes to the second, no xattrs, fifos or
+	                                devices; each hard link stores its content again */
+};
+
+/*
+ * The format a name designates: "tar", "tar.gz" or "tgz", "tar.zst" (also "tar.zstd",
+ * "tzst"), "zip". PLAKAR_EINVALID for any other name.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_archive_format_from_name(int *out, const char *name);
+/*
+ * The format a file name's extension designates (".tar", ".tar.gz", ".tgz", ".tar.zst",
+ * ".tar.zstd", ".tzst", ".zip", in any case). When none matches, *out is PLAKAR_ARCHIVE_TAR,
+ * the default, and the call returns PLAKAR_ENOTFOUND.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_archive_format_from_filename(int *out, const char *filename);
+
+/*
+ * Receives the archive's bytes, in order, len > 0. buf is borrowed: valid only during the
+ * call. Return 0 to go on, non-zero to stop: the operation then fails with
+ * PLAKAR_ECANCELED. Runs on the calling thread.
+ */
+typedef int (*plakar_write_cb)(const void *buf, size_t len, void *payload);
+
+typedef struct plakar_archive_options {
+	unsigned int version;         /* PLAKAR_ARCHIVE_OPTIONS_VERSION */
+	plakar_progress_cb progress;  /* may be NULL; events name the snapshot path of each item */
+	void *payload;                /* passed to progress */
+} plakar_archive_options;
+#define PLAKAR_ARCHIVE_OPTIONS_VERSION 1
+#define PLAKAR_ARCHIVE_OPTIONS_INIT {PLAKAR_ARCHIVE_OPTIONS_VERSION, NULL, NULL}
+
+/*
+ * Writes an archive of path (NULL or "/": the whole snapshot; a directory; a single file) in
+ * format (enum plakar_archive_format) through write, which gets payload. opts may be NULL.
+ *
+ * Errors: PLAKAR_ENOTFOUND when path is not in the snapshot (before anything is written);
+ * PLAKAR_EINVALID for an unknown format; PLAKAR_ECORRUPT when some content fails
+ * authentication (the message names the file); PLAKAR_ECANCELED when write or progress asked
+ * to stop. After any of these the archive is incomplete (no end-of-archive marker was
+ * written): the bytes already written must be discarded. PLAKAR_EPARTIAL: the archive is
+ * complete, but items whose content was not backed up (an error recorded at push time) were
+ * left out, each reported through progress as PLAKAR_EVENT_ERROR. Sockets are never
+ * archived.
+ *
+ * Threading: holds the repository's lock for the whole call; callbacks run on the calling
+ * thread and may call read-only functions of this library.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive(const plakar_snapshot *snap, const char *path, int format,
+                                                           plakar_write_cb write, void *payload,
+                                                           const plakar_archive_options *opts);
+
+/*
+ * The same, into the file dest (replaced if it exists). The archive is written under a
+ * temporary name in dest's directory and renamed to dest once complete (also on
+ * PLAKAR_EPARTIAL); on any other failure no file is left behind and an existing dest is
+ * untouched. PLAKAR_ENOTFOUND also when dest's directory does not exist; PLAKAR_EINVALID when
+ * dest is a directory; PLAKAR_ERROR when it cannot be written.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive_file(const plakar_snapshot *snap, const char *path,
+                                                                int format, const char *dest,
+                                                                const plakar_archive_options *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -86,6 +86,26 @@ Bytes Index::encode_all() const
 	return encode(v);
 }
 
+Index::Summary Index::summary() const
+{
+	Summary s;
+	std::vector<bool> used(packs_.size(), false);
+	auto count = [&](const BlobLoc &l) {
+		size_t t = size_t(l.type) & 3;
+		s.blobs[t]++;
+		s.stored_bytes[t] += l.length;
+		s.raw_bytes[t] += l.raw_len;
+		used[l.pack] = true;
+	};
+	for (const auto &e : sorted_)
+		count(e.loc);
+	for (const auto &[id, loc] : fresh_)
+		count(loc);
+	for (bool u : used)
+		s.packs += u;
+	return s;
+}
+
 void Index::commit_fresh()
 {
 	for (const auto &[id, loc] : fresh_)

@@ -39,6 +39,13 @@ public:
 	// Adds blobs written in this session (kept apart until save).
 	void add(const Id &pack, const BlobRecord &rec);
 	bool has_fresh() const { return !fresh_.empty(); }
+	struct Summary {
+		uint64_t blobs[4] = {};       // by BlobType (index 1..3)
+		uint64_t stored_bytes[4] = {}; // sealed bytes in packs
+		uint64_t raw_bytes[4] = {};    // plaintext bytes
+		uint64_t packs = 0;            // packs holding at least one indexed blob
+	};
+	Summary summary() const;
 	size_t size() const { return sorted_.size() + fresh_.size(); }
 
 	// Segment bodies (the plaintext inside a sealed index segment).

@@ -76,6 +76,11 @@ public:
 	// Writes the open packs and an index segment for everything stored since the last flush.
 	void flush();
 	RepoStats stats() const;
+	Index::Summary index_summary() const
+	{
+		std::lock_guard lk(mu_);
+		return index_.summary();
+	}
 
 	void put_snapshot(const std::string &name, ByteView body);
 	Bytes get_snapshot(const std::string &name);

@@ -238,6 +238,34 @@ Node read_node(Repository &repo, const Id &id)
 }
 } // namespace
 
+DirIterator::DirIterator(Repository &repo, const Id &tree) : repo_(repo) { stack_.push_back(Level{{tree}, 0}); }
+
+bool DirIterator::next(Entry &out)
+{
+	while (pos_ == leaf_.size()) {
+		// Descend from the deepest level that still has children to visit.
+		while (!stack_.empty() && stack_.back().next == stack_.back().children.size())
+			stack_.pop_back();
+		if (stack_.empty())
+			return false;
+		if (stack_.size() > 16)
+			fail(Code::Corrupt, "directory tree is too deep");
+		Id id = stack_.back().children[stack_.back().next++];
+		Node n = read_node(repo_, id);
+		if (n.leaf) {
+			leaf_ = std::move(n.entries);
+			pos_ = 0;
+		} else {
+			Level l;
+			for (auto &c : n.children)
+				l.children.push_back(c.id);
+			stack_.push_back(std::move(l));
+		}
+	}
+	out = std::move(leaf_[pos_++]);
+	return true;
+}
+
 bool find_in_directory(Repository &repo, const Id &tree, const std::string &name, Entry &out)
 {
 	Id at = tree;

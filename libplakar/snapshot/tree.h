@@ -61,6 +61,25 @@ void set_chunks(Repository &repo, Entry &e, std::vector<ChunkRef> chunks);
 // The chunks of a file entry (reads the chunk-list blob when there is one).
 std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e);
 
+// Streams the entries of a directory in name order, one node at a time: memory stays bounded
+// by one leaf (2048 entries) plus the path of inner nodes, whatever the directory's size.
+class DirIterator {
+public:
+	DirIterator(Repository &repo, const Id &tree);
+	// The next entry, or false at the end.
+	bool next(Entry &out);
+
+private:
+	struct Level {
+		std::vector<Id> children;
+		size_t next = 0;
+	};
+	Repository &repo_;
+	std::vector<Level> stack_;
+	std::vector<Entry> leaf_;
+	size_t pos_ = 0;
+};
+
 // Finds name in the directory whose top node is tree; false when absent.
 bool find_in_directory(Repository &repo, const Id &tree, const std::string &name, Entry &out);
 // Calls fn for every entry of the directory, in name order; fn returns false to stop.

@@ -49,6 +49,32 @@ static int on_progress(const plakar_event *ev, void *payload)
 	return c->cancel_after && c->files >= c->cancel_after;
 }
 
+struct diffcount {
+	int added, removed, modified;
+};
+
+static int on_change(const plakar_change *c, void *payload)
+{
+	struct diffcount *d = payload;
+	if (c->version != PLAKAR_CHANGE_VERSION)
+		return 1;
+	if (c->kind == PLAKAR_CHANGE_ADDED && c->before == NULL && c->after != NULL)
+		d->added++;
+	else if (c->kind == PLAKAR_CHANGE_REMOVED)
+		d->removed++;
+	else if (c->kind == PLAKAR_CHANGE_MODIFIED && c->before && c->after)
+		d->modified++;
+	return 0;
+}
+
+static int on_match(const plakar_snapshot *snap, const char *path, void *payload)
+{
+	(void)snap;
+	(void)path;
+	(*(int *)payload)++;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -190,6 +216,36 @@ int main(int argc, char **argv)
 	plakar_file_free(f);
 	CHECK(plakar_file_open(&f, snap, src) == PLAKAR_EINVALID);
 
+	/* Streaming directory iteration. */
+	{
+		plakar_dir *dir = NULL;
+		const plakar_entry *de = NULL;
+		int count = 0;
+		CHECK(plakar_dir_open(&dir, snap, src) == PLAKAR_OK);
+		while (plakar_dir_next(dir, &de) == PLAKAR_OK && de != NULL)
+			count++;
+		CHECK(count == 2);
+		plakar_dir_free(dir);
+		snprintf(path, sizeof path, "%s/a.txt", src);
+		CHECK(plakar_dir_open(&dir, snap, path) == PLAKAR_EINVALID);
+		CHECK(dir == NULL);
+	}
+
+	/* Information. */
+	{
+		plakar_repository_info info;
+		memset(&info, 0, sizeof info);
+		CHECK(plakar_repository_info_get(repo, &info) == PLAKAR_EINVALID); /* version unset */
+		info.version = PLAKAR_REPOSITORY_INFO_VERSION;
+		CHECK(plakar_repository_info_get(repo, &info) == PLAKAR_OK);
+		CHECK(info.format_version == PLAKAR_FORMAT_VERSION);
+		CHECK(info.encrypted == 1);
+		CHECK(info.snapshots == 1);
+		CHECK(info.logical_bytes == 18);
+		CHECK(info.data_bytes == 18);
+		CHECK(info.data_blobs == 2);
+	}
+
 	/* Pull, rebased. */
 	plakar_pull_options pl = PLAKAR_PULL_OPTIONS_INIT;
 	pl.to = out;
@@ -205,6 +261,31 @@ int main(int argc, char **argv)
 		fclose(rf);
 	}
 	plakar_snapshot_free(snap);
+
+	/* Diff and locate across two snapshots. */
+	{
+		snprintf(path, sizeof path, "%s/c.txt", src);
+		write_file(path, "charlie\n");
+		plakar_snapshot *s1 = NULL, *s2 = NULL;
+		CHECK(plakar_snapshot_open(&s1, repo, id) == PLAKAR_OK);
+		CHECK(plakar_push(&s2, repo, paths, 1, NULL) == PLAKAR_OK);
+		struct diffcount dc = {0, 0, 0};
+		CHECK(plakar_snapshot_diff(s1, NULL, s2, NULL, on_change, &dc) == PLAKAR_OK);
+		CHECK(dc.added == 1 && dc.removed == 0);
+		/* src (c.txt added) and the work directory above it (out/ was created by the pull): mtimes */
+		CHECK(dc.modified == 2);
+		int matches = 0;
+		plakar_locate_options lo = PLAKAR_LOCATE_OPTIONS_INIT;
+		CHECK(plakar_locate(repo, "*.txt", &lo, on_match, &matches) == PLAKAR_OK);
+		CHECK(matches == 2 + 3);
+		matches = 0;
+		lo.full_path = 1;
+		CHECK(plakar_locate(repo, "*/c.txt", &lo, on_match, &matches) == PLAKAR_OK);
+		CHECK(matches == 1);
+		CHECK(plakar_locate(repo, "", NULL, on_match, &matches) == PLAKAR_EINVALID);
+		plakar_snapshot_free(s1);
+		plakar_snapshot_free(s2);
+	}
 
 	/* NULL is accepted by every _free. */
 	plakar_snapshot_free(NULL);

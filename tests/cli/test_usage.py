@@ -21,7 +21,7 @@ from cliutil import create_repo
     ["on"],
     ["at"],
     ["ls", "-frob"],
-    ["ls", "-json"],
+    ["ls", "-jsonl"],
     ["create", "-bogus"],
     ["create", "-kdf-log2-n", "x"],
     ["create", "-kdf-log2-n"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from datetime import datetime
-from typing import Any, Iterator, Optional, Union
+from typing import Any, BinaryIO, Iterator, Optional, Union
 
 from . import _plakar
 from ._entry import Entry
@@ -181,6 +181,35 @@ class Snapshot:
         """
         self._handle().pull(_path(path), None if to is None else _path(to), bool(rebase),
                             _adapt(progress))
+
+    def tarball(self, dest: Union[PathArg, BinaryIO], path: PathArg = "/",
+                format: Optional[str] = None,
+                progress: Optional[ProgressCallback] = None) -> None:
+        """Writes an archive of path (default: the whole snapshot) to dest: a file name, or
+        a writable binary file object (its write() is called with bytes, in order).
+
+        format is "tar" (POSIX pax), "tar.gz" (or "tgz"), "tar.zst" or "zip"; None takes it
+        from dest's extension (.tar, .tar.gz, .tgz, .tar.zst, .zip), else tar. Names in the
+        archive are relative to the parent of path: "/usr/share/doc" gives "doc/...".
+        The archive is streamed in constant memory. A file name is written under a
+        temporary name and renamed once complete: on failure nothing is left behind.
+
+        Raises NotFoundError when path is not in the snapshot, InvalidArgumentError for an
+        unknown format, CorruptError when some content fails authentication (the archive
+        is then incomplete), PartialError when items that were not backed up had to be left
+        out (the archive is complete). An exception raised by dest.write() or by progress
+        stops the archive and propagates unchanged.
+        """
+        file: Optional[BinaryIO] = None
+        dest_b: Optional[bytes] = None
+        if isinstance(dest, (str, bytes, os.PathLike)):
+            dest_b = os.fsencode(dest)
+        elif callable(getattr(dest, "write", None)):
+            file = dest
+        else:
+            raise TypeError(f"dest must be a path or a writable binary file, not {type(dest).__name__}")
+        _plakar.snapshot_tarball(self._handle(), dest_b, file, _path(path), format,
+                                 _adapt(progress))
 
     def walk(self, top: PathArg = "/") -> Iterator[tuple[str, list[Entry], list[Entry]]]:
         """Walks the tree like os.walk (top-down): yields (dirpath, directories, others),

@@ -19,6 +19,8 @@
 
 #include <plakar/plakar.h>
 
+#include "archive.h"
+
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -743,4 +745,15 @@ PYBIND11_MODULE(_plakar, m)
 	    .def_property_readonly("closed", [](const FileHandle &self) { return !self.p; })
 	    .def("close", [](FileHandle &self) { release(self.p); })
 	    .def("readinto", &file_readinto, py::arg("buffer"));
+
+	// Archives (archive.cc), which reach a snapshot's C handle through this function.
+	bind_archive(m, [](py::handle o, std::shared_ptr<void> *keep) {
+		auto snap = o.cast<const SnapshotHandle &>().get();
+		*keep = snap;
+		plakar_snapshot *h = nullptr;
+		Status s = blocking([&] { return snap->handle(&h); });
+		if (!s.ok())
+			raise_status(s);
+		return h;
+	});
 }
