@@ -117,6 +117,7 @@ private:
 	Repository &repo_;
 	const PullOptions &opts_;
 	bool root_;
+	std::vector<uint8_t> buf_ = std::vector<uint8_t>(1 << 20);
 	std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
 };
 
@@ -193,7 +194,7 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 	try {
 		FileReader r(repo_, e);
 		constexpr size_t kBlock = 64 * 1024;
-		std::vector<uint8_t> buf(1 << 20);
+		std::vector<uint8_t> &buf = buf_; // one buffer for every file: no per-file allocation
 		uint64_t off = 0;
 		for (;;) {
 			size_t n = r.read(buf.data(), buf.size());
