@@ -155,6 +155,41 @@ void Repository::load_index()
 	}
 }
 
+// Loads the index segments that appeared since the index was loaded (other processes'
+// pushes). Returns true when there were any. Segments that disappeared were compacted into a
+// new one, which is loaded like any other: entries seen twice are harmless.
+bool Repository::refresh_index_locked()
+{
+	std::vector<std::string> names = store_->list(Kind::Index);
+	std::unordered_set<std::string> known(segments_.begin(), segments_.end());
+	bool any = false;
+	for (const auto &n : names) {
+		if (known.count(n))
+			continue;
+		std::optional<Bytes> body;
+		if (cache_)
+			body = cache_->get(CacheTable::Segment, n);
+		if (!body) {
+			try {
+				body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, n, store_->get(Kind::Index, n));
+			} catch (const Error &e) {
+				if (e.is_not_found())
+					continue; // compacted away meanwhile: its successor is in the list too
+				throw;
+			}
+			stats_.segments_fetched++;
+			if (cache_)
+				cache_->put(CacheTable::Segment, n, *body);
+		}
+		index_.load_segment(*body);
+		segments_.push_back(n);
+		any = true;
+	}
+	if (any)
+		index_.finish_load();
+	return any;
+}
+
 Id Repository::blob_id(ByteView plaintext) const
 {
 	thread_local uint64_t owner = 0;
@@ -255,6 +290,8 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 					finish_pack_locked(*w);
 		}
 		auto loc = index_.find(id);
+		if (!loc && refresh_index_locked())
+			loc = index_.find(id); // written by another process since this one loaded the index
 		if (!loc)
 			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
 		rec = index_.record(id, *loc);

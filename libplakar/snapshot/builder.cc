@@ -365,8 +365,15 @@ Entry Builder::build(const std::string &path, const std::string &name, const VNo
 		std::string prefix = path == "/" ? "/" : path + "/";
 		for (const auto &[n, c] : v->children) {
 			Entry pc;
-			bool have = prev && prev->type == EntryType::Directory && prev->has_tree &&
-			            find_in_directory(repo_, prev->tree, n, pc);
+			bool have = false;
+			try {
+				have = prev && prev->type == EntryType::Directory && prev->has_tree &&
+				       find_in_directory(repo_, prev->tree, n, pc);
+			} catch (const Error &err) {
+				if (err.code() == Code::Canceled)
+					throw;
+				// The parent is only a shortcut: without it, everything is read.
+			}
 			children.push_back(build(prefix + n, n, c.get(), have ? &pc : nullptr));
 		}
 		e.tree = store_directory(repo_, children);

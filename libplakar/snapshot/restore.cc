@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <utility>
 
 #include "base/error.h"
 #include "crypto/crypto.h"
@@ -111,6 +112,7 @@ public:
 
 private:
 	void restore_file(const Entry &e, const std::string &dest);
+	void set_file_metadata(const Entry &e, int fd, const std::string &dest);
 	void remove_existing(const std::string &dest, bool keep_dir);
 	void item_error(const std::string &path, const std::string &msg);
 
@@ -168,6 +170,28 @@ void Restorer::set_metadata(const Entry &e, const std::string &dest)
 		fail_errno(dest + ": utimensat", errno);
 }
 
+// The same as set_metadata, through the open descriptor of a file just written: no path
+// lookups.
+void Restorer::set_file_metadata(const Entry &e, int fd, const std::string &dest)
+{
+	for (const auto &[k, v] : e.xattrs)
+		if (::fsetxattr(fd, k.c_str(), v.data(), v.size(), 0) != 0 && errno != ENOTSUP && errno != EPERM)
+			fail_errno(dest + ": setxattr " + k, errno);
+	if (root_ && ::fchown(fd, e.uid, e.gid) != 0)
+		fail_errno(dest + ": chown", errno);
+	if (::fchmod(fd, e.mode & 07777) != 0)
+		fail_errno(dest + ": chmod", errno);
+	struct timespec ts[2];
+	ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
+	ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
+	if (ts[0].tv_nsec < 0) {
+		ts[0].tv_nsec = ts[1].tv_nsec = ts[0].tv_nsec + 1000000000;
+		ts[0].tv_sec = ts[1].tv_sec = ts[0].tv_sec - 1;
+	}
+	if (::futimens(fd, ts) != 0)
+		fail_errno(dest + ": utimensat", errno);
+}
+
 void Restorer::restore_file(const Entry &e, const std::string &dest)
 {
 	if (!e.error.empty()) {
@@ -184,18 +208,25 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 			return;
 		}
 	}
-	// Content goes to a temporary name and is renamed into place only once every chunk was
-	// authenticated and written: a failed file never appears with wrong or partial content.
-	std::string dir = dest.substr(0, dest.rfind('/'));
-	std::string tmp = dir + "/.plakar-restore-" + hex_encode(crypto::random_bytes(6));
-	Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+	// A file that is already there is replaced only once the new content is complete: the
+	// content goes to a temporary name, renamed into place at the end. A new file is written
+	// in place. Either way a failed file (a chunk that does not authenticate) is removed: it
+	// never stays with wrong or partial content.
+	struct stat st;
+	bool exists = ::lstat(dest.c_str(), &st) == 0;
+	std::string target = dest;
+	if (exists) {
+		std::string dir = dest.substr(0, dest.rfind('/'));
+		target = dir + "/.plakar-restore-" + hex_encode(crypto::random_bytes(6));
+	}
+	Fd f(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
 	if (f.fd < 0)
 		fail_errno(dest, errno);
 	try {
 		FileReader r(repo_, e);
 		constexpr size_t kBlock = 64 * 1024;
 		std::vector<uint8_t> &buf = buf_; // one buffer for every file: no per-file allocation
-		uint64_t off = 0;
+		uint64_t off = 0, written_end = 0;
 		for (;;) {
 			size_t n = r.read(buf.data(), buf.size());
 			if (n == 0)
@@ -214,20 +245,24 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 						}
 						w += size_t(k);
 					}
+					written_end = off + i + m;
 				}
 			}
 			off += n;
 			counters.bytes += n;
 		}
-		if (::ftruncate(f.fd, off_t(off)) != 0)
+		if (written_end < off && ::ftruncate(f.fd, off_t(off)) != 0)
 			fail_errno(dest, errno);
-		::close(f.fd);
-		f.fd = -1;
-		remove_existing(dest, false);
-		if (::rename(tmp.c_str(), dest.c_str()) != 0)
+		set_file_metadata(e, f.fd, dest);
+		if (::close(std::exchange(f.fd, -1)) != 0)
 			fail_errno(dest, errno);
+		if (exists) {
+			remove_existing(dest, false);
+			if (::rename(target.c_str(), dest.c_str()) != 0)
+				fail_errno(dest, errno);
+		}
 	} catch (...) {
-		::unlink(tmp.c_str());
+		::unlink(target.c_str());
 		throw;
 	}
 	if (e.nlink > 1)
@@ -258,11 +293,9 @@ void Restorer::restore(const Entry &e, const std::string &dest)
 			return;
 		}
 		case EntryType::File:
-			restore_file(e, dest);
-			if (e.error.empty()) {
-				set_metadata(e, dest);
+			restore_file(e, dest); // sets the metadata through the open file
+			if (e.error.empty())
 				emit(opts_.progress, EventKind::File, counters, &dest);
-			}
 			return;
 		case EntryType::Symlink:
 			remove_existing(dest, false);

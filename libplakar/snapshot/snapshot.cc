@@ -152,7 +152,7 @@ std::optional<SnapshotHeader> find_parent(Repository &repo, const std::vector<st
 {
 	std::optional<SnapshotHeader> best;
 	for (auto &h : list_snapshots(repo))
-		if (h.paths == paths && h.hostname == hostname)
+		if (h.paths == paths && h.hostname == hostname && repo.has_blob(h.root.tree))
 			best = std::move(h); // sorted oldest first: the last match is the latest
 	return best;
 }

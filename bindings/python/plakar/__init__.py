@@ -37,12 +37,12 @@ from ._errors import (
 )
 from ._progress import Event, EventKind, ProgressCallback
 from ._repository import Passphrase, Repository, SnapshotRef, _passphrase
-from ._snapshot import PathArg, Snapshot, SnapshotFile
+from ._snapshot import Change, PathArg, Snapshot, SnapshotFile
 
 __all__ = [
     "__version__", "version", "FORMAT_VERSION",
     "create", "open", "push", "default_repository",
-    "Repository", "Snapshot", "SnapshotFile", "Entry", "EntryType", "Event", "EventKind",
+    "Repository", "Snapshot", "SnapshotFile", "Change", "Entry", "EntryType", "Event", "EventKind",
     "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
     "InvalidArgumentError", "AmbiguousError", "CanceledError", "PartialError", "VersionError",
     "UnsupportedError",

@@ -187,6 +187,28 @@ class Repository:
             if owned:
                 snap.close()
 
+    # ---------------------------------------------------------------- searching
+
+    def locate(self, pattern: Union[str, bytes], *, full_path: bool = False,
+               snapshots: Optional[Iterable[SnapshotRef]] = None) -> list[tuple[str, str]]:
+        """Entries whose name (or whole path, with full_path) matches the glob pattern
+        (fnmatch: *, ?, [...]), in every snapshot or the ones given, as (snapshot id, path)
+        pairs: oldest snapshot first, path order within each. A directory shared by several
+        snapshots is searched once."""
+        ids = [] if snapshots is None else [_utf8(s.id if isinstance(s, Snapshot) else s)
+                                            for s in snapshots]
+        pat = pattern if isinstance(pattern, bytes) else os.fsencode(pattern)
+        return [(sid, os.fsdecode(path))
+                for sid, path in self._handle().locate(pat, bool(full_path), ids)]
+
+    def info(self) -> dict[str, Any]:
+        """The repository's description: id, format_version, encrypted, created_ns,
+        chunk_min/avg/max, compression_level, pack_size, snapshots, packs, data_blobs,
+        meta_blobs, stored_bytes, data_bytes (distinct plaintext), logical_bytes (sum of the
+        snapshots' sizes)."""
+        info: dict[str, Any] = self._handle().info()
+        return info
+
     def __repr__(self) -> str:
         state = "closed" if self._h is None else ("encrypted" if self._encrypted else "plaintext")
         return f"<plakar.Repository {self._id} {state}>"

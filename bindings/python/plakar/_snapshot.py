@@ -11,7 +11,7 @@ from . import _plakar
 from ._entry import Entry
 from ._progress import ProgressCallback, _adapt, _datetime_ns
 
-__all__ = ["Snapshot", "SnapshotFile", "PathArg"]
+__all__ = ["Change", "Snapshot", "SnapshotFile", "PathArg"]
 
 # A path inside a snapshot or on the local filesystem: str (may hold surrogates from
 # os.fsdecode), bytes, or an os.PathLike.
@@ -91,6 +91,39 @@ class SnapshotFile(io.RawIOBase):
         return f"<plakar.SnapshotFile {self.name!r} {state}>"
 
 
+_CHANGE_KINDS = {1: "added", 2: "removed", 3: "modified"}
+_CHANGE_WHAT = ((1, "type"), (2, "content"), (4, "mode"), (8, "owner"), (16, "mtime"), (32, "xattrs"),
+                (64, "size"))
+
+
+class Change:
+    """One difference found by Snapshot.diff(): kind is "added", "removed" or "modified";
+    what (for "modified") is a frozenset of "type", "content", "mode", "owner", "mtime",
+    "xattrs", "size"."""
+
+    __slots__ = ("kind", "path", "before", "after", "what")
+
+    def __init__(self, kind: str, path: str, before: Optional[Entry], after: Optional[Entry],
+                 what: frozenset[str]) -> None:
+        self.kind = kind
+        self.path = path
+        self.before = before
+        self.after = after
+        self.what = what
+
+    @classmethod
+    def _from_raw(cls, raw: Any) -> "Change":
+        kind, path, before, after, what = raw
+        return cls(_CHANGE_KINDS.get(kind, "modified"), os.fsdecode(path),
+                   None if before is None else Entry._from_raw(before),
+                   None if after is None else Entry._from_raw(after),
+                   frozenset(name for bit, name in _CHANGE_WHAT if what & bit))
+
+    def __repr__(self) -> str:
+        extra = f" {sorted(self.what)}" if self.what else ""
+        return f"<plakar.Change {self.kind} {self.path!r}{extra}>"
+
+
 class Snapshot:
     """A snapshot: its header (plain attributes) and methods to browse and restore it.
 
@@ -155,6 +188,26 @@ class Snapshot:
     def ls(self, path: PathArg = "/") -> list[Entry]:
         """The entries of a directory, sorted by name; for a non-directory, that one entry."""
         return [Entry._from_raw(raw) for raw in self._handle().ls(_path(path))]
+
+    def iterdir(self, path: PathArg = "/") -> Iterator[Entry]:
+        """Yields the entries of a directory in name order, reading one tree node at a time:
+        memory stays bounded whatever the directory's size. Raises InvalidArgumentError when
+        path is not a directory."""
+        d = self._handle().iterdir(_path(path))
+        while True:
+            raw = d.next()
+            if raw is None:
+                return
+            yield Entry._from_raw(raw)
+
+    def diff(self, other: "Snapshot", path: PathArg = "/",
+             other_path: Optional[PathArg] = None) -> list["Change"]:
+        """What changed from this snapshot's path to other's other_path (default: the same
+        path), in path order. A directory present on one side only is one Change; identical
+        directories are skipped without being read."""
+        raw = self._handle().diff(_path(path), other._handle(),
+                                  None if other_path is None else _path(other_path))
+        return [Change._from_raw(r) for r in raw]
 
     def stat(self, path: PathArg) -> Entry:
         """The entry at path. Raises NotFoundError when the path is not in the snapshot."""

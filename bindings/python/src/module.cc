@@ -647,6 +647,192 @@ void snapshot_pull(const SnapshotHandle &self, const py::bytes &path_b, const st
 		raise_status(s);
 }
 
+// ------------------------------------------------------------------ browsing
+
+// An entry copied out of the library, so it can be turned into Python objects once the GIL
+// is back (callbacks run without it).
+struct EntryCopy {
+	std::string name, user, group, target, error;
+	int type = 0;
+	uint32_t mode = 0, uid = 0, gid = 0;
+	uint64_t size = 0, nlink = 0;
+	int64_t mtime = 0;
+
+	static EntryCopy of(const plakar_entry *e)
+	{
+		auto str = [](const char *p) { return std::string(p != nullptr ? p : ""); };
+		return EntryCopy{str(plakar_entry_name(e)), str(plakar_entry_username(e)), str(plakar_entry_groupname(e)),
+		                 str(plakar_entry_symlink(e)),  str(plakar_entry_error(e)),     plakar_entry_type(e),
+		                 plakar_entry_mode(e),         plakar_entry_uid(e),           plakar_entry_gid(e),
+		                 plakar_entry_size(e),         plakar_entry_nlink(e),         plakar_entry_mtime(e)};
+	}
+	py::tuple tuple() const
+	{
+		return py::make_tuple(py::bytes(name), type, mode, uid, gid, py::bytes(user), py::bytes(group), size, mtime,
+		                      nlink, py::bytes(target), py::bytes(error));
+	}
+};
+
+// A directory being iterated: one tree node in memory at a time.
+struct Dir {
+	std::shared_ptr<Snap> snap;
+	plakar_dir *h = nullptr;
+	~Dir()
+	{
+		if (h != nullptr)
+			free_blocking([this] { plakar_dir_free(h); });
+	}
+};
+
+struct DirHandle {
+	std::shared_ptr<Dir> p;
+};
+
+DirHandle snapshot_iterdir(const SnapshotHandle &self, const py::bytes &path_b)
+{
+	auto snap = self.get();
+	std::string path = c_string(path_b, "path");
+	auto d = std::make_shared<Dir>();
+	d->snap = snap;
+	Status s = blocking([&] {
+		plakar_snapshot *h = nullptr;
+		Status hs = snap->handle(&h);
+		if (!hs.ok())
+			return hs;
+		return Status::capture(plakar_dir_open(&d->h, h, path.c_str()));
+	});
+	if (!s.ok())
+		raise_status(s);
+	return DirHandle{d};
+}
+
+// The next entry as a tuple, or None at the end.
+py::object dir_next(const DirHandle &self)
+{
+	if (!self.p || self.p->h == nullptr)
+		return py::none();
+	std::optional<EntryCopy> copy;
+	Status s = blocking([&] {
+		const plakar_entry *e = nullptr;
+		Status st = Status::capture(plakar_dir_next(self.p->h, &e));
+		if (st.ok() && e != nullptr)
+			copy = EntryCopy::of(e);
+		return st;
+	});
+	if (!s.ok())
+		raise_status(s);
+	if (!copy)
+		return py::none();
+	return copy->tuple();
+}
+
+struct ChangeCopy {
+	int kind;
+	std::string path;
+	std::optional<EntryCopy> before, after;
+	unsigned what;
+};
+
+extern "C" int collect_change(const plakar_change *c, void *payload)
+{
+	auto *out = static_cast<std::vector<ChangeCopy> *>(payload);
+	ChangeCopy cc{c->kind, c->path, std::nullopt, std::nullopt, c->what};
+	if (c->before != nullptr)
+		cc.before = EntryCopy::of(c->before);
+	if (c->after != nullptr)
+		cc.after = EntryCopy::of(c->after);
+	out->push_back(std::move(cc));
+	return 0;
+}
+
+py::list snapshot_diff(const SnapshotHandle &self, const py::bytes &path_b, const SnapshotHandle &other,
+                       const std::optional<py::bytes> &other_path_b)
+{
+	auto a = self.get(), b = other.get();
+	if (a->repo != b->repo)
+		raise_invalid("both snapshots must come from the same Repository");
+	std::string pa = c_string(path_b, "path");
+	std::optional<std::string> pb;
+	if (other_path_b)
+		pb = c_string(*other_path_b, "path");
+	std::vector<ChangeCopy> changes;
+	Status s = blocking([&] {
+		plakar_snapshot *ha = nullptr, *hb = nullptr;
+		Status hs = a->handle(&ha);
+		if (hs.ok())
+			hs = b->handle(&hb);
+		if (!hs.ok())
+			return hs;
+		return Status::capture(
+		    plakar_snapshot_diff(ha, pa.c_str(), hb, pb ? pb->c_str() : nullptr, collect_change, &changes));
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::list out;
+	for (const auto &c : changes)
+		out.append(py::make_tuple(c.kind, py::bytes(c.path), c.before ? c.before->tuple() : py::object(py::none()),
+		                          c.after ? c.after->tuple() : py::object(py::none()), c.what));
+	return out;
+}
+
+extern "C" int collect_match(const plakar_snapshot *snap, const char *path, void *payload)
+{
+	auto *out = static_cast<std::vector<std::pair<std::string, std::string>> *>(payload);
+	out->emplace_back(plakar_snapshot_id(snap), path);
+	return 0;
+}
+
+py::list repository_locate(const RepositoryHandle &self, const py::bytes &pattern_b, bool full_path,
+                           const std::vector<py::bytes> &snapshots_b)
+{
+	auto repo = self.get();
+	std::string pattern = c_string(pattern_b, "pattern");
+	std::vector<std::string> ids = c_strings(snapshots_b, "snapshot id");
+	std::vector<const char *> ptrs = c_pointers(ids);
+	std::vector<std::pair<std::string, std::string>> found;
+	Status s = blocking([&] {
+		plakar_locate_options o = PLAKAR_LOCATE_OPTIONS_INIT;
+		o.full_path = full_path ? 1 : 0;
+		o.snapshots = ptrs.empty() ? nullptr : ptrs.data();
+		o.nsnapshots = ptrs.size();
+		return Status::capture(plakar_locate(repo->h, pattern.c_str(), &o, collect_match, &found));
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::list out;
+	for (const auto &[id, path] : found)
+		out.append(py::make_tuple(id, py::bytes(path)));
+	return out;
+}
+
+py::dict repository_info(const RepositoryHandle &self)
+{
+	auto repo = self.get();
+	plakar_repository_info info{};
+	info.version = PLAKAR_REPOSITORY_INFO_VERSION;
+	Status s = blocking([&] { return Status::capture(plakar_repository_info_get(repo->h, &info)); });
+	if (!s.ok())
+		raise_status(s);
+	py::dict d;
+	d["id"] = repo->id;
+	d["format_version"] = info.format_version;
+	d["encrypted"] = bool(info.encrypted);
+	d["created_ns"] = info.created;
+	d["chunk_min"] = info.chunk_min;
+	d["chunk_avg"] = info.chunk_avg;
+	d["chunk_max"] = info.chunk_max;
+	d["compression_level"] = info.compression_level;
+	d["pack_size"] = info.pack_size;
+	d["snapshots"] = info.snapshots;
+	d["packs"] = info.packs;
+	d["data_blobs"] = info.data_blobs;
+	d["meta_blobs"] = info.meta_blobs;
+	d["stored_bytes"] = info.stored_bytes;
+	d["data_bytes"] = info.data_bytes;
+	d["logical_bytes"] = info.logical_bytes;
+	return d;
+}
+
 // ------------------------------------------------------------------ file
 
 size_t file_readinto(const FileHandle &self, const py::object &buffer)
@@ -728,7 +914,11 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("push", &repository_push, py::arg("paths"), py::arg("tags"), py::arg("progress"),
 	         py::arg("command_line"))
 	    .def("snapshots", &repository_snapshots)
-	    .def("snapshot", &repository_snapshot, py::arg("prefix"));
+	    .def("snapshot", &repository_snapshot, py::arg("prefix"))
+	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
+	    .def("info", &repository_info);
+
+	py::class_<DirHandle>(m, "DirHandle").def("next", &dir_next);
 
 	py::class_<SnapshotHandle>(m, "SnapshotHandle")
 	    .def("info", [](const SnapshotHandle &self) { return info_tuple(self.get()->info); })
@@ -736,6 +926,8 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("close", [](SnapshotHandle &self) { release(self.p); })
 	    .def("stat", &snapshot_stat, py::arg("path"))
 	    .def("ls", &snapshot_ls, py::arg("path"))
+	    .def("iterdir", &snapshot_iterdir, py::arg("path"))
+	    .def("diff", &snapshot_diff, py::arg("path"), py::arg("other"), py::arg("other_path"))
 	    .def("open", &snapshot_open, py::arg("path"))
 	    .def("cat", &snapshot_cat, py::arg("path"))
 	    .def("pull", &snapshot_pull, py::arg("path"), py::arg("to"), py::arg("rebase"), py::arg("progress"));

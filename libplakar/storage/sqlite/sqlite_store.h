@@ -8,11 +8,14 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <mutex>
+#include <string>
 
 #include "storage/store.h"
 
 struct sqlite3;
+struct sqlite3_blob;
 
 namespace plakar {
 
@@ -33,10 +36,19 @@ public:
 private:
 	void connect(bool create);
 	sqlite3 *db();
+	void close_blob_locked();
 
 	std::string path_;
 	std::mutex mu_;
 	sqlite3 *db_ = nullptr;
+	// The last pack read through incremental blob I/O, kept open: SQLite then remembers where
+	// the blob's overflow pages are, so reading the next blob of the same pack does not walk
+	// the chain of pages from the start again. Closed before any write on this connection.
+	sqlite3_blob *blob_ = nullptr;
+	int64_t blob_rowid_ = -1;
+	int64_t blob_size_ = 0;
+	std::string blob_name_;
+	int blob_kind_ = -1;
 };
 
 } // namespace plakar
