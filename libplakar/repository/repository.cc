@@ -122,19 +122,8 @@ void Repository::load_index()
 		Index fresh;
 		std::vector<std::string> names = store_->list(Kind::Index);
 		try {
-			for (const auto &n : names) {
-				std::optional<Bytes> body;
-				if (cache_)
-					body = cache_->get(CacheTable::Segment, n);
-				if (!body) {
-					body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, n,
-					                   store_->get(Kind::Index, n));
-					stats_.segments_fetched++;
-					if (cache_)
-						cache_->put(CacheTable::Segment, n, *body);
-				}
-				fresh.load_segment(*body);
-			}
+			for (const auto &n : names)
+				fresh.load_segment(fetch_segment(n));
 		} catch (const Error &e) {
 			if (e.is_not_found() && attempt < 3)
 				continue;
@@ -155,6 +144,19 @@ void Repository::load_index()
 	}
 }
 
+// The decoded body of an index segment: from the cache, else from the store (then cached).
+Bytes Repository::fetch_segment(const std::string &name)
+{
+	if (cache_)
+		if (auto hit = cache_->get(CacheTable::Segment, name))
+			return std::move(*hit);
+	Bytes body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, store_->get(Kind::Index, name));
+	stats_.segments_fetched++;
+	if (cache_)
+		cache_->put(CacheTable::Segment, name, body);
+	return body;
+}
+
 // Loads the index segments that appeared since the index was loaded (other processes'
 // pushes). Returns true when there were any. Segments that disappeared were compacted into a
 // new one, which is loaded like any other: entries seen twice are harmless.
@@ -166,22 +168,15 @@ bool Repository::refresh_index_locked()
 	for (const auto &n : names) {
 		if (known.count(n))
 			continue;
-		std::optional<Bytes> body;
-		if (cache_)
-			body = cache_->get(CacheTable::Segment, n);
-		if (!body) {
-			try {
-				body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, n, store_->get(Kind::Index, n));
-			} catch (const Error &e) {
-				if (e.is_not_found())
-					continue; // compacted away meanwhile: its successor is in the list too
-				throw;
-			}
-			stats_.segments_fetched++;
-			if (cache_)
-				cache_->put(CacheTable::Segment, n, *body);
+		Bytes body;
+		try {
+			body = fetch_segment(n);
+		} catch (const Error &e) {
+			if (e.is_not_found())
+				continue; // compacted away meanwhile: its successor is in the list too
+			throw;
 		}
-		index_.load_segment(*body);
+		index_.load_segment(body);
 		segments_.push_back(n);
 		any = true;
 	}

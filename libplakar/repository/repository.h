@@ -90,6 +90,7 @@ private:
 	Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys);
 	void load_index();
 	bool refresh_index_locked();
+	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
 	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
 	std::shared_ptr<PackKey> pack_key(const Id &pack);

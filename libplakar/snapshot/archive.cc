@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,80 @@ mode_t file_type_bits(EntryType t)
 	case EntryType::Socket: return AE_IFSOCK;
 	}
 	return 0;
+}
+
+// libarchive picks how it encodes names from the calling thread's LC_CTYPE: pax stores a name
+// as UTF-8 when it converts from the locale's charset, else (hdrcharset=BINARY) as raw bytes;
+// zip sets its UTF-8 flag on non-ASCII names when the locale is UTF-8. A library cannot rely
+// on the process locale (the C locale makes every non-ASCII name "binary"), so libarchive is
+// called under a thread-local C.UTF-8: valid UTF-8 names are stored as UTF-8, other names
+// as their bytes; zip entries whose name is not UTF-8 are written under C so that they do
+// not claim to be.
+locale_t utf8_ctype()
+{
+	static const locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", locale_t(nullptr));
+	return loc;
+}
+
+locale_t c_ctype()
+{
+	static const locale_t loc = newlocale(LC_CTYPE_MASK, "C", locale_t(nullptr));
+	return loc;
+}
+
+// Switches the calling thread's locale for one scope (nothing when loc is null).
+class ThreadLocale {
+public:
+	explicit ThreadLocale(locale_t loc) : prev_(loc ? uselocale(loc) : locale_t(nullptr)) {}
+	~ThreadLocale()
+	{
+		if (prev_)
+			uselocale(prev_);
+	}
+	ThreadLocale(const ThreadLocale &) = delete;
+	ThreadLocale &operator=(const ThreadLocale &) = delete;
+
+private:
+	locale_t prev_;
+};
+
+// Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view s)
+{
+	size_t i = 0;
+	while (i < s.size()) {
+		auto c = uint8_t(s[i]);
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		uint32_t cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + n >= s.size())
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			auto cc = uint8_t(s[i + k]);
+			if ((cc & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (cc & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
 }
 
 struct EntryDeleter {
@@ -102,6 +177,7 @@ ArchiveWriter::ArchiveWriter(Repository &repo, ArchiveFormat format, const Archi
                              const ProgressFn &progress)
     : repo_(repo), format_(format), sink_(sink), progress_(progress)
 {
+	ThreadLocale loc(utf8_ctype());
 	a_ = archive_write_new();
 	if (!a_)
 		throw std::bad_alloc();
@@ -229,7 +305,13 @@ ArchiveEntry ArchiveWriter::make_entry(const Entry &e, const std::string &name)
 
 bool ArchiveWriter::write_header(archive_entry *ae, const std::string &at)
 {
-	int rc = archive_write_header(a_, ae);
+	int rc;
+	{
+		const char *name = archive_entry_pathname(ae);
+		bool utf8 = format_ != ArchiveFormat::Zip || valid_utf8(name ? name : "");
+		ThreadLocale loc(utf8 ? utf8_ctype() : c_ctype());
+		rc = archive_write_header(a_, ae);
+	}
 	if (rc == ARCHIVE_FAILED && !sink_error_) {
 		// This entry only (a type or a size the format cannot hold); the archive goes on.
 		const char *msg = archive_error_string(a_);
@@ -339,7 +421,10 @@ void ArchiveWriter::add(const Entry &e, const std::string &at, const std::string
 
 void ArchiveWriter::finish()
 {
-	check(archive_write_close(a_), "archive");
+	{
+		ThreadLocale loc(utf8_ctype());
+		check(archive_write_close(a_), "archive");
+	}
 	closed_ = true;
 	if (counters_.errors)
 		fail(Code::Partial, std::to_string(counters_.errors) + (counters_.errors == 1 ? " item" : " items") +

@@ -19,21 +19,12 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "repository/repository.h"
 
 namespace plakar {
 
 namespace {
-
-struct Fd {
-	int fd = -1;
-	explicit Fd(int f) : fd(f) {}
-	~Fd()
-	{
-		if (fd >= 0)
-			::close(fd);
-	}
-};
 
 int64_t ts_ns(const struct timespec &t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
 

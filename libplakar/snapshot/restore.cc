@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "crypto/crypto.h"
 #include "repository/repository.h"
 
@@ -83,15 +84,18 @@ size_t FileReader::read(uint8_t *buf, size_t len)
 
 namespace {
 
-struct Fd {
-	int fd = -1;
-	explicit Fd(int f) : fd(f) {}
-	~Fd()
-	{
-		if (fd >= 0)
-			::close(fd);
+// Nanoseconds since the epoch (negative before it) as a timespec with 0 <= tv_nsec < 1e9.
+struct timespec to_timespec(int64_t ns)
+{
+	struct timespec t;
+	t.tv_sec = ns / 1000000000;
+	t.tv_nsec = ns % 1000000000;
+	if (t.tv_nsec < 0) {
+		t.tv_nsec += 1000000000;
+		t.tv_sec -= 1;
 	}
-};
+	return t;
+}
 
 bool all_zero(const uint8_t *p, size_t n)
 {
@@ -160,12 +164,7 @@ void Restorer::set_metadata(const Entry &e, const std::string &dest)
 	if (!link && ::chmod(dest.c_str(), e.mode & 07777) != 0)
 		fail_errno(dest + ": chmod", errno);
 	struct timespec ts[2];
-	ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
-	ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
-	if (ts[0].tv_nsec < 0) {
-		ts[0].tv_nsec = ts[1].tv_nsec = ts[0].tv_nsec + 1000000000;
-		ts[0].tv_sec = ts[1].tv_sec = ts[0].tv_sec - 1;
-	}
+	ts[0] = ts[1] = to_timespec(e.mtime_ns);
 	if (::utimensat(AT_FDCWD, dest.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
 		fail_errno(dest + ": utimensat", errno);
 }
@@ -182,12 +181,7 @@ void Restorer::set_file_metadata(const Entry &e, int fd, const std::string &dest
 	if (::fchmod(fd, e.mode & 07777) != 0)
 		fail_errno(dest + ": chmod", errno);
 	struct timespec ts[2];
-	ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
-	ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
-	if (ts[0].tv_nsec < 0) {
-		ts[0].tv_nsec = ts[1].tv_nsec = ts[0].tv_nsec + 1000000000;
-		ts[0].tv_sec = ts[1].tv_sec = ts[0].tv_sec - 1;
-	}
+	ts[0] = ts[1] = to_timespec(e.mtime_ns);
 	if (::futimens(fd, ts) != 0)
 		fail_errno(dest + ": utimensat", errno);
 }
@@ -254,7 +248,7 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 		if (written_end < off && ::ftruncate(f.fd, off_t(off)) != 0)
 			fail_errno(dest, errno);
 		set_file_metadata(e, f.fd, dest);
-		if (::close(std::exchange(f.fd, -1)) != 0)
+		if (::close(f.release()) != 0)
 			fail_errno(dest, errno);
 		if (exists) {
 			remove_existing(dest, false);

@@ -20,6 +20,16 @@ const char *kind_name(Kind k)
 	return "object";
 }
 
+bool valid_object_name(const std::string &name)
+{
+	if (name.empty() || name.size() > 128)
+		return false;
+	for (char c : name)
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
+			return false;
+	return true;
+}
+
 namespace {
 struct Registry {
 	std::mutex mu;

@@ -24,6 +24,9 @@ namespace plakar {
 
 enum class Kind { Pack, Index, Snapshot, Key, Lock };
 const char *kind_name(Kind k);
+// Object names are lowercase hex or a snapshot UUID (hex and '-'), at most 128 characters:
+// every store refuses anything else, so a name can never escape its place.
+bool valid_object_name(const std::string &name);
 
 class Store {
 public:

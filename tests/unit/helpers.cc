@@ -77,4 +77,14 @@ std::vector<std::string> files_under(const std::string &dir)
 	return out;
 }
 
+Code code_of(const std::function<void()> &f)
+{
+	try {
+		f();
+	} catch (const Error &e) {
+		return e.code();
+	}
+	return Code(0);
+}
+
 } // namespace plakar::test

@@ -1,9 +1,12 @@
 // Test helpers: temporary directories and small file utilities.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "base/bytes.h"
+#include "base/error.h"
 
 namespace plakar::test {
 
@@ -25,5 +28,7 @@ Bytes random_data(size_t n, uint64_t seed);
 Bytes hex(const char *s);
 // Files of a kind in a filesystem repository (full paths).
 std::vector<std::string> files_under(const std::string &dir);
+// The code of the plakar::Error that f throws, or Code(0) when it throws none.
+Code code_of(const std::function<void()> &f);
 
 } // namespace plakar::test

@@ -5,6 +5,7 @@
 #include "repository/repository.h"
 
 using namespace plakar;
+using plakar::test::code_of;
 
 namespace {
 CreateOptions cheap(bool encrypted = true)
@@ -17,15 +18,6 @@ CreateOptions cheap(bool encrypted = true)
 	return o;
 }
 
-Code code_of(const std::function<void()> &f)
-{
-	try {
-		f();
-	} catch (const Error &e) {
-		return e.code();
-	}
-	return Code(0);
-}
 } // namespace
 
 TEST_CASE("create, open, and the passphrase check", "[repository]")

@@ -10,17 +10,9 @@
 #include "storage/store.h"
 
 using namespace plakar;
+using plakar::test::code_of;
 
 namespace {
-Code code_of(const std::function<void()> &f)
-{
-	try {
-		f();
-	} catch (const Error &e) {
-		return e.code();
-	}
-	return Code(0);
-}
 } // namespace
 
 TEST_CASE("store URIs", "[store]")

@@ -14,6 +14,7 @@
 #include "storage/store.h"
 
 using namespace plakar;
+using plakar::test::code_of;
 
 namespace {
 
@@ -27,15 +28,6 @@ const StoreKind kStores[] = {
     {"sqlite", [](const test::TempDir &d) { return "sqlite://" + (d / "plakar.db"); }},
 };
 
-Code code_of(const std::function<void()> &f)
-{
-	try {
-		f();
-	} catch (const Error &e) {
-		return e.code();
-	}
-	return Code(0);
-}
 
 std::string name_of(int i, char prefix = 'a')
 {

@@ -13,6 +13,7 @@
 #include "storage/wrappers/retry_store.h"
 
 using namespace plakar;
+using plakar::test::code_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -52,15 +53,6 @@ struct Fixture {
 	}
 };
 
-Code code_of(const std::function<void()> &f)
-{
-	try {
-		f();
-	} catch (const Error &e) {
-		return e.code();
-	}
-	return Code(0);
-}
 } // namespace
 
 TEST_CASE("faults: a failed put fails the push cleanly, and the next push succeeds", "[faults]")

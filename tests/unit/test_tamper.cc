@@ -12,6 +12,7 @@
 #include "snapshot/snapshot.h"
 
 using namespace plakar;
+using plakar::test::code_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -64,15 +65,6 @@ struct Fixture {
 	}
 };
 
-Code code_of(const std::function<void()> &f)
-{
-	try {
-		f();
-	} catch (const Error &e) {
-		return e.code();
-	}
-	return Code(0);
-}
 
 void flip(const std::string &path, size_t pos)
 {

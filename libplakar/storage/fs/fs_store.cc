@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "crypto/crypto.h"
 
 namespace plakar {
@@ -26,26 +27,6 @@ const char *subdir(Kind k)
 	}
 	return "other";
 }
-
-bool valid_name(const std::string &name)
-{
-	if (name.empty() || name.size() > 128)
-		return false;
-	for (char c : name)
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
-			return false;
-	return true;
-}
-
-struct Fd {
-	int fd;
-	explicit Fd(int f) : fd(f) {}
-	~Fd()
-	{
-		if (fd >= 0)
-			::close(fd);
-	}
-};
 
 void write_all(int fd, const uint8_t *p, size_t n, const std::string &path)
 {
@@ -112,7 +93,7 @@ FsStore::FsStore(std::string root) : root_(std::move(root))
 
 std::string FsStore::dir_of(Kind kind, const std::string &name) const
 {
-	if (!valid_name(name))
+	if (!valid_object_name(name))
 		fail(Code::Invalid, std::string("invalid ") + kind_name(kind) + " name: " + name);
 	std::string d = root_ + "/" + subdir(kind);
 	if (kind == Kind::Pack)
@@ -238,7 +219,7 @@ std::vector<std::string> FsStore::list(Kind kind)
 		}
 		while (auto *e = ::readdir(d)) {
 			std::string n = e->d_name;
-			if (valid_name(n))
+			if (valid_object_name(n))
 				out.push_back(std::move(n));
 		}
 		::closedir(d);

@@ -16,16 +16,6 @@ namespace {
 constexpr int kSchemaVersion = 1;
 constexpr int kBusyTimeoutMs = 60000;
 
-bool valid_name(const std::string &name)
-{
-	if (name.empty() || name.size() > 128)
-		return false;
-	for (char c : name)
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'))
-			return false;
-	return true;
-}
-
 class Stmt {
 public:
 	Stmt(sqlite3 *db, const char *sql, const std::string &where) : db_(db), where_(where)
@@ -236,7 +226,7 @@ Bytes SqliteStore::open()
 
 void SqliteStore::put(Kind kind, const std::string &name, ByteView data)
 {
-	if (!valid_name(name))
+	if (!valid_object_name(name))
 		fail(Code::Invalid, std::string("invalid ") + kind_name(kind) + " name: " + name);
 	std::lock_guard lk(mu_);
 	close_blob_locked();
