@@ -28,7 +28,7 @@ extern "C" int on_tarball_event(const plakar_event *event, void *payload) {
 	return InterruptGuard::interrupted() ? 1 : 0;
 }
 
-extern "C" int write_stdout(const void *buf, size_t len, void *payload) {
+extern "C" int on_tarball_write(const void *buf, size_t len, void *payload) {
 	auto *state = static_cast<TarballState *>(payload);
 	if (std::fwrite(buf, 1, len, stdout) == len)
 		return 0;
@@ -80,7 +80,7 @@ int cmd_tarball(Session &session) {
 	if (out)
 		rc = plakar_snapshot_archive_file(snap, target.path.c_str(), format, out->c_str(), &opts);
 	else
-		rc = plakar_snapshot_archive(snap, target.path.c_str(), format, write_stdout, &state, &opts);
+		rc = plakar_snapshot_archive(snap, target.path.c_str(), format, on_tarball_write, &state, &opts);
 	if (state.write_errno != 0)
 		throw Failure(std::string("cannot write the output: ") + std::strerror(state.write_errno));
 	if (rc != PLAKAR_OK)

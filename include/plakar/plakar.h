@@ -141,7 +141,8 @@ typedef struct plakar_create_options {
 	int encryption;             /* 1 (default): encrypted; 0: plaintext, still keyed and checked */
 	const char *passphrase;     /* required when encryption is on; bytes, not necessarily NUL-free */
 	size_t passphrase_len;      /* length of passphrase; 0 with a non-NULL passphrase means strlen */
-	int kdf_log2_n;             /* scrypt cost as log2(N); 0 = default (17). Below 17 only for tests */
+	int kdf_log2_n;             /* scrypt cost as log2(N); 0 = default (16, with r = 8, p = 2:
+	                               64 MiB, about 0.5 s). Below 16 only for tests */
 	int compression_level;      /* zstd level 1..19; 0 = default (3) */
 	uint32_t chunk_min;         /* FastCDC sizes in bytes; 0 = defaults (512 KiB / 1 MiB / 8 MiB) */
 	uint32_t chunk_avg;

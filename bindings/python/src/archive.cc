@@ -8,6 +8,8 @@
 
 #include "archive.h"
 
+#include <pybind11/stl.h>
+
 #include <cstring>
 #include <exception>
 #include <optional>
