@@ -42,11 +42,14 @@ public:
 		buf_.push_back(uint8_t(v));
 	}
 	void svarint(int64_t v) { varint((uint64_t(v) << 1) ^ uint64_t(v >> 63)); }
-	void raw(ByteView b) { buf_.insert(buf_.end(), b.begin(), b.end()); }
+	void raw(ByteView b) { raw(b.data(), b.size()); }
 	void raw(const void *p, size_t n)
 	{
-		auto *c = static_cast<const uint8_t *>(p);
-		buf_.insert(buf_.end(), c, c + n);
+		if (n == 0)
+			return;
+		size_t at = buf_.size();
+		buf_.resize(at + n);
+		std::memcpy(buf_.data() + at, p, n);
 	}
 	void str(std::string_view s)
 	{

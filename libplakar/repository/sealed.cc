@@ -29,6 +29,7 @@ Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const st
 	ByteView payload = compressed ? ByteView(packed) : body;
 
 	Writer w;
+	w.buf().reserve(kHeader + payload.size() + crypto::kGcmTag); // one allocation
 	w.raw(kMagic, 4);
 	w.u8(kFormatVersion);
 	w.u8(uint8_t(kind));
