@@ -27,7 +27,7 @@ def _text(b: bytes) -> str:
 
 
 class SnapshotFile(io.RawIOBase):
-    """A regular file of a snapshot, open for reading (binary, unbuffered, not seekable).
+    """A regular file of a snapshot, open for reading (binary, unbuffered, seekable).
 
     Every byte returned has been authenticated; reading a corrupted chunk raises
     CorruptError. Wrap it in io.BufferedReader or io.TextIOWrapper for buffered or text
@@ -57,6 +57,29 @@ class SnapshotFile(io.RawIOBase):
     def tell(self) -> int:
         self._handle()
         return self._pos
+
+    def seekable(self) -> bool:
+        self._handle()
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Moves the read position; a later read fetches only the chunk holding it. Seeking
+        past the end is clamped to the end (reads there return b"")."""
+        h = self._handle()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = h.size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        pos = min(pos, h.size)
+        h.seek(pos)
+        self._pos = pos
+        return pos
 
     def readinto(self, buffer: Any) -> int:
         n: int = self._handle().readinto(buffer)

@@ -835,6 +835,14 @@ py::dict repository_info(const RepositoryHandle &self)
 
 // ------------------------------------------------------------------ file
 
+void file_seek(const FileHandle &self, uint64_t offset)
+{
+	auto f = self.get();
+	Status s = blocking([&] { return Status::capture(plakar_file_seek(f->h, offset)); });
+	if (!s.ok())
+		raise_status(s);
+}
+
 size_t file_readinto(const FileHandle &self, const py::object &buffer)
 {
 	auto f = self.get();
@@ -936,7 +944,8 @@ PYBIND11_MODULE(_plakar, m)
 	    .def_property_readonly("size", [](const FileHandle &self) { return self.get()->size; })
 	    .def_property_readonly("closed", [](const FileHandle &self) { return !self.p; })
 	    .def("close", [](FileHandle &self) { release(self.p); })
-	    .def("readinto", &file_readinto, py::arg("buffer"));
+	    .def("readinto", &file_readinto, py::arg("buffer"))
+	    .def("seek", &file_seek, py::arg("offset"));
 
 	// Archives (archive.cc), which reach a snapshot's C handle through this function.
 	bind_archive(m, [](py::handle o, std::shared_ptr<void> *keep) {

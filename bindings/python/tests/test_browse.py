@@ -55,3 +55,22 @@ def test_locate_and_info(repo, tree):
     assert info["format_version"] == plakar.FORMAT_VERSION
     assert info["encrypted"] is True and info["snapshots"] == 1
     assert info["logical_bytes"] == 12 and info["data_bytes"] == 12
+
+
+def test_snapshot_file_seeks(tmp_path):
+    repo = plakar.create(tmp_path / "small-chunks", "pw", kdf_log2_n=10,
+                         chunk_min=4096, chunk_avg=16384, chunk_max=65536)
+    data = os.urandom(300_000)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_bytes(data)
+    snap = repo.push([tmp_path / "src"])
+    with snap.open(tmp_path / "src" / "f") as f:
+        assert f.seekable()
+        for pos in (150_000, 10, 299_990, 0, 70_000):
+            assert f.seek(pos) == pos
+            assert f.read(100) == data[pos:pos + 100]
+        assert f.seek(-5, 2) == len(data) - 5 and f.read() == data[-5:]
+        assert f.seek(10, 1) == len(data) and f.read() == b""
+        with pytest.raises(ValueError):
+            f.seek(-1)
+    repo.close()
