@@ -12,27 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                                 \
-	do {                                                                            \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
-			        __LINE__, #cond, plakar_error_last());                          \
-			failures++;                                                             \
-		}                                                                           \
-	} while (0)
-
-static void write_file(const char *path, const char *content)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(content, f);
-	fclose(f);
-}
+#include "check.h"
 
 struct counts {
 	int files;

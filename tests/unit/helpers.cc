@@ -77,6 +77,17 @@ std::vector<std::string> files_under(const std::string &dir)
 	return out;
 }
 
+std::unique_ptr<Repository> small_repo(const std::string &uri)
+{
+	CreateOptions o;
+	o.passphrase = "pw";
+	o.kdf.log2_n = 10;
+	o.chunks.min = 4096;
+	o.chunks.avg = 16384;
+	o.chunks.max = 65536;
+	return Repository::create(uri, o);
+}
+
 Code code_of(const std::function<void()> &f)
 {
 	try {

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/bytes.h"
 #include "base/error.h"
+#include "repository/repository.h"
 
 namespace plakar::test {
 
@@ -28,6 +30,9 @@ Bytes random_data(size_t n, uint64_t seed);
 Bytes hex(const char *s);
 // Files of a kind in a filesystem repository (full paths).
 std::vector<std::string> files_under(const std::string &dir);
+// A new encrypted repository with a cheap scrypt cost (tests only) and small chunks
+// (4 / 16 / 64 KiB), so that small files span several chunks. Passphrase "pw".
+std::unique_ptr<Repository> small_repo(const std::string &uri);
 // The code of the plakar::Error that f throws, or Code(0) when it throws none.
 Code code_of(const std::function<void()> &f);
 

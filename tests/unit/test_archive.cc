@@ -21,10 +21,10 @@
 #include "snapshot/snapshot.h"
 
 using namespace plakar;
+using plakar::test::small_repo;
 namespace fs = std::filesystem;
 
 namespace {
-
 struct ReadEntry {
 	mode_t type = 0;
 	mode_t perm = 0;
@@ -72,16 +72,6 @@ std::map<std::string, ReadEntry> read_back(const Bytes &bytes)
 	return out;
 }
 
-std::unique_ptr<Repository> small_repo(const std::string &uri)
-{
-	CreateOptions o;
-	o.passphrase = "pw";
-	o.kdf.log2_n = 10;
-	o.chunks.min = 4096;
-	o.chunks.avg = 16384;
-	o.chunks.max = 65536;
-	return Repository::create(uri, o);
-}
 
 void set_mtime(const std::string &path, int64_t sec, long nsec)
 {

@@ -14,20 +14,10 @@
 #include "snapshot/snapshot.h"
 
 using namespace plakar;
+using plakar::test::small_repo;
 namespace fs = std::filesystem;
 
 namespace {
-std::unique_ptr<Repository> small_repo(const std::string &uri)
-{
-	CreateOptions o;
-	o.passphrase = "pw";
-	o.kdf.log2_n = 10;
-	o.chunks.min = 4096;
-	o.chunks.avg = 16384;
-	o.chunks.max = 65536;
-	return Repository::create(uri, o);
-}
-
 Bytes cat(Repository &r, const SnapshotHeader &h, const std::string &path)
 {
 	FileReader f(r, lookup(r, h, path));
