@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 from . import _plakar
 from ._entry import Entry
@@ -183,6 +183,16 @@ class Repository:
         snap, owned = self._resolve(ref)
         try:
             snap.pull(path, to, rebase=rebase, progress=progress)
+        finally:
+            if owned:
+                snap.close()
+
+    def tarball(self, ref: SnapshotRef, dest: Union[PathArg, BinaryIO], path: PathArg = "/",
+                format: Optional[str] = None, progress: Optional[ProgressCallback] = None) -> None:
+        """Snapshot.tarball() for a snapshot reference (a Snapshot or an id prefix)."""
+        snap, owned = self._resolve(ref)
+        try:
+            snap.tarball(dest, path, format=format, progress=progress)
         finally:
             if owned:
                 snap.close()

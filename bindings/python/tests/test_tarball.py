@@ -54,6 +54,10 @@ def test_tarball_to_a_file_object(repo, tree):
     with tarfile.open(fileobj=buf, mode="r:") as tf:
         assert sorted(tf.getnames()) == ["docs", "docs/empty", "docs/guide.txt"]
         assert tf.extractfile("docs/guide.txt").read() == SAMPLE["docs/guide.txt"]
+    # the same through the repository, by id prefix
+    again = io.BytesIO()
+    repo.tarball(snap.id[:8], again, snapshot_path(tree, "docs"))
+    assert again.getvalue() == buf.getvalue()
 
 
 def test_zip_and_explicit_format(repo, tree, tmp_path):
