@@ -149,14 +149,19 @@ void Index::finish_load()
 {
 	if (loading_.empty())
 		return;
-	sorted_.insert(sorted_.end(), loading_.begin(), loading_.end());
-	loading_.clear();
-	loading_.shrink_to_fit();
+	auto less = [](const Entry &a, const Entry &b) { return a.id < b.id; };
+	if (sorted_.empty())
+		sorted_ = std::move(loading_); // the common case: one compacted segment, already sorted
+	else
+		sorted_.insert(sorted_.end(), loading_.begin(), loading_.end());
+	loading_ = {};
 	// Stable: when concurrent pushes stored one blob twice, the first copy loaded wins.
-	std::stable_sort(sorted_.begin(), sorted_.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
+	if (!std::is_sorted(sorted_.begin(), sorted_.end(), less))
+		std::stable_sort(sorted_.begin(), sorted_.end(), less);
 	sorted_.erase(std::unique(sorted_.begin(), sorted_.end(), [](const Entry &a, const Entry &b) { return a.id == b.id; }),
 	              sorted_.end());
-	sorted_.shrink_to_fit();
+	if (sorted_.capacity() - sorted_.size() > sorted_.size() / 8)
+		sorted_.shrink_to_fit();
 }
 
 } // namespace plakar

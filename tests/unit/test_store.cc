@@ -66,6 +66,9 @@ TEST_CASE("filesystem store refuses to create over something else", "[store]")
 	test::write_file(d / "nonempty/x", as_bytes("x"));
 	CHECK(code_of([&] { open_store(d / "nonempty")->create(as_bytes("c"), "", {}); }) == Code::Exists);
 	CHECK(code_of([&] { open_store(d / "nonempty")->open(); }) == Code::NotFound);
+	// Missing parent directories are created.
+	open_store(d / "a/b/repo")->create(as_bytes("c"), "", {});
+	CHECK(as_string(open_store(d / "a/b/repo")->open()) == "c");
 	// An empty existing directory is fine.
 	::mkdir((d / "empty").c_str(), 0700);
 	open_store(d / "empty")->create(as_bytes("c"), "", {});

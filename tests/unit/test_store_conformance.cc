@@ -198,4 +198,7 @@ TEST_CASE("sqlite store: bad databases", "[store][sqlite]")
 	// A directory is not a database.
 	CHECK(code_of([&] { open_store("sqlite://" + d.path())->open(); }) == Code::NotFound);
 	CHECK(code_of([&] { open_store("sqlite://relative.db"); }) == Code::Invalid);
+	// Missing parent directories are created.
+	open_store("sqlite://" + (d / "x/y/plakar.db"))->create(as_bytes("C"), "", {});
+	CHECK(as_string(open_store("sqlite://" + (d / "x/y/plakar.db"))->open()) == "C");
 }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -146,7 +147,12 @@ void FsStore::create(ByteView config, const std::string &key_name, ByteView key)
 		if (!empty)
 			fail(Code::Exists, root_ + ": directory is not empty");
 	} else if (errno == ENOENT) {
-		make_dir(root_);
+		// Missing parents are created too, like mkdir -p; the repository itself is private.
+		std::error_code ec;
+		std::filesystem::create_directories(root_, ec);
+		if (ec)
+			fail(Code::Error, root_ + ": " + ec.message());
+		::chmod(root_.c_str(), 0700);
 	} else {
 		fail_errno(root_, errno);
 	}

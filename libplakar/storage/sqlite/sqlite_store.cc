@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "base/error.h"
 
@@ -127,6 +128,13 @@ void SqliteStore::connect(bool create)
 		fail(Code::NotFound, path_ + ": repository does not exist");
 	if (exists && !S_ISREG(st.st_mode))
 		fail(create ? Code::Exists : Code::NotFound, path_ + ": not a plakar repository (not a regular file)");
+	if (!exists && create) {
+		// Missing parent directories are created, as for the filesystem store.
+		std::error_code ec;
+		std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+		if (ec)
+			fail(Code::Error, path_ + ": " + ec.message());
+	}
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	// A read-only file still opens, for reading; writes then fail with a clear error.
 	if (exists && ::access(path_.c_str(), W_OK) != 0)
