@@ -250,10 +250,10 @@ int main(int argc, char **argv)
 		CHECK(plakar_snapshot_open(&s1, repo, id) == PLAKAR_OK);
 		CHECK(plakar_push(&s2, repo, paths, 1, NULL) == PLAKAR_OK);
 		struct diffcount dc = {0, 0, 0};
-		CHECK(plakar_snapshot_diff(s1, NULL, s2, NULL, on_change, &dc) == PLAKAR_OK);
+		/* Only src: its ancestors' mtimes change with whatever else runs in the build tree. */
+		CHECK(plakar_snapshot_diff(s1, src, s2, NULL, on_change, &dc) == PLAKAR_OK);
 		CHECK(dc.added == 1 && dc.removed == 0);
-		/* src (c.txt added) and the work directory above it (out/ was created by the pull): mtimes */
-		CHECK(dc.modified == 2);
+		CHECK(dc.modified == 1); /* src itself: c.txt changed its mtime */
 		int matches = 0;
 		plakar_locate_options lo = PLAKAR_LOCATE_OPTIONS_INIT;
 		CHECK(plakar_locate(repo, "*.txt", &lo, on_match, &matches) == PLAKAR_OK);
