@@ -84,7 +84,7 @@ def test_diff(repo, tree):
     assert {"change": "removed", "path": "%s/etc/conf.d/b.conf" % tree, "type": "file"} in js
     # identical snapshots: nothing
     s3 = repo.push(tree)
-    assert repo.ok("diff", s2, s3).out == ""
+    assert repo.ok("diff", snap_path(s2, tree), s3).out == ""
 
 
 def test_locate(repo, tree):
