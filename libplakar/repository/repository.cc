@@ -111,7 +111,6 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 	if (opts.use_cache)
 		repo->cache_ = Cache::open(opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir,
 		                           repo->cfg_, repo->keys_);
-	repo->load_index();
 	return repo;
 }
 
@@ -200,6 +199,7 @@ Id Repository::blob_id(ByteView plaintext) const
 bool Repository::has_blob(const Id &id)
 {
 	std::lock_guard lk(mu_);
+	ensure_index_locked();
 	return index_.contains(id) || open_blobs_.count(id) || in_flight_.count(id);
 }
 
@@ -207,6 +207,7 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 {
 	{
 		std::lock_guard lk(mu_);
+		ensure_index_locked();
 		if (index_.contains(id) || open_blobs_.count(id) || !in_flight_.insert(id).second)
 			return false;
 	}
@@ -273,10 +274,20 @@ std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
 
 Bytes Repository::get_blob(const Id &id, BlobType expected)
 {
+	// Directory nodes and chunk lists come from the cache when it has them, checked against
+	// their id, before any index lookup: snapshots only reference live blobs, so a cached node
+	// of a listed snapshot is what the store holds.
+	bool cacheable = cache_ && expected != BlobType::Chunk;
+	if (cacheable) {
+		auto hit = cache_->get(CacheTable::Blob, id.hex());
+		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
+			return std::move(*hit);
+	}
 	BlobRecord rec;
 	Id pack;
 	{
 		std::lock_guard lk(mu_);
+		ensure_index_locked();
 		// A blob still in an open pack: finish that pack first so it can be read like any other.
 		if (auto open = open_blobs_.find(id); open != open_blobs_.end()) {
 			Id p = open->second;
@@ -294,12 +305,6 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 	}
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
-	bool cacheable = cache_ && expected != BlobType::Chunk;
-	if (cacheable) {
-		auto hit = cache_->get(CacheTable::Blob, id.hex());
-		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
-			return std::move(*hit);
-	}
 	auto key = pack_key(pack);
 	Bytes sealed = store_->get_range(Kind::Pack, pack.hex(), rec.offset, rec.length);
 	Bytes plain = key->blob_plaintext(rec, sealed);
@@ -318,6 +323,8 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 void Repository::flush()
 {
 	std::lock_guard lk(mu_);
+	if (!index_loaded_)
+		return; // nothing was stored: put_blob loads the index first
 	for (auto *w : {&data_pack_, &meta_pack_})
 		if (*w && !(*w)->empty())
 			finish_pack_locked(*w);

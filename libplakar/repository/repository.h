@@ -76,9 +76,10 @@ public:
 	// Writes the open packs and an index segment for everything stored since the last flush.
 	void flush();
 	RepoStats stats() const;
-	Index::Summary index_summary() const
+	Index::Summary index_summary()
 	{
 		std::lock_guard lk(mu_);
+		ensure_index_locked();
 		return index_.summary();
 	}
 
@@ -89,6 +90,15 @@ public:
 private:
 	Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys);
 	void load_index();
+	// The index is loaded on first use: reading a snapshot whose directory nodes are all in the
+	// local cache needs no index at all (ls, stat, diff, locate).
+	void ensure_index_locked()
+	{
+		if (!index_loaded_) {
+			load_index();
+			index_loaded_ = true;
+		}
+	}
 	bool refresh_index_locked();
 	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
@@ -105,6 +115,7 @@ private:
 
 	mutable std::mutex mu_;
 	Index index_;
+	bool index_loaded_ = false;
 	std::unordered_set<Id, IdHash> in_flight_;
 	std::unordered_map<Id, Id, IdHash> open_blobs_; // blobs in packs not yet stored -> pack name
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
