@@ -130,6 +130,7 @@ void Repository::load_index()
 		}
 		fresh.finish_load();
 		index_ = std::move(fresh);
+		stats_.index_loads++;
 		if (cache_) {
 			// Segments gone from the store (compacted away) leave the cache too.
 			std::unordered_set<std::string> live(names.begin(), names.end());

@@ -44,6 +44,7 @@ struct RepoStats {
 	uint64_t bytes_written = 0; // sealed bytes appended to packs
 	uint64_t segments_fetched = 0; // index segments read from the store (not from the cache)
 	uint64_t meta_fetched = 0;     // metadata blobs read from the store (not from the cache)
+	uint64_t index_loads = 0;      // times the whole index was loaded (at most once per handle)
 };
 
 class Repository {

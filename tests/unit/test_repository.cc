@@ -162,6 +162,23 @@ TEST_CASE("cache: a second open and a second push fetch nothing the cache holds"
 		REQUIRE(r->cache());
 		push(*r, {d / "src"}, {});
 	}
+	{
+		// Browsing a snapshot whose directory nodes are cached loads no index at all.
+		auto b = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
+		auto h = list_snapshots(*b).at(0);
+		Entry dir = lookup(*b, h, d / "src/a");
+		DirIterator it(*b, dir.tree);
+		Entry e;
+		int n = 0;
+		while (it.next(e))
+			n++;
+		CHECK(n == 51);
+		CHECK(b->stats().index_loads == 0);
+		// Reading content needs it, once.
+		CHECK(read_all(*b, h, d / "src/a/f7") == "file 7");
+		CHECK(read_all(*b, h, d / "src/a/f8") == "file 8");
+		CHECK(b->stats().index_loads == 1);
+	}
 	auto r = Repository::open(d / "repo", std::string("secret"), cache_in(d / "cache"));
 	CHECK(r->stats().segments_fetched == 0);
 	PushStats ps;
