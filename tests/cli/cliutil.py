@@ -3,6 +3,7 @@
 Plakar runs the real binary (PLAKAR_BIN) in a new session, with stdin from /dev/null, so it
 never has a controlling terminal: a passphrase prompt fails instead of waiting for a human.
 """
+import errno
 import os
 import re
 import stat
@@ -240,3 +241,14 @@ def compare_trees(src, dst, check_owner=IS_ROOT):
         inodes = {dst_inode[n] for n in names}
         assert len(inodes) == 1, "hard links not restored as links: %r" % names
     return checked
+
+
+def set_xattr(path, name, value):
+    """Sets a user xattr; returns False when the filesystem refuses user xattrs."""
+    try:
+        os.setxattr(path, name, value, follow_symlinks=False)
+        return True
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM):
+            return False
+        raise

@@ -1,28 +1,16 @@
 """push, ls, cat and pull of a tree that exercises every kind of metadata, restored with
 full fidelity."""
-import errno
 import os
 import stat
 
 import pytest
 
-from cliutil import (ENTRY_LINE_RE, IS_ROOT, compare_trees, read_all, snap_path, to_bytes,
+from cliutil import (ENTRY_LINE_RE, IS_ROOT, compare_trees, read_all, set_xattr, snap_path, to_bytes,
                      write_random)
 
 MTIME_BASE = 1637971924 * 10**9  # 2021-11-27T00:12:04Z
 ODD_NAMES = [b"with space", b"new\nline", "\u00fcn\u00efc\u00f8d\u00e9-\u65e5\u672c".encode(),
              b"bad\xff\xfe", b"tab\there"]
-
-
-def set_xattr(path, name, value):
-    """Sets a user xattr; returns False when the filesystem refuses user xattrs."""
-    try:
-        os.setxattr(path, name, value, follow_symlinks=False)
-        return True
-    except OSError as e:
-        if e.errno in (errno.ENOTSUP, errno.EPERM):
-            return False
-        raise
 
 
 def build_tree(root):

@@ -1,6 +1,5 @@
 """tarball: archives of a snapshot, extracted with the system's tar and unzip, reproduce the
 tree; bad input is one error line and leaves no file behind."""
-import errno
 import os
 import shutil
 import stat
@@ -10,7 +9,7 @@ import zipfile
 
 import pytest
 
-from cliutil import (IS_ROOT, compare_trees, flip_byte, largest_pack, read_all, snap_path,
+from cliutil import (IS_ROOT, compare_trees, flip_byte, largest_pack, read_all, set_xattr, snap_path,
                      to_bytes, write_random)
 
 MTIME_BASE = 1637971924 * 10**9 + 123456789
@@ -29,16 +28,6 @@ def _tools():
     for tool in ("tar", "zstd", "unzip"):
         if shutil.which(tool) is None:
             pytest.fail("%s is needed by these tests (Debian: apt-get install %s)" % (tool, tool))
-
-
-def set_xattr(path, name, value):
-    try:
-        os.setxattr(path, name, value, follow_symlinks=False)
-        return True
-    except OSError as e:
-        if e.errno in (errno.ENOTSUP, errno.EPERM):
-            return False
-        raise
 
 
 def build_tree(root):
