@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from cliutil import snap_path, to_bytes
+from cliutil import snap_path
 
 
 @pytest.fixture
