@@ -165,6 +165,12 @@ Cache::~Cache()
 	sqlite3_close_v2(db_);
 }
 
+crypto::SecureBytes Cache::subkey(std::string_view purpose) const
+{
+	std::string info = "plakar/v1/cache/" + std::string(purpose);
+	return crypto::hkdf(key_.view(), as_bytes(info), info, 32);
+}
+
 Bytes Cache::aad(CacheTable t, const std::string &key) const
 {
 	Writer w;

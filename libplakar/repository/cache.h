@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "crypto/crypto.h"
 #include "repository/keys.h"
 
 struct sqlite3;
@@ -43,6 +44,10 @@ public:
 	// Commits pending writes.
 	void flush();
 	const std::string &path() const { return path_; }
+	// The directory holding the cache (files besides cache.db live there too).
+	std::string dir() const { return path_.substr(0, path_.rfind('/')); }
+	// A key for other cached files, derived from the cache key for one purpose.
+	crypto::SecureBytes subkey(std::string_view purpose) const;
 
 private:
 	Cache(std::string path, sqlite3 *db, crypto::SecureBytes key) : path_(std::move(path)), db_(db), key_(std::move(key)) {}

@@ -47,6 +47,13 @@ public:
 	};
 	Summary summary() const;
 	size_t size() const { return sorted_.size() + fresh_.size(); }
+	size_t pack_count() const { return packs_.size(); }
+	// Visits the saved entries in id order (not the fresh ones).
+	template <class F> void for_each_saved(F &&f) const
+	{
+		for (const auto &e : sorted_)
+			f(e.id, e.loc);
+	}
 
 	// Segment bodies (the plaintext inside a sealed index segment).
 	Bytes encode_fresh() const;

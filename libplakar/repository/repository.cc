@@ -1,5 +1,6 @@
 #include "repository/repository.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -284,6 +285,33 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
 			return std::move(*hit);
 	}
+	// Before the index is loaded, the cached index table locates the blob without loading it.
+	// The table is a hint: a blob it places wrongly (repacked since, or a damaged table) fails
+	// authentication there, and the index decides.
+	std::shared_ptr<IndexTable> table;
+	{
+		std::lock_guard lk(mu_);
+		if (!index_loaded_ && cache_) {
+			if (!table_opened_) {
+				table_ = IndexTable::open(cache_->dir(), cache_->subkey("index-table"));
+				table_opened_ = true;
+			}
+			table = table_;
+		}
+	}
+	if (table)
+		if (auto hit = table->find(id)) {
+			try {
+				Bytes plain = read_blob(id, expected, hit->pack, hit->rec);
+				std::lock_guard lk(mu_);
+				stats_.table_hits++;
+				return plain;
+			} catch (const Error &e) {
+				if (!e.is_not_found() && e.code() != Code::Corrupt)
+					throw;
+				table->mark_broken();
+			}
+		}
 	BlobRecord rec;
 	Id pack;
 	{
@@ -297,13 +325,20 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 					finish_pack_locked(*w);
 		}
 		auto loc = index_.find(id);
-		if (!loc && refresh_index_locked())
+		if (!loc && refresh_index_locked()) {
 			loc = index_.find(id); // written by another process since this one loaded the index
+			sync_table_locked();
+		}
 		if (!loc)
 			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
 		rec = index_.record(id, *loc);
 		pack = index_.pack_name(loc->pack);
 	}
+	return read_blob(id, expected, pack, rec);
+}
+
+Bytes Repository::read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec)
+{
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
 	auto key = pack_key(pack);
@@ -316,9 +351,33 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 		std::lock_guard lk(mu_);
 		stats_.meta_fetched++;
 	}
-	if (cacheable)
+	if (cache_ && expected != BlobType::Chunk)
 		cache_->put(CacheTable::Blob, id.hex(), plain);
 	return plain;
+}
+
+void Repository::sync_table_locked()
+{
+	if (!cache_ || !index_loaded_ || index_.has_fresh())
+		return;
+	if (!table_opened_) {
+		table_ = IndexTable::open(cache_->dir(), cache_->subkey("index-table"));
+		table_opened_ = true;
+	}
+	if (!table_ && segments_.empty())
+		return; // nothing to locate yet
+	if (table_ && !table_->broken()) {
+		std::vector<std::string> a = table_->segments(), b = segments_;
+		std::sort(a.begin(), a.end());
+		std::sort(b.begin(), b.end());
+		if (a == b)
+			return;
+	}
+	auto key = cache_->subkey("index-table");
+	if (IndexTable::write(cache_->dir(), key, segments_, index_)) {
+		stats_.tables_written++;
+		table_ = IndexTable::open(cache_->dir(), key);
+	}
 }
 
 void Repository::flush()
@@ -340,6 +399,7 @@ void Repository::flush()
 	index_.commit_fresh();
 	segments_.push_back(name);
 	maybe_compact();
+	sync_table_locked();
 	if (cache_)
 		cache_->flush();
 }

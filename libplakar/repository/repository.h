@@ -18,6 +18,7 @@
 #include "chunking/fastcdc.h"
 #include "repository/cache.h"
 #include "repository/index.h"
+#include "repository/index_table.h"
 #include "repository/keys.h"
 #include "repository/pack.h"
 #include "repository/sealed.h"
@@ -45,6 +46,8 @@ struct RepoStats {
 	uint64_t segments_fetched = 0; // index segments read from the store (not from the cache)
 	uint64_t meta_fetched = 0;     // metadata blobs read from the store (not from the cache)
 	uint64_t index_loads = 0;      // times the whole index was loaded (at most once per handle)
+	uint64_t table_hits = 0;       // blobs located through the cached index table, index not loaded
+	uint64_t tables_written = 0;   // times this handle rewrote the cached index table
 };
 
 class Repository {
@@ -98,8 +101,13 @@ private:
 		if (!index_loaded_) {
 			load_index();
 			index_loaded_ = true;
+			sync_table_locked();
 		}
 	}
+	// Rewrites the cached index table when it does not cover exactly the segments loaded.
+	void sync_table_locked();
+	// Reads the blob at a known location and checks it against its id and type.
+	Bytes read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec);
 	bool refresh_index_locked();
 	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
@@ -117,6 +125,9 @@ private:
 	mutable std::mutex mu_;
 	Index index_;
 	bool index_loaded_ = false;
+	// The cached index table, opened on the first lookup made before the index is loaded.
+	std::shared_ptr<IndexTable> table_;
+	bool table_opened_ = false;
 	std::unordered_set<Id, IdHash> in_flight_;
 	std::unordered_map<Id, Id, IdHash> open_blobs_; // blobs in packs not yet stored -> pack name
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
