@@ -54,10 +54,18 @@ for mode in cache no-cache; do
 	flags=()
 	[[ $mode == no-cache ]] && flags=(-no-cache)
 	echo "--- $mode"
+	t "open + list snapshots (the floor)" "$PLAKAR" "${flags[@]}" on "$R" ls
 	t "ls of one deep directory" "$PLAKAR" "${flags[@]}" on "$R" ls "$S1:$DEEP"
 	t "cat of one small file" "$PLAKAR" "${flags[@]}" on "$R" cat "$S1:$FILE"
 	t "locate one name (2 snapshots)" "$PLAKAR" "${flags[@]}" on "$R" locate "$(basename "$DEEP")"
 	t "diff (10 files changed)" "$PLAKAR" "${flags[@]}" on "$R" diff "$S1" "$S2"
 done
+# The same ls and cat through one long-lived handle (Python over the C ABI): the key
+# derivation is paid once, at open, and the operations themselves are timed.
+MORE=$(find "$SRC" -mindepth 3 -maxdepth 3 -type d | sort | awk 'NR % 5003 == 17' | head -20 | sed 's|$|/f01|')
+echo "--- one handle (bench/handle.py)"
+# shellcheck disable=SC2086
+PYTHONPATH=$HERE/../build/bindings/python /usr/bin/time -f 'handle.py peak rss: %M KB' \
+	python3 "$HERE/handle.py" "$R" "$S1" "$DEEP" "$FILE" $MORE
 t "tarball of the whole snapshot" "$PLAKAR" on "$R" tarball -o "$OUT/all.tar" "$S1"
 echo "tarball: $(stat -c %s "$OUT/all.tar") bytes"

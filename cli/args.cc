@@ -155,7 +155,9 @@ std::string usage_line(std::string_view command) {
 		return std::string(global) + "info [-json] [SNAPSHOT]";
 	if (command == "tarball")
 		return std::string(global) + "tarball [-o FILE] [-format tar|tar.gz|tar.zst|zip] SNAPSHOT[:PATH]";
-	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|version [options] [args]";
+	if (command == "check")
+		return std::string(global) + "check [-fast] [-read-data] [-refcounts] [-json] [SNAPSHOT...]";
+	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|version [options] [args]";
 }
 
 } // namespace plakar::cli

@@ -20,6 +20,7 @@ int cmd_diff(Session &session);
 int cmd_locate(Session &session);
 int cmd_info(Session &session);
 int cmd_tarball(Session &session);
+int cmd_check(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

@@ -29,6 +29,8 @@ void print_help() {
 	            "  info [SNAPSHOT]                 describe the repository or a snapshot\n"
 	            "  tarball [-o FILE] [-format tar|tar.gz|tar.zst|zip] SNAPSHOT[:PATH]\n"
 	            "                                  write an archive of a snapshot\n"
+	            "  check [-fast] [SNAPSHOT...]     verify snapshots (everything they reference is read),\n"
+	            "                                  or the whole repository; -read-data, -refcounts\n"
 	            "  version                         print the version\n"
 	            "\n"
 	            "REPOSITORY defaults to $PLAKAR_REPOSITORY, else ~/.plakar. See docs/cli.md.\n",

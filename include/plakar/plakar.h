@@ -459,6 +459,87 @@ typedef struct plakar_repository_info {
 /* Describes the repository (reads every snapshot header). PLAKAR_EINVALID on an unknown version. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *info);
 
+/* ---------------------------------------------------------------- check */
+
+typedef struct plakar_check_report plakar_check_report;
+
+enum plakar_check_flag {
+	PLAKAR_CHECK_FAST = 1,      /* snapshots: only ask whether each blob exists (index + pack size) */
+	PLAKAR_CHECK_READ_DATA = 2, /* repository: read every pack whole and authenticate every blob */
+	PLAKAR_CHECK_REFCOUNTS = 4  /* repository: count, per blob, the snapshots referencing it */
+};
+
+/* Called now and then: stage is a short description ("packs", "snapshot <id>"), borrowed for
+ * the call. Return 0 to continue, non-zero to cancel (the check fails with PLAKAR_ECANCELED). */
+typedef int (*plakar_check_progress_cb)(const char *stage, uint64_t done, uint64_t total, void *payload);
+
+typedef struct plakar_check_options {
+	unsigned int version;         /* PLAKAR_CHECK_OPTIONS_VERSION */
+	unsigned int flags;           /* enum plakar_check_flag bits */
+	const char *const *snapshots; /* ids or prefixes; NULL or nsnapshots == 0: the whole repository */
+	size_t nsnapshots;
+	plakar_check_progress_cb progress; /* may be NULL */
+	void *payload;
+} plakar_check_options;
+#define PLAKAR_CHECK_OPTIONS_VERSION 1
+#define PLAKAR_CHECK_OPTIONS_INIT {PLAKAR_CHECK_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL}
+
+/*
+ * Checks snapshots, or the whole repository, at one of three depths (docs/cli.md, "check"):
+ *  - snapshots named, no flag: every directory node, chunk list and chunk they reference is
+ *    read from the store (never from the local cache), authenticated and its id recomputed; a
+ *    clean report proves that restoring them would succeed;
+ *  - snapshots named, PLAKAR_CHECK_FAST: each referenced blob must be in the index (or in a
+ *    pack's table of contents) and inside a pack that exists and is long enough; no chunk read;
+ *  - no snapshot: every snapshot header and directory tree is read, and the index is compared
+ *    with each pack's table of contents; blobs no snapshot references are counted (garbage,
+ *    not a problem). PLAKAR_CHECK_READ_DATA also reads every blob of every pack.
+ * Returns PLAKAR_OK when nothing is wrong, PLAKAR_ECORRUPT when problems were found, and in
+ * both cases sets *out to a report the caller frees with plakar_check_report_free(). Any other
+ * code means the check could not run (unknown snapshot: PLAKAR_ENOTFOUND, cancellation,
+ * unreadable store); *out is then NULL. The check never modifies the repository, but may fill
+ * the local cache with the directory nodes it verified.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check(plakar_check_report **out, plakar_repository *repo,
+                                                const plakar_check_options *opts);
+
+typedef struct plakar_check_stats {
+	unsigned int version;         /* set by the caller: PLAKAR_CHECK_STATS_VERSION */
+	uint64_t snapshots;           /* snapshot headers checked */
+	uint64_t entries;             /* files, directories and other entries walked */
+	uint64_t blobs;               /* distinct blobs verified (or found, with PLAKAR_CHECK_FAST) */
+	uint64_t bytes;               /* plaintext bytes read and verified */
+	uint64_t packs;               /* packs examined (whole-repository check) */
+	uint64_t unreferenced_blobs;  /* blobs in packs that no snapshot references */
+	uint64_t unreferenced_bytes;  /* their stored size */
+	uint64_t unindexed_packs;     /* packs the index does not name (left by an interrupted push) */
+	uint64_t problems;            /* plakar_check_report_problem_count() */
+} plakar_check_stats;
+#define PLAKAR_CHECK_STATS_VERSION 1
+
+/* Fills stats (set stats->version first). PLAKAR_EINVALID on NULL or an unknown version. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_stats(const plakar_check_report *report,
+                                                             plakar_check_stats *stats);
+/* The number of problems found (0 for a clean check, or when report is NULL). */
+PLAKAR_EXTERN size_t plakar_check_report_problem_count(const plakar_check_report *report);
+/*
+ * Problem i: its code (PLAKAR_ENOTFOUND for something missing, PLAKAR_ECORRUPT for damage or
+ * inconsistency, PLAKAR_EVERSION, PLAKAR_ERROR), the object concerned ("snapshot <id>",
+ * "<id>:/path", "blob <hex>", "pack <hex>", "index") and a one-line message. Strings are
+ * borrowed from the report. Any out-parameter may be NULL. PLAKAR_EINVALID when i is out of range.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_problem(const plakar_check_report *report, size_t i,
+                                                               int *code, const char **object,
+                                                               const char **message);
+/* With PLAKAR_CHECK_REFCOUNTS: the number of referenced blobs, else 0. */
+PLAKAR_EXTERN size_t plakar_check_report_refcount_count(const plakar_check_report *report);
+/* Referenced blob i (in id order): its id as 64 hex digits plus NUL, and how many snapshots
+ * reference it. PLAKAR_EINVALID when i is out of range. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_refcount(const plakar_check_report *report, size_t i,
+                                                                char id_hex[65], uint32_t *count);
+/* Frees a report; NULL is accepted. */
+PLAKAR_EXTERN void plakar_check_report_free(plakar_check_report *report);
+
 /* ---------------------------------------------------------------- archives */
 
 /*

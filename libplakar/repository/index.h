@@ -29,6 +29,7 @@ class Index {
 public:
 	std::optional<BlobLoc> find(const Id &id) const;
 	bool contains(const Id &id) const { return find(id).has_value(); }
+	bool knows_pack(const Id &pack) const { return pack_no_.count(pack) != 0; }
 	const Id &pack_name(uint32_t n) const { return packs_[n]; }
 	uint32_t pack_number(const Id &pack);
 	BlobRecord record(const Id &id, const BlobLoc &loc) const

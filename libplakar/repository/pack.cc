@@ -177,20 +177,33 @@ Bytes PackKey::blob_plaintext(const BlobRecord &rec, ByteView sealed) const
 	return compression::decompress(payload, rec.raw_len);
 }
 
-std::vector<BlobRecord> PackKey::read_toc(ByteView pack) const
+std::pair<uint64_t, uint32_t> PackKey::toc_location(ByteView trailer, uint64_t pack_size) const
 {
 	std::string label = "pack " + pack_.hex();
-	if (pack.size() < kPackHeader + kPackTrailer || std::memcmp(pack.data() + pack.size() - 4, kEndMagic, 4) != 0)
+	if (pack_size < kPackHeader + kPackTrailer || trailer.size() != kPackTrailer ||
+	    std::memcmp(trailer.data() + kPackTrailer - 4, kEndMagic, 4) != 0)
 		fail(Code::Corrupt, label + ": truncated or malformed trailer");
-	Reader tr(pack.last(kPackTrailer), "pack trailer");
+	Reader tr(trailer, "pack trailer");
 	uint64_t toc_offset = tr.u64();
 	uint32_t toc_len = tr.u32();
-	if (toc_offset < kPackHeader || toc_offset + toc_len != pack.size() - kPackTrailer)
+	if (toc_offset < kPackHeader || toc_offset + toc_len != pack_size - kPackTrailer)
 		fail(Code::Corrupt, label + ": malformed trailer");
+	return {toc_offset, toc_len};
+}
+
+std::vector<BlobRecord> PackKey::read_toc(ByteView pack) const
+{
+	auto [toc_offset, toc_len] = toc_location(pack.size() >= kPackTrailer ? pack.last(kPackTrailer) : pack, pack.size());
+	return open_toc(pack.subspan(toc_offset, toc_len), toc_offset);
+}
+
+std::vector<BlobRecord> PackKey::open_toc(ByteView sealed_toc, uint64_t toc_offset) const
+{
+	std::string label = "pack " + pack_.hex();
 	auto nonce = toc_nonce();
 	Bytes toc;
 	try {
-		toc = unseal(encrypted_, key_, nonce, toc_aad(pack_, header_), pack.subspan(toc_offset, toc_len));
+		toc = unseal(encrypted_, key_, nonce, toc_aad(pack_, header_), sealed_toc);
 	} catch (const Error &e) {
 		if (e.code() == Code::Corrupt)
 			fail(Code::Corrupt, label + ": table of contents failed authentication");
@@ -205,7 +218,10 @@ std::vector<BlobRecord> PackKey::read_toc(ByteView pack) const
 	for (uint32_t i = 0; i < n; i++) {
 		BlobRecord rec;
 		rec.id = Id::from(r.raw(32));
-		rec.type = BlobType(r.u8());
+		uint8_t t = r.u8();
+		if (t < 1 || t > 3)
+			r.bad();
+		rec.type = BlobType(t);
 		rec.flags = r.u8();
 		rec.offset = r.u32();
 		rec.length = r.u32();

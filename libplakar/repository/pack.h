@@ -69,6 +69,11 @@ public:
 	Bytes blob_plaintext(const BlobRecord &rec, ByteView sealed) const;
 	// Parses the trailer + table of contents of a whole pack.
 	std::vector<BlobRecord> read_toc(ByteView pack) const;
+	// Where the sealed table of contents lies, from the trailer (the last kPackTrailer bytes)
+	// of a pack of pack_size bytes: {offset, length}. Throws Code::Corrupt.
+	std::pair<uint64_t, uint32_t> toc_location(ByteView trailer, uint64_t pack_size) const;
+	// Authenticates and parses the sealed table of contents found at toc_offset.
+	std::vector<BlobRecord> open_toc(ByteView sealed_toc, uint64_t toc_offset) const;
 	PackType type() const { return type_; }
 
 private:

@@ -11,6 +11,8 @@
 namespace plakar {
 
 namespace {
+// Blobs located through the index table before the index is loaded instead.
+constexpr uint64_t kTableLookupsMax = 4096;
 constexpr size_t kMaxSegments = 8;
 constexpr size_t kKeyCacheMax = 4096;
 
@@ -274,13 +276,14 @@ std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
 	return key;
 }
 
-Bytes Repository::get_blob(const Id &id, BlobType expected)
+Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 {
 	// Directory nodes and chunk lists come from the cache when it has them, checked against
 	// their id, before any index lookup: snapshots only reference live blobs, so a cached node
 	// of a listed snapshot is what the store holds.
+	// Read from the store, a node is still written to the cache: it was just verified.
 	bool cacheable = cache_ && expected != BlobType::Chunk;
-	if (cacheable) {
+	if (cacheable && !from_store) {
 		auto hit = cache_->get(CacheTable::Blob, id.hex());
 		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
 			return std::move(*hit);
@@ -289,9 +292,11 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 	// The table is a hint: a blob it places wrongly (repacked since, or a damaged table) fails
 	// authentication there, and the index decides.
 	std::shared_ptr<IndexTable> table;
-	{
+	if (!from_store) {
 		std::lock_guard lk(mu_);
-		if (!index_loaded_ && cache_) {
+		// Point lookups (cat, ls, a few files) use the table; a bulk read (pull, tarball of a
+		// large tree) soon pays more in table blocks than one index load: switch then.
+		if (!index_loaded_ && cache_ && stats_.table_hits < kTableLookupsMax) {
 			if (!table_opened_) {
 				table_ = IndexTable::open(cache_->dir(), cache_->subkey("index-table"));
 				table_opened_ = true;
@@ -302,7 +307,7 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 	if (table)
 		if (auto hit = table->find(id)) {
 			try {
-				Bytes plain = read_blob(id, expected, hit->pack, hit->rec);
+				Bytes plain = read_blob(id, expected, hit->pack, hit->rec, cacheable);
 				std::lock_guard lk(mu_);
 				stats_.table_hits++;
 				return plain;
@@ -312,32 +317,98 @@ Bytes Repository::get_blob(const Id &id, BlobType expected)
 				table->mark_broken();
 			}
 		}
-	BlobRecord rec;
-	Id pack;
+	std::optional<BlobPlace> place;
 	{
 		std::lock_guard lk(mu_);
-		ensure_index_locked();
-		// A blob still in an open pack: finish that pack first so it can be read like any other.
-		if (auto open = open_blobs_.find(id); open != open_blobs_.end()) {
-			Id p = open->second;
-			for (auto *w : {&data_pack_, &meta_pack_})
-				if (*w && (*w)->name() == p)
-					finish_pack_locked(*w);
-		}
-		auto loc = index_.find(id);
-		if (!loc && refresh_index_locked()) {
-			loc = index_.find(id); // written by another process since this one loaded the index
-			sync_table_locked();
-		}
-		if (!loc)
-			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
-		rec = index_.record(id, *loc);
-		pack = index_.pack_name(loc->pack);
+		place = locate_locked(id);
 	}
-	return read_blob(id, expected, pack, rec);
+	if (!place)
+		fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
+	return read_blob(id, expected, place->pack, place->rec, cacheable);
 }
 
-Bytes Repository::read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec)
+std::optional<Repository::BlobPlace> Repository::locate_blob(const Id &id)
+{
+	std::lock_guard lk(mu_);
+	return locate_locked(id);
+}
+
+std::optional<Repository::BlobPlace> Repository::locate_locked(const Id &id)
+{
+	ensure_index_locked();
+	// A blob still in an open pack: finish that pack first so it can be read like any other.
+	if (auto open = open_blobs_.find(id); open != open_blobs_.end()) {
+		Id p = open->second;
+		for (auto *w : {&data_pack_, &meta_pack_})
+			if (*w && (*w)->name() == p)
+				finish_pack_locked(*w);
+	}
+	auto loc = index_.find(id);
+	if (!loc && refresh_index_locked()) {
+		loc = index_.find(id); // written by another process since this one loaded the index
+		sync_table_locked();
+	}
+	if (loc)
+		return BlobPlace{index_.pack_name(loc->pack), index_.record(id, *loc), true};
+	// Not indexed: perhaps in a pack whose index segment was lost.
+	auto it = unindexed_.find(id);
+	if (it == unindexed_.end()) {
+		scan_unindexed_locked();
+		it = unindexed_.find(id);
+	}
+	if (it != unindexed_.end())
+		return it->second;
+	return std::nullopt;
+}
+
+void Repository::scan_unindexed_locked()
+{
+	for (const auto &name : store_->list(Kind::Pack)) {
+		Id pack;
+		try {
+			pack = Id::from_hex(name);
+		} catch (const Error &) {
+			continue;
+		}
+		if (index_.knows_pack(pack) || !scanned_packs_.insert(pack).second)
+			continue;
+		try {
+			// Not pack_key(): mu_ is held here.
+			PackKey key(keys_, cfg_.encrypted, pack, store_->get_range(Kind::Pack, name, 0, kPackHeader));
+			for (const auto &rec : toc_of(key, pack, store_->size(Kind::Pack, name)))
+				unindexed_.try_emplace(rec.id, BlobPlace{pack, rec, false});
+		} catch (const Error &e) {
+			// A pack being written or removed meanwhile, or a damaged one: check reports those.
+			if (!e.is_not_found() && e.code() != Code::Corrupt)
+				throw;
+		}
+	}
+}
+
+std::vector<BlobRecord> Repository::pack_toc(const Id &pack, uint64_t pack_size)
+{
+	if (pack_size < kPackHeader + kPackTrailer)
+		fail(Code::Corrupt, "pack " + pack.hex() + ": truncated (" + std::to_string(pack_size) + " bytes)");
+	return toc_of(*pack_key(pack), pack, pack_size);
+}
+
+std::vector<BlobRecord> Repository::toc_of(const PackKey &key, const Id &pack, uint64_t pack_size)
+{
+	if (pack_size < kPackHeader + kPackTrailer)
+		fail(Code::Corrupt, "pack " + pack.hex() + ": truncated (" + std::to_string(pack_size) + " bytes)");
+	Bytes trailer = store_->get_range(Kind::Pack, pack.hex(), pack_size - kPackTrailer, kPackTrailer);
+	auto [off, len] = key.toc_location(trailer, pack_size);
+	return key.open_toc(store_->get_range(Kind::Pack, pack.hex(), off, len), off);
+}
+
+void Repository::for_each_indexed(const std::function<void(const Id &pack, const BlobRecord &rec)> &fn)
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	index_.for_each_saved([&](const Id &id, const BlobLoc &loc) { fn(index_.pack_name(loc.pack), index_.record(id, loc)); });
+}
+
+Bytes Repository::read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec, bool cache_it)
 {
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
@@ -351,7 +422,7 @@ Bytes Repository::read_blob(const Id &id, BlobType expected, const Id &pack, con
 		std::lock_guard lk(mu_);
 		stats_.meta_fetched++;
 	}
-	if (cache_ && expected != BlobType::Chunk)
+	if (cache_it)
 		cache_->put(CacheTable::Blob, id.hex(), plain);
 	return plain;
 }

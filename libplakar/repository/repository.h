@@ -5,6 +5,7 @@
 // (see flush()). put_blob() may be called from several threads; everything else serializes.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,7 +76,27 @@ public:
 	bool put_blob(BlobType type, const Id &id, ByteView plaintext);
 	// Reads, authenticates and decompresses a blob. Throws Code::NotFound when the index does not
 	// know it, Code::Corrupt when it does not verify or is not of the expected type.
-	Bytes get_blob(const Id &id, BlobType expected);
+	// from_store: bypass the local cache (and the index table) and read what the store holds;
+	// what check uses to prove a restore would succeed.
+	Bytes get_blob(const Id &id, BlobType expected, bool from_store = false);
+
+	// Where a blob is stored: from the index (refreshed on a miss), else from the tables of
+	// contents of packs the index does not name (a blob that lost its index entry is still
+	// found). nullopt when it is nowhere.
+	struct BlobPlace {
+		Id pack;
+		BlobRecord rec;
+		bool indexed = true;
+	};
+	std::optional<BlobPlace> locate_blob(const Id &id);
+	// Calls fn for every indexed blob (loads the index). fn must not call back into the
+	// repository.
+	void for_each_indexed(const std::function<void(const Id &pack, const BlobRecord &rec)> &fn);
+	// The table of contents of a pack of pack_size bytes, read alone (trailer, then the table):
+	// authenticated, no blob read. Throws Code::NotFound, Code::Corrupt.
+	std::vector<BlobRecord> pack_toc(const Id &pack, uint64_t pack_size);
+	// The reading key of a pack (its header is read once and kept).
+	std::shared_ptr<PackKey> pack_key(const Id &pack);
 
 	// Writes the open packs and an index segment for everything stored since the last flush.
 	void flush();
@@ -107,12 +128,16 @@ private:
 	// Rewrites the cached index table when it does not cover exactly the segments loaded.
 	void sync_table_locked();
 	// Reads the blob at a known location and checks it against its id and type.
-	Bytes read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec);
+	Bytes read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec, bool cache_it);
+	// Looks a blob up in the index, refreshing it on a miss, then in the packs it does not name.
+	std::optional<BlobPlace> locate_locked(const Id &id);
+	// Reads the tables of contents of the packs the index does not name (once per pack).
+	void scan_unindexed_locked();
+	std::vector<BlobRecord> toc_of(const PackKey &key, const Id &pack, uint64_t pack_size);
 	bool refresh_index_locked();
 	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
 	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
-	std::shared_ptr<PackKey> pack_key(const Id &pack);
 
 	std::unique_ptr<Store> store_;
 	std::unique_ptr<Cache> cache_;
@@ -133,6 +158,9 @@ private:
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
 	std::vector<std::string> segments_; // index segments known (loaded or written by us)
 	std::map<Id, std::shared_ptr<PackKey>> key_cache_;
+	// Blobs found in packs the index does not name, and the packs already scanned.
+	std::unordered_map<Id, BlobPlace, IdHash> unindexed_;
+	std::unordered_set<Id, IdHash> scanned_packs_;
 	RepoStats stats_;
 };
 

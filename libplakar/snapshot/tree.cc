@@ -186,11 +186,11 @@ void set_chunks(Repository &repo, Entry &e, std::vector<ChunkRef> chunks)
 	e.has_list = true;
 }
 
-std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e)
+std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e, bool from_store)
 {
 	if (!e.has_list)
 		return e.chunks;
-	Bytes b = repo.get_blob(e.list, BlobType::ChunkList);
+	Bytes b = repo.get_blob(e.list, BlobType::ChunkList, from_store);
 	Reader r(b, "chunk list");
 	auto out = decode_chunks(r);
 	r.expect_done();
@@ -205,9 +205,9 @@ struct Node {
 	std::vector<Child> children;
 };
 
-Node read_node(Repository &repo, const Id &id)
+Node read_node(Repository &repo, const Id &id, bool from_store = false)
 {
-	Bytes b = repo.get_blob(id, BlobType::Tree);
+	Bytes b = repo.get_blob(id, BlobType::Tree, from_store);
 	Reader r(b, "directory node");
 	if (r.u8() != kNodeVersion)
 		fail(Code::Version, "directory node version is not supported");
@@ -238,7 +238,10 @@ Node read_node(Repository &repo, const Id &id)
 }
 } // namespace
 
-DirIterator::DirIterator(Repository &repo, const Id &tree) : repo_(repo) { stack_.push_back(Level{{tree}, 0}); }
+DirIterator::DirIterator(Repository &repo, const Id &tree, bool from_store) : repo_(repo), from_store_(from_store)
+{
+	stack_.push_back(Level{{tree}, 0});
+}
 
 bool DirIterator::next(Entry &out)
 {
@@ -251,7 +254,9 @@ bool DirIterator::next(Entry &out)
 		if (stack_.size() > 16)
 			fail(Code::Corrupt, "directory tree is too deep");
 		Id id = stack_.back().children[stack_.back().next++];
-		Node n = read_node(repo_, id);
+		if (on_node)
+			on_node(id);
+		Node n = read_node(repo_, id, from_store_);
 		if (n.leaf) {
 			leaf_ = std::move(n.entries);
 			pos_ = 0;

@@ -59,13 +59,17 @@ Id store_directory(Repository &repo, const std::vector<Entry> &entries);
 // Stores a file's chunk list, inline or as a chunk-list blob, into e.
 void set_chunks(Repository &repo, Entry &e, std::vector<ChunkRef> chunks);
 // The chunks of a file entry (reads the chunk-list blob when there is one).
-std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e);
+// from_store: read the chunk-list blob from the store, not the local cache (check).
+std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e, bool from_store = false);
 
 // Streams the entries of a directory in name order, one node at a time: memory stays bounded
 // by one leaf (2048 entries) plus the path of inner nodes, whatever the directory's size.
 class DirIterator {
 public:
-	DirIterator(Repository &repo, const Id &tree);
+	// from_store: read every node from the store, not the local cache (check).
+	DirIterator(Repository &repo, const Id &tree, bool from_store = false);
+	// Called with the id of each node just before it is read (check counts and verifies them).
+	std::function<void(const Id &)> on_node;
 	// The next entry, or false at the end.
 	bool next(Entry &out);
 
@@ -75,6 +79,7 @@ private:
 		size_t next = 0;
 	};
 	Repository &repo_;
+	bool from_store_;
 	std::vector<Level> stack_;
 	std::vector<Entry> leaf_;
 	size_t pos_ = 0;

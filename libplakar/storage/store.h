@@ -42,6 +42,8 @@ public:
 	virtual void put(Kind kind, const std::string &name, ByteView data) = 0;
 	virtual Bytes get(Kind kind, const std::string &name) = 0;
 	virtual Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) = 0;
+	// The size of an object in bytes. Throws Code::NotFound when it does not exist.
+	virtual uint64_t size(Kind kind, const std::string &name) = 0;
 	virtual std::vector<std::string> list(Kind kind) = 0;
 	virtual void remove(Kind kind, const std::string &name) = 0;
 

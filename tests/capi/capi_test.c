@@ -1,10 +1,12 @@
 /*
  * The C ABI exercised from plain C (C11, no C++ runtime in this file): create, open, push with
- * a progress callback and cancellation, list, open by prefix, stat, ls, read, pull, errors.
+ * a progress callback and cancellation, list, open by prefix, stat, ls, read, pull, diff,
+ * locate, check, errors.
  * Usage: capi_test WORKDIR
  */
 #include <plakar/plakar.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,36 @@ static int on_change(const plakar_change *c, void *payload)
 		d->removed++;
 	else if (c->kind == PLAKAR_CHANGE_MODIFIED && c->before && c->after)
 		d->modified++;
+	return 0;
+}
+
+static int stop_check(const char *stage, uint64_t done, uint64_t total, void *payload)
+{
+	(void)stage;
+	(void)done;
+	(void)total;
+	return *(int *)payload;
+}
+
+/* The path of the first pack file under repo/packs/XX/, or 0 when there is none. */
+static int first_pack(const char *repo, char *out, size_t n)
+{
+	char dir[4096];
+	for (int i = 0; i < 256; i++) {
+		snprintf(dir, sizeof dir, "%s/packs/%02x", repo, i);
+		DIR *d = opendir(dir);
+		if (!d)
+			continue;
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (strlen(de->d_name) == 64) {
+				snprintf(out, n, "%s/%s", dir, de->d_name);
+				closedir(d);
+				return 1;
+			}
+		}
+		closedir(d);
+	}
 	return 0;
 }
 
@@ -265,6 +297,73 @@ int main(int argc, char **argv)
 		CHECK(plakar_locate(repo, "", NULL, on_match, &matches) == PLAKAR_EINVALID);
 		plakar_snapshot_free(s1);
 		plakar_snapshot_free(s2);
+	}
+
+	/* Check: clean at every depth, then a truncated pack, named in the report. */
+	{
+		plakar_check_report *rep = NULL;
+		plakar_check_options co = PLAKAR_CHECK_OPTIONS_INIT;
+		co.flags = PLAKAR_CHECK_REFCOUNTS | PLAKAR_CHECK_READ_DATA;
+		CHECK(plakar_check(&rep, repo, &co) == PLAKAR_OK);
+		CHECK(rep != NULL);
+		plakar_check_stats st;
+		memset(&st, 0, sizeof st);
+		CHECK(plakar_check_report_stats(rep, &st) == PLAKAR_EINVALID); /* version unset */
+		st.version = PLAKAR_CHECK_STATS_VERSION;
+		CHECK(plakar_check_report_stats(rep, &st) == PLAKAR_OK);
+		CHECK(st.snapshots == 2 && st.problems == 0 && st.packs >= 2 && st.bytes >= 18);
+		CHECK(plakar_check_report_problem_count(rep) == 0);
+		CHECK(plakar_check_report_problem(rep, 0, NULL, NULL, NULL) == PLAKAR_EINVALID);
+		size_t nref = plakar_check_report_refcount_count(rep);
+		CHECK(nref >= 3);
+		char hex[65];
+		uint32_t cnt = 0;
+		CHECK(plakar_check_report_refcount(rep, 0, hex, &cnt) == PLAKAR_OK);
+		CHECK(strlen(hex) == 64 && cnt >= 1 && cnt <= 2);
+		CHECK(plakar_check_report_refcount(rep, nref, hex, &cnt) == PLAKAR_EINVALID);
+		plakar_check_report_free(rep);
+
+		const char *snaps[] = {id};
+		co.flags = 0;
+		co.snapshots = snaps;
+		co.nsnapshots = 1;
+		rep = NULL;
+		CHECK(plakar_check(&rep, repo, &co) == PLAKAR_OK);
+		plakar_check_report_free(rep);
+		co.flags = PLAKAR_CHECK_FAST;
+		CHECK(plakar_check(&rep, repo, &co) == PLAKAR_OK);
+		plakar_check_report_free(rep);
+		co.flags = PLAKAR_CHECK_REFCOUNTS; /* only for the whole repository */
+		CHECK(plakar_check(&rep, repo, &co) == PLAKAR_EINVALID && rep == NULL);
+		co.flags = 0;
+		snaps[0] = "ffffffffff";
+		CHECK(plakar_check(&rep, repo, &co) == PLAKAR_ENOTFOUND && rep == NULL);
+		int stop = 1;
+		plakar_check_options cancel = PLAKAR_CHECK_OPTIONS_INIT;
+		cancel.progress = stop_check;
+		cancel.payload = &stop;
+		CHECK(plakar_check(&rep, repo, &cancel) == PLAKAR_ECANCELED && rep == NULL);
+		CHECK(plakar_check(NULL, repo, NULL) == PLAKAR_EINVALID);
+
+		char pack[4096];
+		CHECK(first_pack(repo_uri, pack, sizeof pack));
+		CHECK(truncate(pack, 100) == 0);
+		CHECK(plakar_check(&rep, repo, NULL) == PLAKAR_ECORRUPT);
+		CHECK(rep != NULL);
+		CHECK(plakar_check_report_problem_count(rep) >= 1);
+		int code = 0;
+		const char *object = NULL, *message = NULL;
+		CHECK(plakar_check_report_problem(rep, 0, &code, &object, &message) == PLAKAR_OK);
+		CHECK(code == PLAKAR_ECORRUPT || code == PLAKAR_ENOTFOUND);
+		CHECK(object != NULL && message != NULL && strlen(message) > 0);
+		int named = 0;
+		for (size_t i = 0; i < plakar_check_report_problem_count(rep); i++)
+			if (plakar_check_report_problem(rep, i, NULL, &object, NULL) == PLAKAR_OK && strncmp(object, "pack ", 5) == 0 &&
+			    strstr(pack, object + 5) != NULL)
+				named = 1;
+		CHECK(named);
+		plakar_check_report_free(rep);
+		plakar_check_report_free(NULL);
 	}
 
 	/* NULL is accepted by every _free. */

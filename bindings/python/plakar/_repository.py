@@ -6,6 +6,7 @@ import os
 from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 from . import _plakar
+from ._check import CheckReport
 from ._entry import Entry
 from ._progress import ProgressCallback, _adapt
 from ._snapshot import PathArg, Snapshot, SnapshotFile, _path
@@ -210,6 +211,21 @@ class Repository:
         pat = pattern if isinstance(pattern, bytes) else os.fsencode(pattern)
         return [(sid, os.fsdecode(path))
                 for sid, path in self._handle().locate(pat, bool(full_path), ids)]
+
+    def check(self, snapshots: Optional[Iterable[SnapshotRef]] = None, *, fast: bool = False,
+              read_data: bool = False, refcounts: bool = False) -> CheckReport:
+        """Checks snapshots, or the whole repository, and returns a CheckReport (problems
+        are in the report, not raised; report.ok says whether there were any).
+
+        With snapshots: everything they reference is read from the store, authenticated and
+        its id recomputed, so a clean report proves a restore would succeed; fast=True only
+        asks whether each referenced blob exists. Without: every snapshot header and tree is
+        read and the index is compared with the packs' tables of contents; read_data=True
+        also reads every pack, refcounts=True fills report.refcounts. Raises NotFoundError
+        for an unknown snapshot, InvalidArgumentError for options that do not apply."""
+        ids = [] if snapshots is None else [_utf8(s.id if isinstance(s, Snapshot) else s)
+                                            for s in snapshots]
+        return CheckReport._from_raw(self._handle().check(ids, bool(fast), bool(read_data), bool(refcounts)))
 
     def info(self) -> dict[str, Any]:
         """The repository's description: id, format_version, encrypted, created_ns,

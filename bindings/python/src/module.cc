@@ -805,6 +805,56 @@ py::list repository_locate(const RepositoryHandle &self, const py::bytes &patter
 	return out;
 }
 
+// (stats dict, [(code, object, message)], [(blob hex, count)]): the check ran, clean or not.
+py::tuple repository_check(const RepositoryHandle &self, const std::vector<py::bytes> &snapshots_b, bool fast,
+                           bool read_data, bool refcounts)
+{
+	auto repo = self.get();
+	std::vector<std::string> ids = c_strings(snapshots_b, "snapshot id");
+	std::vector<const char *> ptrs = c_pointers(ids);
+	plakar_check_report *report = nullptr;
+	Status s = blocking([&] {
+		plakar_check_options o = PLAKAR_CHECK_OPTIONS_INIT;
+		o.flags = (fast ? PLAKAR_CHECK_FAST : 0) | (read_data ? PLAKAR_CHECK_READ_DATA : 0) |
+		          (refcounts ? PLAKAR_CHECK_REFCOUNTS : 0);
+		o.snapshots = ptrs.empty() ? nullptr : ptrs.data();
+		o.nsnapshots = ptrs.size();
+		Status st = Status::capture(plakar_check(&report, repo->h, &o));
+		return report ? Status{} : st; // problems found are in the report, not an exception
+	});
+	if (!s.ok())
+		raise_status(s);
+	std::unique_ptr<plakar_check_report, void (*)(plakar_check_report *)> holder(report, plakar_check_report_free);
+	plakar_check_stats st{};
+	st.version = PLAKAR_CHECK_STATS_VERSION;
+	if (int rc = plakar_check_report_stats(report, &st); rc != PLAKAR_OK)
+		raise_status(Status::capture(rc));
+	py::dict d;
+	d["snapshots"] = st.snapshots;
+	d["entries"] = st.entries;
+	d["blobs"] = st.blobs;
+	d["bytes"] = st.bytes;
+	d["packs"] = st.packs;
+	d["unreferenced_blobs"] = st.unreferenced_blobs;
+	d["unreferenced_bytes"] = st.unreferenced_bytes;
+	d["unindexed_packs"] = st.unindexed_packs;
+	py::list problems;
+	for (size_t i = 0; i < plakar_check_report_problem_count(report); i++) {
+		int code = 0;
+		const char *object = nullptr, *message = nullptr;
+		if (plakar_check_report_problem(report, i, &code, &object, &message) == PLAKAR_OK)
+			problems.append(py::make_tuple(code, py::str(object), py::str(message)));
+	}
+	py::list refs;
+	for (size_t i = 0; i < plakar_check_report_refcount_count(report); i++) {
+		char id[65];
+		uint32_t count = 0;
+		if (plakar_check_report_refcount(report, i, id, &count) == PLAKAR_OK)
+			refs.append(py::make_tuple(py::str(id), count));
+	}
+	return py::make_tuple(d, problems, refs);
+}
+
 py::dict repository_info(const RepositoryHandle &self)
 {
 	auto repo = self.get();
@@ -924,7 +974,9 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("snapshots", &repository_snapshots)
 	    .def("snapshot", &repository_snapshot, py::arg("prefix"))
 	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
-	    .def("info", &repository_info);
+	    .def("info", &repository_info)
+	    .def("check", &repository_check, py::arg("snapshots"), py::arg("fast"), py::arg("read_data"),
+	         py::arg("refcounts"));
 
 	py::class_<DirHandle>(m, "DirHandle").def("next", &dir_next);
 

@@ -213,6 +213,18 @@ Bytes FsStore::get_range(Kind kind, const std::string &name, uint64_t offset, ui
 	}
 }
 
+uint64_t FsStore::size(Kind kind, const std::string &name)
+{
+	std::string p = path_of(kind, name);
+	struct stat st;
+	if (::stat(p.c_str(), &st) != 0) {
+		if (errno == ENOENT)
+			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+		fail_errno(p, errno);
+	}
+	return uint64_t(st.st_size);
+}
+
 std::vector<std::string> FsStore::list(Kind kind)
 {
 	std::vector<std::string> out;

@@ -294,6 +294,16 @@ Bytes SqliteStore::get_range(Kind kind, const std::string &name, uint64_t offset
 	return out;
 }
 
+uint64_t SqliteStore::size(Kind kind, const std::string &name)
+{
+	std::lock_guard lk(mu_);
+	Stmt s(db(), "SELECT length(data) FROM objects WHERE kind = ? AND name = ?", path_);
+	s.bind(1, int64_t(kind)).bind(2, name);
+	if (!s.step())
+		fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+	return uint64_t(s.int_col(0));
+}
+
 std::vector<std::string> SqliteStore::list(Kind kind)
 {
 	std::lock_guard lk(mu_);

@@ -55,6 +55,12 @@ Bytes FaultStore::get_range(Kind kind, const std::string &name, uint64_t offset,
 	return maybe_short(inner_->get_range(kind, name, offset, length));
 }
 
+uint64_t FaultStore::size(Kind kind, const std::string &name)
+{
+	delay();
+	return inner_->size(kind, name);
+}
+
 std::vector<std::string> FaultStore::list(Kind kind)
 {
 	delay();

@@ -49,6 +49,11 @@ Bytes RetryStore::get_range(Kind kind, const std::string &name, uint64_t offset,
 	return run([&] { return inner_->get_range(kind, name, offset, length); });
 }
 
+uint64_t RetryStore::size(Kind kind, const std::string &name)
+{
+	return run([&] { return inner_->size(kind, name); });
+}
+
 std::vector<std::string> RetryStore::list(Kind kind)
 {
 	return run([&] { return inner_->list(kind); });

@@ -1,0 +1,120 @@
+// The C ABI of repository maintenance: check.
+#include <cstring>
+
+#include "internal.h"
+#include "snapshot/check.h"
+
+using namespace plakar;
+using namespace plakar::capi;
+
+struct plakar_check_report {
+	CheckReport r;
+};
+
+extern "C" {
+
+int plakar_check(plakar_check_report **out, plakar_repository *repo, const plakar_check_options *opts)
+{
+	int found_problems = 0;
+	int rc = guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(repo, "repository is NULL");
+		require(!opts || opts->version == PLAKAR_CHECK_OPTIONS_VERSION, "unknown plakar_check_options version");
+		CheckOptions o;
+		if (opts) {
+			require(!(opts->flags & ~unsigned(PLAKAR_CHECK_FAST | PLAKAR_CHECK_READ_DATA | PLAKAR_CHECK_REFCOUNTS)),
+			        "unknown check flags");
+			o.fast = opts->flags & PLAKAR_CHECK_FAST;
+			o.read_data = opts->flags & PLAKAR_CHECK_READ_DATA;
+			o.refcounts = opts->flags & PLAKAR_CHECK_REFCOUNTS;
+			require(!opts->nsnapshots || opts->snapshots, "snapshots is NULL");
+			for (size_t i = 0; i < opts->nsnapshots; i++) {
+				require(opts->snapshots[i] && *opts->snapshots[i], "empty snapshot id");
+				o.snapshots.emplace_back(opts->snapshots[i]);
+			}
+			require(o.snapshots.empty() || !(o.read_data || o.refcounts),
+			        "PLAKAR_CHECK_READ_DATA and PLAKAR_CHECK_REFCOUNTS apply to the whole-repository check");
+			require(!o.snapshots.empty() || !o.fast, "PLAKAR_CHECK_FAST applies to snapshots");
+			if (opts->progress) {
+				auto cb = opts->progress;
+				void *payload = opts->payload;
+				o.progress = [cb, payload](const std::string &stage, uint64_t done, uint64_t total) {
+					return cb(stage.c_str(), done, total, payload) == 0;
+				};
+			}
+		}
+		std::lock_guard lk(repo->mu);
+		auto report = std::make_unique<plakar_check_report>();
+		report->r = check(*repo->repo, o);
+		found_problems = int(report->r.problems.size());
+		*out = report.release();
+	});
+	if (rc == PLAKAR_OK && found_problems) {
+		std::string msg = std::to_string(found_problems) + " problem(s) found; see the report";
+		return set_error(PLAKAR_ECORRUPT, msg.c_str());
+	}
+	return rc;
+}
+
+int plakar_check_report_stats(const plakar_check_report *report, plakar_check_stats *stats)
+{
+	return guard([&] {
+		require(report, "report is NULL");
+		require(stats, "stats is NULL");
+		require(stats->version == PLAKAR_CHECK_STATS_VERSION, "unknown plakar_check_stats version");
+		const CheckReport &r = report->r;
+		stats->snapshots = r.snapshots;
+		stats->entries = r.entries;
+		stats->blobs = r.blobs;
+		stats->bytes = r.bytes;
+		stats->packs = r.packs;
+		stats->unreferenced_blobs = r.unreferenced_blobs;
+		stats->unreferenced_bytes = r.unreferenced_bytes;
+		stats->unindexed_packs = r.unindexed_packs;
+		stats->problems = r.problems.size();
+	});
+}
+
+size_t plakar_check_report_problem_count(const plakar_check_report *report)
+{
+	return report ? report->r.problems.size() : 0;
+}
+
+int plakar_check_report_problem(const plakar_check_report *report, size_t i, int *code, const char **object,
+                                const char **message)
+{
+	return guard([&] {
+		require(report, "report is NULL");
+		require(i < report->r.problems.size(), "problem index out of range");
+		const CheckProblem &p = report->r.problems[i];
+		if (code)
+			*code = int(p.code);
+		if (object)
+			*object = p.object.c_str();
+		if (message)
+			*message = p.message.c_str();
+	});
+}
+
+size_t plakar_check_report_refcount_count(const plakar_check_report *report)
+{
+	return report ? report->r.refcounts.size() : 0;
+}
+
+int plakar_check_report_refcount(const plakar_check_report *report, size_t i, char id_hex[65], uint32_t *count)
+{
+	return guard([&] {
+		require(report, "report is NULL");
+		require(id_hex, "id_hex is NULL");
+		require(i < report->r.refcounts.size(), "refcount index out of range");
+		std::string h = report->r.refcounts[i].first.hex();
+		std::memcpy(id_hex, h.c_str(), 65);
+		if (count)
+			*count = report->r.refcounts[i].second;
+	});
+}
+
+void plakar_check_report_free(plakar_check_report *report) { delete report; }
+
+} // extern "C"

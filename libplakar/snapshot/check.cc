@@ -1,0 +1,444 @@
+#include "snapshot/check.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "crypto/crypto.h"
+#include "repository/repository.h"
+
+namespace plakar {
+
+namespace {
+
+struct SkipDirectory {};
+
+std::string short_id(const Id &id) { return id.hex().substr(0, 16); }
+
+const char *type_name(BlobType t)
+{
+	switch (t) {
+	case BlobType::Chunk: return "chunk";
+	case BlobType::Tree: return "directory node";
+	case BlobType::ChunkList: return "chunk list";
+	}
+	return "blob";
+}
+
+class Checker {
+public:
+	Checker(Repository &repo, const CheckOptions &o, CheckReport &rep) : repo_(repo), o_(o), rep_(rep) {}
+
+	void snapshots();
+	void repository();
+
+private:
+	// How the walk treats each blob it meets.
+	enum class Mode { Read, Exists, Collect };
+
+	void problem(Code code, std::string object, std::string message)
+	{
+		rep_.problems.push_back({code, std::move(object), std::move(message)});
+	}
+	void progress(const std::string &stage, uint64_t done, uint64_t total)
+	{
+		if (o_.progress && !o_.progress(stage, done, total))
+			fail(Code::Canceled, "check canceled");
+	}
+	static std::string where(const SnapshotHeader &h, const std::string &path)
+	{
+		return h.id_string() + ":" + (path.empty() ? "/" : path);
+	}
+	// Checks one referenced blob; false when it is missing or damaged (a problem was recorded
+	// naming object). Each blob is verified once per check.
+	bool blob(const Id &id, BlobType type, const std::string &object);
+	bool exists(const Id &id, BlobType type, const std::string &object);
+	void walk(const SnapshotHeader &h);
+	void walk_dir(const SnapshotHeader &h, const std::string &path, const Id &tree);
+	void file(const SnapshotHeader &h, const std::string &path, const Entry &e);
+	std::optional<SnapshotHeader> header(const std::string &name);
+	std::optional<uint64_t> pack_size(const Id &pack);
+	std::optional<Repository::BlobPlace> locate(const Id &id);
+
+	Repository &repo_;
+	const CheckOptions &o_;
+	CheckReport &rep_;
+	Mode mode_ = Mode::Read;
+	std::unordered_map<Id, bool, IdHash> seen_;          // blob -> it was fine
+	std::unordered_map<Id, std::optional<uint64_t>, IdHash> pack_sizes_;
+	std::unordered_set<Id, IdHash> *snap_blobs_ = nullptr; // Collect: the blobs of one snapshot
+	std::unordered_set<Id, IdHash> clean_trees_;        // Read/Exists: directories fully checked
+	bool dir_clean_ = true;
+	bool index_broken_ = false;
+};
+
+std::optional<uint64_t> Checker::pack_size(const Id &pack)
+{
+	auto it = pack_sizes_.find(pack);
+	if (it != pack_sizes_.end())
+		return it->second;
+	std::optional<uint64_t> size;
+	try {
+		size = repo_.store().size(Kind::Pack, pack.hex());
+	} catch (const Error &e) {
+		if (!e.is_not_found())
+			throw;
+	}
+	pack_sizes_[pack] = size;
+	return size;
+}
+
+std::optional<Repository::BlobPlace> Checker::locate(const Id &id)
+{
+	if (index_broken_)
+		return std::nullopt;
+	try {
+		return repo_.locate_blob(id);
+	} catch (const Error &e) {
+		if (e.code() == Code::Canceled)
+			throw;
+		// The index cannot be loaded: said once; blob-level checks stop there.
+		problem(e.code(), "index", e.what());
+		index_broken_ = true;
+		return std::nullopt;
+	}
+}
+
+bool Checker::exists(const Id &id, BlobType type, const std::string &object)
+{
+	auto place = locate(id);
+	if (index_broken_)
+		return false;
+	if (!place) {
+		problem(Code::NotFound, object, std::string(type_name(type)) + " " + short_id(id) + " is missing");
+		return false;
+	}
+	if (!place->indexed)
+		problem(Code::Corrupt, "blob " + short_id(id),
+		        std::string(type_name(type)) + " in pack " + place->pack.hex() + " has no index entry (referenced by " +
+		            object + "; `plakar repair` restores it)");
+	if (place->rec.type != type) {
+		problem(Code::Corrupt, object, "blob " + short_id(id) + " is a " + type_name(place->rec.type) + ", not a " +
+		                                   type_name(type));
+		return false;
+	}
+	auto size = pack_size(place->pack);
+	if (!size) {
+		problem(Code::NotFound, object,
+		        std::string(type_name(type)) + " " + short_id(id) + ": pack " + place->pack.hex() + " is missing");
+		return false;
+	}
+	if (uint64_t(place->rec.offset) + place->rec.length > *size) {
+		problem(Code::Corrupt, object,
+		        std::string(type_name(type)) + " " + short_id(id) + ": pack " + place->pack.hex() + " is truncated");
+		return false;
+	}
+	return true; // present, and restorable even when unindexed
+}
+
+bool Checker::blob(const Id &id, BlobType type, const std::string &object)
+{
+	if (snap_blobs_)
+		snap_blobs_->insert(id);
+	auto it = seen_.find(id);
+	if (it != seen_.end()) {
+		if (!it->second)
+			problem(Code::Corrupt, object, std::string(type_name(type)) + " " + short_id(id) + " is damaged or missing");
+		return it->second;
+	}
+	// Exists: the index and the pack's size. Read: everything is read from the store and
+	// verified. Collect: existence for chunks, and directory nodes and chunk lists read.
+	bool ok = mode_ == Mode::Read ? (locate(id), !index_broken_) : exists(id, type, object);
+	if (ok && (mode_ == Mode::Read || (mode_ == Mode::Collect && type != BlobType::Chunk))) {
+		try {
+			Bytes b = repo_.get_blob(id, type, true);
+			rep_.bytes += b.size();
+		} catch (const Error &e) {
+			if (e.code() == Code::Canceled)
+				throw;
+			problem(e.code(), object, std::string(type_name(type)) + " " + short_id(id) + ": " + e.what());
+			ok = false;
+		}
+	}
+	seen_[id] = ok;
+	if (ok)
+		rep_.blobs++;
+	return ok;
+}
+
+void Checker::file(const SnapshotHeader &h, const std::string &path, const Entry &e)
+{
+	if (!e.error.empty())
+		return; // the push could not read it and said so; nothing was stored
+	std::vector<ChunkRef> chunks;
+	if (e.has_list) {
+		if (!blob(e.list, BlobType::ChunkList, where(h, path))) {
+			dir_clean_ = false;
+			return;
+		}
+		try {
+			chunks = file_chunks(repo_, e); // verified just above; now from the cache if any
+		} catch (const Error &err) {
+			if (err.code() == Code::Canceled)
+				throw;
+			problem(err.code(), where(h, path), std::string("chunk list ") + short_id(e.list) + ": " + err.what());
+			seen_[e.list] = false;
+			dir_clean_ = false;
+			return;
+		}
+	} else {
+		chunks = e.chunks;
+	}
+	uint64_t total = 0;
+	for (const auto &c : chunks) {
+		total += c.len;
+		if (!blob(c.id, BlobType::Chunk, where(h, path)))
+			dir_clean_ = false;
+	}
+	if (total != e.size && e.type == EntryType::File) {
+		problem(Code::Corrupt, where(h, path),
+		        "chunks add up to " + std::to_string(total) + " bytes, the entry says " + std::to_string(e.size));
+		dir_clean_ = false;
+	}
+}
+
+void Checker::walk_dir(const SnapshotHeader &h, const std::string &path, const Id &tree)
+{
+	// A directory already found clean (in this snapshot or another) is not walked again,
+	// except when collecting references (each snapshot counts its own).
+	if (mode_ != Mode::Collect && clean_trees_.count(tree))
+		return;
+	bool outer_clean = dir_clean_;
+	dir_clean_ = true;
+	std::vector<std::pair<std::string, Id>> subdirs;
+	try {
+		// Each node is verified (read from the store, or found) before the iterator reads it,
+		// from the cache when there is one.
+		DirIterator it(repo_, tree);
+		it.on_node = [&](const Id &node) {
+			if (!blob(node, BlobType::Tree, where(h, path)))
+				throw SkipDirectory{}; // already reported
+		};
+		Entry e;
+		while (it.next(e)) {
+			rep_.entries++;
+			std::string p = (path.empty() ? "" : path) + "/" + e.name;
+			if (e.type == EntryType::Directory) {
+				if (e.has_tree)
+					subdirs.emplace_back(std::move(p), e.tree);
+			} else if (e.type == EntryType::File) {
+				file(h, p, e);
+			}
+			if ((rep_.entries & 0xfff) == 0)
+				progress("snapshot " + h.id_string(), rep_.entries, h.files + h.directories);
+		}
+	} catch (const SkipDirectory &) {
+		dir_clean_ = false;
+	} catch (const Error &e) {
+		if (e.code() == Code::Canceled)
+			throw;
+		problem(e.code(), where(h, path), std::string("directory: ") + e.what());
+		dir_clean_ = false;
+	}
+	for (const auto &[p, t] : subdirs)
+		walk_dir(h, p, t);
+	if (dir_clean_ && mode_ != Mode::Collect)
+		clean_trees_.insert(tree);
+	dir_clean_ = outer_clean && dir_clean_;
+}
+
+void Checker::walk(const SnapshotHeader &h)
+{
+	if (!h.root.has_tree)
+		return;
+	dir_clean_ = true;
+	walk_dir(h, "", h.root.tree);
+}
+
+std::optional<SnapshotHeader> Checker::header(const std::string &name)
+{
+	try {
+		auto h = load_snapshot(repo_, name);
+		rep_.snapshots++;
+		return h;
+	} catch (const Error &e) {
+		if (e.code() == Code::Canceled)
+			throw;
+		problem(e.code(), "snapshot " + name, e.what());
+		return std::nullopt;
+	}
+}
+
+void Checker::snapshots()
+{
+	mode_ = o_.fast ? Mode::Exists : Mode::Read;
+	std::vector<std::string> names;
+	for (const auto &s : o_.snapshots)
+		names.push_back(resolve_snapshot(repo_, s)); // unknown or ambiguous: a usage error
+	for (const auto &n : names)
+		if (auto h = header(n))
+			walk(*h);
+}
+
+void Checker::repository()
+{
+	// 1. Every snapshot header, every directory node (from the store), and the blobs each
+	//    snapshot references.
+	mode_ = Mode::Collect;
+	std::unordered_map<Id, uint32_t, IdHash> refs;
+	std::vector<std::string> names = repo_.list_snapshots();
+	std::sort(names.begin(), names.end());
+	size_t done = 0;
+	for (const auto &n : names) {
+		progress("snapshots", done++, names.size());
+		auto h = header(n);
+		if (!h)
+			continue;
+		std::unordered_set<Id, IdHash> mine;
+		snap_blobs_ = &mine;
+		walk(*h);
+		snap_blobs_ = nullptr;
+		for (const auto &id : mine)
+			refs[id]++;
+	}
+	// Referenced blobs that are nowhere, or only in a pack the index does not name.
+	progress("references", 0, refs.size());
+	for (const auto &[id, n] : refs) {
+		if (seen_.count(id))
+			continue;
+		auto place = locate(id);
+		if (index_broken_)
+			break;
+		if (!place) {
+			problem(Code::NotFound, "blob " + short_id(id), "referenced by " + std::to_string(n) + " snapshot(s), is missing");
+		} else if (!place->indexed) {
+			problem(Code::Corrupt, "blob " + short_id(id),
+			        "in pack " + place->pack.hex() + " has no index entry (referenced by " + std::to_string(n) +
+			            " snapshot(s); `plakar repair` restores it)");
+		}
+	}
+
+	// 2. The index against the packs' own tables of contents.
+	std::map<Id, std::vector<BlobRecord>> indexed; // pack -> its indexed blobs
+	try {
+		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].push_back(rec); });
+	} catch (const Error &e) {
+		if (e.code() == Code::Canceled)
+			throw;
+		if (!index_broken_)
+			problem(e.code(), "index", e.what());
+		return;
+	}
+	std::vector<std::string> pack_names = repo_.store().list(Kind::Pack);
+	std::sort(pack_names.begin(), pack_names.end());
+	std::unordered_set<Id, IdHash> present;
+	done = 0;
+	for (const auto &name : pack_names) {
+		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
+		Id pack;
+		try {
+			pack = Id::from_hex(name);
+		} catch (const Error &) {
+			continue;
+		}
+		present.insert(pack);
+		rep_.packs++;
+		auto it = indexed.find(pack);
+		std::vector<BlobRecord> toc;
+		Bytes whole;
+		try {
+			if (o_.read_data) {
+				whole = repo_.store().get(Kind::Pack, name);
+				toc = repo_.pack_key(pack)->read_toc(whole);
+			} else {
+				toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
+			}
+		} catch (const Error &e) {
+			if (e.code() == Code::Canceled)
+				throw;
+			if (e.is_not_found())
+				continue; // removed meanwhile (a concurrent gc)
+			problem(e.code(), "pack " + name, e.what());
+			continue;
+		}
+		if (it == indexed.end()) {
+			// Not indexed at all: what an interrupted push leaves; garbage unless referenced
+			// (reported above).
+			rep_.unindexed_packs++;
+			for (const auto &r : toc)
+				if (!refs.count(r.id)) {
+					rep_.unreferenced_blobs++;
+					rep_.unreferenced_bytes += r.length;
+				}
+		} else {
+			std::unordered_map<Id, const BlobRecord *, IdHash> by_id;
+			for (const auto &r : toc)
+				by_id[r.id] = &r;
+			for (const auto &rec : it->second) {
+				auto t = by_id.find(rec.id);
+				if (t == by_id.end())
+					problem(Code::Corrupt, "index",
+					        "blob " + short_id(rec.id) + " is indexed in pack " + name + ", whose table of contents lacks it");
+				else if (t->second->offset != rec.offset || t->second->length != rec.length ||
+				         t->second->type != rec.type || t->second->raw_len != rec.raw_len ||
+				         t->second->flags != rec.flags)
+					problem(Code::Corrupt, "index",
+					        "blob " + short_id(rec.id) + " in pack " + name + ": the index and the pack disagree");
+			}
+			std::unordered_set<Id, IdHash> in_index;
+			for (const auto &rec : it->second)
+				in_index.insert(rec.id);
+			for (const auto &r : toc)
+				if (!refs.count(r.id)) {
+					rep_.unreferenced_blobs++;
+					rep_.unreferenced_bytes += r.length;
+				}
+		}
+		if (o_.read_data) {
+			auto key = repo_.pack_key(pack);
+			for (const auto &r : toc) {
+				try {
+					Bytes plain = key->blob_plaintext(r, ByteView(whole).subspan(r.offset, r.length));
+					if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
+						fail(Code::Corrupt, "does not match its id");
+					rep_.bytes += plain.size();
+					rep_.blobs++;
+				} catch (const Error &e) {
+					problem(Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what());
+				}
+			}
+		}
+	}
+	// Index entries naming packs that are gone.
+	for (const auto &[pack, recs] : indexed) {
+		if (present.count(pack))
+			continue;
+		size_t referenced = 0;
+		for (const auto &r : recs)
+			referenced += refs.count(r.id);
+		problem(Code::NotFound, "pack " + pack.hex(),
+		        "is missing: the index names it for " + std::to_string(recs.size()) + " blob(s), " +
+		            std::to_string(referenced) + " of them referenced by snapshots");
+	}
+	if (o_.refcounts) {
+		rep_.refcounts.assign(refs.begin(), refs.end());
+		std::sort(rep_.refcounts.begin(), rep_.refcounts.end());
+	}
+}
+
+} // namespace
+
+CheckReport check(Repository &repo, const CheckOptions &opts)
+{
+	CheckReport rep;
+	Checker c(repo, opts, rep);
+	if (opts.snapshots.empty())
+		c.repository();
+	else
+		c.snapshots();
+	return rep;
+}
+
+} // namespace plakar
