@@ -73,6 +73,9 @@ TEST_CASE("store conformance", "[store][conformance]")
 				CHECK(code_of([&] { s->get_range(Kind::Pack, n, 200000, 1); }) == Code::Corrupt);
 				CHECK(code_of([&] { s->get(Kind::Pack, name_of(2)); }) == Code::NotFound);
 				CHECK(code_of([&] { s->get_range(Kind::Pack, name_of(2), 0, 1); }) == Code::NotFound);
+				CHECK(s->size(Kind::Pack, n) == 100000);
+				CHECK(code_of([&] { s->size(Kind::Pack, name_of(2)); }) == Code::NotFound);
+				CHECK(code_of([&] { s->size(Kind::Index, n); }) == Code::NotFound);
 				// Kinds are separate namespaces.
 				CHECK(code_of([&] { s->get(Kind::Index, n); }) == Code::NotFound);
 				s->put(Kind::Index, n, as_bytes("index"));
@@ -81,6 +84,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 				// Overwrite replaces.
 				s->put(Kind::Pack, n, as_bytes("short"));
 				CHECK(as_string(s->get(Kind::Pack, n)) == "short");
+				CHECK(s->size(Kind::Pack, n) == 5);
 				s->put(Kind::Snapshot, "0a1b2c3d-0000-4000-8000-000000000000", as_bytes("snap"));
 				CHECK(as_set(s->list(Kind::Snapshot)) == std::set<std::string>{"0a1b2c3d-0000-4000-8000-000000000000"});
 				CHECK(s->list(Kind::Lock).empty());
@@ -91,6 +95,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 				// Empty objects exist.
 				s->put(Kind::Lock, name_of(3), {});
 				CHECK(s->get(Kind::Lock, name_of(3)).empty());
+				CHECK(s->size(Kind::Lock, name_of(3)) == 0);
 				// Names that are not ours are refused.
 				CHECK(code_of([&] { s->put(Kind::Pack, "../../etc/x", as_bytes("x")); }) == Code::Invalid);
 				CHECK(code_of([&] { s->put(Kind::Pack, "", as_bytes("x")); }) == Code::Invalid);
@@ -107,6 +112,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 				CHECK(r->get_range(Kind::Pack, n, (65u << 20) + 3, 1 << 20) ==
 				      Bytes(big.begin() + (65 << 20) + 3, big.begin() + (66 << 20) + 3));
 				CHECK(r->get(Kind::Pack, n) == big);
+				CHECK(r->size(Kind::Pack, n) == big.size());
 			}
 
 			SECTION("many small objects, then reopen after close")
