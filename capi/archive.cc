@@ -74,7 +74,7 @@ int plakar_snapshot_archive(const plakar_snapshot *snap, const char *path, int f
 			if (write(b.data(), b.size(), payload) != 0)
 				fail(Code::Canceled, "canceled by the write callback");
 		};
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		write_archive(*snap->owner->repo, snap->h, path && *path ? path : "/", f, sink, progress);
 	});
 }
@@ -87,7 +87,7 @@ int plakar_snapshot_archive_file(const plakar_snapshot *snap, const char *path, 
 		require(dest && *dest, "destination file is empty");
 		ArchiveFormat f = format_of(format);
 		ProgressFn progress = archive_progress(opts);
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		write_archive_file(*snap->owner->repo, snap->h, path && *path ? path : "/", f, dest, progress);
 	});
 }

@@ -30,7 +30,7 @@ int plakar_dir_open(plakar_dir **out, const plakar_snapshot *snap, const char *p
 		require(out, "out is NULL");
 		*out = nullptr;
 		require(snap && snap->owner, "snapshot is NULL");
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		std::string p = path_or_root(path);
 		Entry e = lookup(*snap->owner->repo, snap->h, p);
 		if (e.type != EntryType::Directory)
@@ -51,7 +51,7 @@ int plakar_dir_next(plakar_dir *dir, const plakar_entry **entry)
 		require(dir, "dir is NULL");
 		if (!dir->it)
 			return;
-		std::lock_guard lk(dir->owner->mu);
+		CallScope lk(dir->owner);
 		if (dir->it->next(dir->current.e))
 			*entry = &dir->current;
 		else
@@ -68,7 +68,7 @@ int plakar_snapshot_diff(const plakar_snapshot *a, const char *path_a, const pla
 		require(a && a->owner && b && b->owner, "snapshot is NULL");
 		require(a->owner == b->owner, "both snapshots must come from the same repository handle");
 		require(cb, "callback is NULL");
-		std::lock_guard lk(a->owner->mu);
+		CallScope lk(a->owner);
 		Repository &repo = *a->owner->repo;
 		std::string pa = path_or_root(path_a), pb = path_b && *path_b ? path_b : pa;
 		Entry ea = lookup(repo, a->h, pa), eb = lookup(repo, b->h, pb);
@@ -97,7 +97,7 @@ int plakar_locate(plakar_repository *repo, const char *pattern, const plakar_loc
 		require(pattern && *pattern, "empty pattern");
 		require(cb, "callback is NULL");
 		require(!opts || opts->version == PLAKAR_LOCATE_OPTIONS_VERSION, "unknown plakar_locate_options version");
-		std::lock_guard lk(repo->mu);
+		CallScope lk(repo);
 		LocateQuery q;
 		q.pattern = pattern;
 		q.full_path = opts && opts->full_path;
@@ -130,7 +130,7 @@ int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *
 		require(repo, "repository is NULL");
 		require(info, "info is NULL");
 		require(info->version == PLAKAR_REPOSITORY_INFO_VERSION, "unknown plakar_repository_info version");
-		std::lock_guard lk(repo->mu);
+		CallScope lk(repo);
 		const Config &cfg = repo->repo->config();
 		plakar_repository_info out{};
 		out.version = PLAKAR_REPOSITORY_INFO_VERSION;

@@ -46,6 +46,26 @@ struct plakar_file {
 
 namespace plakar::capi {
 
+// Held by every call working on a repository: serializes the calls on it, and when the call
+// ends commits what it wrote to the local cache, so that no cache transaction outlives a call
+// (another handle or process waiting on the cache would otherwise wait for this one's next
+// call).
+class CallScope {
+public:
+	explicit CallScope(plakar_repository *r) : r_(r), lk_(r->mu) {}
+	~CallScope()
+	{
+		if (Cache *c = r_->repo->cache())
+			c->flush();
+	}
+	CallScope(const CallScope &) = delete;
+	CallScope &operator=(const CallScope &) = delete;
+
+private:
+	plakar_repository *r_;
+	std::lock_guard<std::recursive_mutex> lk_;
+};
+
 void clear_error();
 // Records code and message as the thread's last error (one line: control bytes escaped).
 int set_error(int code, const char *msg);

@@ -1,7 +1,9 @@
-// The C ABI of repository maintenance: check.
+// The C ABI of repository maintenance (check) and of the key agent.
 #include <cstring>
+#include <optional>
 
 #include "internal.h"
+#include "repository/agent.h"
 #include "snapshot/check.h"
 
 using namespace plakar;
@@ -44,7 +46,7 @@ int plakar_check(plakar_check_report **out, plakar_repository *repo, const plaka
 				};
 			}
 		}
-		std::lock_guard lk(repo->mu);
+		CallScope lk(repo);
 		auto report = std::make_unique<plakar_check_report>();
 		report->r = check(*repo->repo, o);
 		found_problems = int(report->r.problems.size());
@@ -116,5 +118,45 @@ int plakar_check_report_refcount(const plakar_check_report *report, size_t i, ch
 }
 
 void plakar_check_report_free(plakar_check_report *report) { delete report; }
+
+} // extern "C"
+
+// ------------------------------------------------------------------ key agent
+
+struct plakar_agent {
+	std::optional<agent::Listener> listener;
+};
+
+extern "C" {
+
+int plakar_agent_listen(plakar_agent **out, const char *socket_path)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(socket_path && *socket_path, "socket path is empty");
+		auto a = std::make_unique<plakar_agent>();
+		a->listener.emplace(agent::Listener::listen(socket_path));
+		*out = a.release();
+	});
+}
+
+int plakar_agent_serve(plakar_agent *a, unsigned int idle_timeout_s)
+{
+	return guard([&] {
+		require(a && a->listener, "agent is NULL");
+		a->listener->serve(idle_timeout_s);
+	});
+}
+
+void plakar_agent_free(plakar_agent *a) { delete a; }
+
+int plakar_agent_stop(const char *socket_path)
+{
+	return guard([&] {
+		require(socket_path && *socket_path, "socket path is empty");
+		agent::stop(socket_path);
+	});
+}
 
 } // extern "C"

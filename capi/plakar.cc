@@ -202,7 +202,9 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 	return guard([&] {
 		require(out, "out is NULL");
 		*out = nullptr;
-		require(!opts || opts->version == PLAKAR_OPEN_OPTIONS_VERSION, "unknown plakar_open_options version");
+		// Version 1 lacks the agent field; both are accepted.
+		require(!opts || opts->version == 1 || opts->version == PLAKAR_OPEN_OPTIONS_VERSION,
+		        "unknown plakar_open_options version");
 		require(!opts || opts->cpu >= 0, "cpu must not be negative");
 		auto pass = opts ? passphrase_of(opts->passphrase, opts->passphrase_len) : std::nullopt;
 		OpenOptions oo;
@@ -210,6 +212,8 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 			oo.use_cache = !opts->no_cache;
 			if (opts->cache_dir)
 				oo.cache_dir = opts->cache_dir;
+			if (opts->version >= 2 && opts->agent)
+				oo.agent = opts->agent;
 		}
 		*out = wrap(Repository::open(absolute_uri(uri), pass, oo));
 	});
@@ -251,7 +255,7 @@ int plakar_push(plakar_snapshot **out, plakar_repository *repo, const char *cons
 				po.command_line = opts->command_line;
 			po.progress = progress_of(opts->progress, opts->payload);
 		}
-		std::lock_guard lk(repo->mu);
+		CallScope lk(repo);
 		std::string loc = repo->repo->store().location();
 		if (!loc.empty() && loc[0] == '/')
 			po.exclude.push_back(loc);
@@ -281,7 +285,7 @@ int plakar_snapshot_list_new(plakar_snapshot_list **out, plakar_repository *repo
 		*out = nullptr;
 		require(repo, "repository is NULL");
 		auto list = std::make_unique<plakar_snapshot_list>();
-		std::lock_guard lk(repo->mu);
+		CallScope lk(repo);
 		for (auto &h : list_snapshots(*repo->repo)) {
 			plakar_snapshot s;
 			s.owner = repo;
@@ -309,7 +313,7 @@ int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo, const c
 		*out = nullptr;
 		require(repo, "repository is NULL");
 		require(id_or_prefix, "snapshot id is NULL");
-		std::lock_guard lk(repo->mu);
+		CallScope lk(repo);
 		auto s = std::make_unique<plakar_snapshot>();
 		s->owner = repo;
 		std::string name = resolve_snapshot(*repo->repo, id_or_prefix);
@@ -358,7 +362,7 @@ int plakar_snapshot_stat(plakar_entry **out, const plakar_snapshot *snap, const 
 		require(out, "out is NULL");
 		*out = nullptr;
 		require(snap && snap->owner, "snapshot is NULL");
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		auto e = std::make_unique<plakar_entry>();
 		e->e = lookup(*snap->owner->repo, snap->h, path ? path : "/");
 		*out = e.release();
@@ -371,7 +375,7 @@ int plakar_snapshot_ls(plakar_entry_list **out, const plakar_snapshot *snap, con
 		require(out, "out is NULL");
 		*out = nullptr;
 		require(snap && snap->owner, "snapshot is NULL");
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		Repository &repo = *snap->owner->repo;
 		Entry e = lookup(repo, snap->h, path ? path : "/");
 		auto list = std::make_unique<plakar_entry_list>();
@@ -416,7 +420,7 @@ int plakar_file_open(plakar_file **out, const plakar_snapshot *snap, const char 
 		*out = nullptr;
 		require(snap && snap->owner, "snapshot is NULL");
 		require(path, "path is NULL");
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		Entry e = lookup(*snap->owner->repo, snap->h, path);
 		if (e.type != EntryType::File)
 			fail(Code::Invalid, std::string(path) + ": not a regular file");
@@ -435,7 +439,7 @@ int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread)
 		require(f && f->reader, "file is NULL");
 		require(buf || !len, "buffer is NULL");
 		require(nread, "nread is NULL");
-		std::lock_guard lk(f->owner->mu);
+		CallScope lk(f->owner);
 		*nread = f->reader->read(static_cast<uint8_t *>(buf), len);
 	});
 }
@@ -447,7 +451,7 @@ int plakar_file_seek(plakar_file *f, uint64_t offset)
 {
 	return guard([&] {
 		require(f && f->reader, "file is NULL");
-		std::lock_guard lk(f->owner->mu);
+		CallScope lk(f->owner);
 		f->reader->seek(offset);
 	});
 }
@@ -463,7 +467,7 @@ int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull
 			po.rebase = opts->rebase != 0;
 			po.progress = progress_of(opts->progress, opts->payload);
 		}
-		std::lock_guard lk(snap->owner->mu);
+		CallScope lk(snap->owner);
 		pull(*snap->owner->repo, snap->h, path && *path ? path : "/", po);
 	});
 }

@@ -26,7 +26,7 @@ CommandFn find_command(std::string_view name) {
 	    {"create", cmd_create}, {"push", cmd_push}, {"ls", cmd_ls},
 	    {"cat", cmd_cat},       {"pull", cmd_pull}, {"version", cmd_version},
 	    {"diff", cmd_diff},     {"locate", cmd_locate}, {"info", cmd_info},
-	    {"tarball", cmd_tarball}, {"check", cmd_check},
+	    {"tarball", cmd_tarball}, {"check", cmd_check}, {"agent", cmd_agent},
 	};
 	for (const Entry &e : table)
 		if (e.name == name)

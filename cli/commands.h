@@ -21,6 +21,7 @@ int cmd_locate(Session &session);
 int cmd_info(Session &session);
 int cmd_tarball(Session &session);
 int cmd_check(Session &session);
+int cmd_agent(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

@@ -31,6 +31,8 @@ void print_help() {
 	            "                                  write an archive of a snapshot\n"
 	            "  check [-fast] [SNAPSHOT...]     verify snapshots (everything they reference is read),\n"
 	            "                                  or the whole repository; -read-data, -refcounts\n"
+	            "  agent [-timeout SECONDS] | agent -stop\n"
+	            "                                  keep master keys for this shell: eval \"$(plakar agent)\"\n"
 	            "  version                         print the version\n"
 	            "\n"
 	            "REPOSITORY defaults to $PLAKAR_REPOSITORY, else ~/.plakar. See docs/cli.md.\n",

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <unistd.h>
@@ -59,6 +60,8 @@ plakar_repository *Session::repository() {
 		plakar_open_options opts = PLAKAR_OPEN_OPTIONS_INIT;
 		opts.cpu = options_.cpu;
 		opts.no_cache = options_.no_cache ? 1 : 0;
+		if (const char *a = std::getenv("PLAKAR_AGENT"); a && *a)
+			opts.agent = a;
 		if (passphrase) {
 			opts.passphrase = passphrase->data();
 			opts.passphrase_len = passphrase->size();

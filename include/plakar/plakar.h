@@ -159,9 +159,13 @@ typedef struct plakar_open_options {
 	int cpu;                /* worker threads; 0 = max(1, cores - 1) */
 	int no_cache;           /* 1: do not use the local cache (docs/storage.md, "Local cache") */
 	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/plakar/<repository id>, else ~/.cache/plakar/<id> */
+	/* Since version 2. A key agent's socket (see "key agent" below), or NULL. The master key is
+	 * asked there first (then no passphrase is needed and no key derivation runs); after a
+	 * passphrase opened the repository, its master key is handed to the agent. */
+	const char *agent;
 } plakar_open_options;
-#define PLAKAR_OPEN_OPTIONS_VERSION 1
-#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0, 0, NULL}
+#define PLAKAR_OPEN_OPTIONS_VERSION 2
+#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, NULL}
 
 /*
  * Creates a new repository at uri and returns it opened. Fails with PLAKAR_EEXISTS when a
@@ -458,6 +462,29 @@ typedef struct plakar_repository_info {
 
 /* Describes the repository (reads every snapshot header). PLAKAR_EINVALID on an unknown version. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *info);
+
+/* ---------------------------------------------------------------- key agent */
+
+/*
+ * The key agent keeps the master keys of the repositories opened through it, in memory only,
+ * so that later opens (plakar_open_options.agent) skip the passphrase's key derivation. It is
+ * the user's own process, reached through a UNIX socket: every peer's uid must be the agent's
+ * (and the agent's the client's), the socket is created 0600 and belongs in a directory only
+ * the user can enter. Keys are held in locked, non-dumpable memory, wiped at exit; the agent
+ * exits after idle_timeout_s seconds without a request (0: never) or on plakar_agent_stop.
+ * Anyone running as the user can fetch the keys while it runs, as with ssh-agent.
+ */
+typedef struct plakar_agent plakar_agent;
+
+/* Creates and binds the socket (PLAKAR_EEXISTS when something is already there). The caller
+ * may fork between this and plakar_agent_serve; only the serving process removes the socket. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_agent_listen(plakar_agent **out, const char *socket_path);
+/* Serves requests until stopped or idle; blocks. Removes the socket when it returns. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_agent_serve(plakar_agent *agent, unsigned int idle_timeout_s);
+/* Closes the socket (without removing it unless served). NULL is fine. */
+PLAKAR_EXTERN void plakar_agent_free(plakar_agent *agent);
+/* Asks the agent at socket_path to forget its keys and exit. PLAKAR_ENOTFOUND when none answers. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_agent_stop(const char *socket_path);
 
 /* ---------------------------------------------------------------- check */
 

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "compression/zstd.h"
+#include "repository/agent.h"
 
 namespace plakar {
 
@@ -87,10 +88,26 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 {
 	Bytes raw = store->open();
 	Config cfg = parse_config(raw);
+	if (!cfg.encrypted) {
+		KeyRing keys = KeyRing::derive(cfg.plain_master, cfg);
+		verify_config(raw, keys);
+		return finish_open(std::move(store), std::move(cfg), std::move(keys), opts);
+	}
+	// A key agent holding this repository's master key spares the key derivation. Its key is
+	// checked against CONFIG like any other; a wrong one is ignored.
+	if (!opts.agent.empty())
+		if (auto m = agent::fetch(opts.agent, cfg.repo_id)) {
+			try {
+				KeyRing keys = KeyRing::derive(*m, cfg);
+				verify_config(raw, keys);
+				return finish_open(std::move(store), std::move(cfg), std::move(keys), opts);
+			} catch (const Error &) {
+			}
+		}
+	if (!passphrase)
+		fail(Code::Auth, "this repository is encrypted: a passphrase is required");
 	crypto::SecureBytes master;
-	if (cfg.encrypted) {
-		if (!passphrase)
-			fail(Code::Auth, "this repository is encrypted: a passphrase is required");
+	{
 		auto names = store->list(Kind::Key);
 		if (names.empty())
 			fail(Code::Corrupt, store->location() + ": repository has no key file");
@@ -105,11 +122,17 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 		}
 		if (!found)
 			fail(Code::Auth, "wrong passphrase");
-	} else {
-		master = cfg.plain_master;
 	}
 	KeyRing keys = KeyRing::derive(master, cfg);
 	verify_config(raw, keys);
+	if (!opts.agent.empty())
+		agent::offer(opts.agent, cfg.repo_id, master);
+	return finish_open(std::move(store), std::move(cfg), std::move(keys), opts);
+}
+
+std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store, Config cfg, KeyRing keys,
+                                                    const OpenOptions &opts)
+{
 	std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(cfg), std::move(keys)));
 	if (opts.use_cache)
 		repo->cache_ = Cache::open(opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir,

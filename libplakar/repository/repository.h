@@ -39,6 +39,9 @@ struct CreateOptions {
 struct OpenOptions {
 	bool use_cache = true;
 	std::string cache_dir; // "" = Cache::default_dir()
+	// A key agent's socket (repository/agent.h): the master key is asked there first, and
+	// handed to it after a passphrase opened the repository. "" = no agent.
+	std::string agent;
 };
 
 struct RepoStats {
@@ -114,6 +117,8 @@ public:
 
 private:
 	Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys);
+	static std::unique_ptr<Repository> finish_open(std::unique_ptr<Store> store, Config cfg, KeyRing keys,
+	                                               const OpenOptions &opts);
 	void load_index();
 	// The index is loaded on first use: reading a snapshot whose directory nodes are all in the
 	// local cache needs no index at all (ls, stat, diff, locate).

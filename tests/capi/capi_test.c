@@ -1,7 +1,7 @@
 /*
  * The C ABI exercised from plain C (C11, no C++ runtime in this file): create, open, push with
  * a progress callback and cancellation, list, open by prefix, stat, ls, read, pull, diff,
- * locate, check, errors.
+ * locate, check, the key agent, errors.
  * Usage: capi_test WORKDIR
  */
 #include <plakar/plakar.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -69,9 +70,9 @@ static int first_pack(const char *repo, char *out, size_t n)
 		struct dirent *de;
 		while ((de = readdir(d)) != NULL) {
 			if (strlen(de->d_name) == 64) {
-				snprintf(out, n, "%s/%s", dir, de->d_name);
+				int w = snprintf(out, n, "%s/%s", dir, de->d_name);
 				closedir(d);
-				return 1;
+				return w > 0 && (size_t)w < n;
 			}
 		}
 		closedir(d);
@@ -364,6 +365,47 @@ int main(int argc, char **argv)
 		CHECK(named);
 		plakar_check_report_free(rep);
 		plakar_check_report_free(NULL);
+	}
+
+	/* The key agent: served by a child process; an open through it needs no passphrase. */
+	{
+		char sock[2048];
+		snprintf(sock, sizeof sock, "%s/agent.sock", argv[1]);
+		plakar_agent *agent = NULL;
+		CHECK(plakar_agent_listen(&agent, sock) == PLAKAR_OK);
+		plakar_agent *again = NULL;
+		CHECK(plakar_agent_listen(&again, sock) == PLAKAR_EEXISTS && again == NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			int rc = plakar_agent_serve(agent, 60);
+			_exit(rc == PLAKAR_OK ? 0 : 1);
+		}
+		plakar_agent_free(agent);
+		plakar_open_options ao = PLAKAR_OPEN_OPTIONS_INIT;
+		ao.agent = sock;
+		plakar_repository *r2 = NULL;
+		CHECK(plakar_repository_open(&r2, repo_uri, &ao) == PLAKAR_EAUTH); /* the agent has no key yet */
+		ao.passphrase = "correct horse";
+		CHECK(plakar_repository_open(&r2, repo_uri, &ao) == PLAKAR_OK); /* hands the key over */
+		plakar_repository_free(r2);
+		r2 = NULL;
+		ao.passphrase = NULL;
+		CHECK(plakar_repository_open(&r2, repo_uri, &ao) == PLAKAR_OK);
+		CHECK(r2 != NULL && strcmp(plakar_repository_id(r2), plakar_repository_id(repo)) == 0);
+		plakar_repository_free(r2);
+		/* Version 1 options (no agent field) are still accepted. */
+		plakar_open_options v1 = PLAKAR_OPEN_OPTIONS_INIT;
+		v1.version = 1;
+		v1.passphrase = "correct horse";
+		r2 = NULL;
+		CHECK(plakar_repository_open(&r2, repo_uri, &v1) == PLAKAR_OK);
+		plakar_repository_free(r2);
+		CHECK(plakar_agent_stop(sock) == PLAKAR_OK);
+		int status = -1;
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		CHECK(access(sock, F_OK) != 0);
+		CHECK(plakar_agent_stop(sock) == PLAKAR_ENOTFOUND);
+		plakar_agent_free(NULL);
 	}
 
 	/* NULL is accepted by every _free. */

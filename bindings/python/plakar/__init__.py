@@ -42,7 +42,7 @@ from ._snapshot import Change, PathArg, Snapshot, SnapshotFile
 
 __all__ = [
     "__version__", "version", "FORMAT_VERSION",
-    "create", "open", "push", "default_repository",
+    "create", "open", "push", "default_repository", "run_agent", "stop_agent",
     "Repository", "Snapshot", "SnapshotFile", "Change", "Entry", "EntryType", "Event", "EventKind",
     "CheckReport", "CheckProblem",
     "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
@@ -98,15 +98,31 @@ def create(uri: PathArg, passphrase: Optional[Passphrase] = None, *, encryption:
 
 
 def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None, *,
-         cpu: int = 0, cache: bool = True) -> Repository:
+         cpu: int = 0, cache: bool = True, agent: Optional[PathArg] = None) -> Repository:
     """Opens an existing repository (default: default_repository()).
 
     Plaintext repositories need no passphrase. cpu caps the worker threads (0: one less
-    than the cores). cache=False bypasses the local cache. Raises NotFoundError when nothing is there, AuthError on a wrong or
-    missing passphrase, CorruptError when what is there is not a repository.
+    than the cores). cache=False bypasses the local cache. agent: a key agent's socket
+    (`plakar agent`, run_agent()): the master key is asked there first, so no passphrase
+    is needed and no key derivation runs; a passphrase that opens the repository hands the
+    key to it. Raises NotFoundError when nothing is there, AuthError on a wrong or missing
+    passphrase, CorruptError when what is there is not a repository.
     """
-    return Repository(_plakar.open(None if uri is None else _uri(uri),
-                                   _passphrase(passphrase), cpu, cache))
+    return Repository(_plakar.open(None if uri is None else _uri(uri), _passphrase(passphrase), cpu, cache,
+                                   None if agent is None else _uri(agent)))
+
+
+def run_agent(socket: PathArg, idle_timeout: int = 3600) -> None:
+    """Runs a key agent on a new UNIX socket at `socket` until stop_agent() or until
+    idle_timeout seconds pass without a request (0: never); blocks, with the GIL released,
+    so run it in a thread or a process of its own. Only processes of the same user get
+    answers. Raises ExistsError when something is already at that path."""
+    _plakar.run_agent(_uri(socket), int(idle_timeout))
+
+
+def stop_agent(socket: PathArg) -> None:
+    """Asks the agent at `socket` to forget its keys and exit. NotFoundError when none answers."""
+    _plakar.stop_agent(_uri(socket))
 
 
 def push(uri: Optional[PathArg], path_or_paths: Union[PathArg, Iterable[PathArg]],

@@ -402,9 +402,34 @@ RepositoryHandle repository_create(const py::bytes &uri_b, const std::optional<p
 	return RepositoryHandle{std::make_shared<Repo>(r)};
 }
 
-RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const std::optional<py::bytes> &passphrase,
-                                 int cpu, bool cache)
+// Binds the socket, then serves until stopped or idle (GIL released): call it from a thread.
+void run_agent(const py::bytes &socket_b, unsigned idle_timeout)
 {
+	std::string socket = c_string(socket_b, "agent socket");
+	plakar_agent *a = nullptr;
+	Status s = Status::capture(plakar_agent_listen(&a, socket.c_str()));
+	if (s.ok()) {
+		s = blocking([&] { return Status::capture(plakar_agent_serve(a, idle_timeout)); });
+		plakar_agent_free(a);
+	}
+	if (!s.ok())
+		raise_status(s);
+}
+
+void stop_agent(const py::bytes &socket_b)
+{
+	std::string socket = c_string(socket_b, "agent socket");
+	Status s = blocking([&] { return Status::capture(plakar_agent_stop(socket.c_str())); });
+	if (!s.ok())
+		raise_status(s);
+}
+
+RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const std::optional<py::bytes> &passphrase,
+                                 int cpu, bool cache, const std::optional<py::bytes> &agent_b)
+{
+	std::optional<std::string> agent;
+	if (agent_b)
+		agent = c_string(*agent_b, "agent socket");
 	std::string uri;
 	if (uri_b.has_value()) {
 		uri = c_string(*uri_b, "repository URI");
@@ -422,6 +447,7 @@ RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const st
 	opts.passphrase_len = pass.size();
 	opts.cpu = cpu;
 	opts.no_cache = cache ? 0 : 1;
+	opts.agent = agent ? agent->c_str() : nullptr;
 	plakar_repository *r = nullptr;
 	Status s = blocking([&] { return Status::capture(plakar_repository_open(&r, uri.c_str(), &opts)); });
 	if (!s.ok())
@@ -962,7 +988,10 @@ PYBIND11_MODULE(_plakar, m)
 	m.def("create", &repository_create, py::arg("uri"), py::arg("passphrase"), py::arg("encryption"),
 	      py::arg("kdf_log2_n"), py::arg("compression_level"), py::arg("chunk_min"), py::arg("chunk_avg"),
 	      py::arg("chunk_max"), py::arg("pack_size"));
-	m.def("open", &repository_open, py::arg("uri"), py::arg("passphrase"), py::arg("cpu"), py::arg("cache"));
+	m.def("open", &repository_open, py::arg("uri"), py::arg("passphrase"), py::arg("cpu"), py::arg("cache"),
+	      py::arg("agent"));
+	m.def("run_agent", &run_agent, py::arg("socket"), py::arg("idle_timeout"));
+	m.def("stop_agent", &stop_agent, py::arg("socket"));
 
 	py::class_<RepositoryHandle>(m, "RepositoryHandle")
 	    .def_property_readonly("id", [](const RepositoryHandle &self) { return self.get()->id; })
