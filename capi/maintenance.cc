@@ -1,10 +1,11 @@
-// The C ABI of repository maintenance (check) and of the key agent.
+// The C ABI of repository maintenance (check, rm, gc) and of the key agent.
 #include <cstring>
 #include <optional>
 
 #include "internal.h"
 #include "repository/agent.h"
 #include "snapshot/check.h"
+#include "snapshot/gc.h"
 
 using namespace plakar;
 using namespace plakar::capi;
@@ -118,6 +119,69 @@ int plakar_check_report_refcount(const plakar_check_report *report, size_t i, ch
 }
 
 void plakar_check_report_free(plakar_check_report *report) { delete report; }
+
+int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids, size_t nids, size_t *removed)
+{
+	return guard([&] {
+		if (removed)
+			*removed = 0;
+		require(repo, "repository is NULL");
+		require(nids > 0 && ids, "no snapshot given");
+		std::vector<std::string> v;
+		for (size_t i = 0; i < nids; i++) {
+			require(ids[i] && *ids[i], "empty snapshot id");
+			v.emplace_back(ids[i]);
+		}
+		CallScope lk(repo);
+		auto done = remove_snapshots(*repo->repo, v);
+		if (removed)
+			*removed = done.size();
+	});
+}
+
+int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_report *report)
+{
+	return guard([&] {
+		require(repo, "repository is NULL");
+		require(!opts || opts->version == PLAKAR_GC_OPTIONS_VERSION, "unknown plakar_gc_options version");
+		require(!report || report->version == PLAKAR_GC_REPORT_VERSION, "unknown plakar_gc_report version");
+		GcOptions o;
+		if (opts) {
+			require(opts->repack_percent >= -1 && opts->repack_percent <= 100, "repack_percent must be -1 or 0..100");
+			o.dry_run = opts->dry_run != 0;
+			if (opts->repack_percent >= 0)
+				o.repack_below = opts->repack_percent / 100.0;
+			if (opts->progress) {
+				auto cb = opts->progress;
+				void *payload = opts->payload;
+				o.progress = [cb, payload](const std::string &stage, uint64_t done, uint64_t total) {
+					return cb(stage.c_str(), done, total, payload) == 0;
+				};
+			}
+		}
+		CallScope lk(repo);
+		GcReport r = collect_garbage(*repo->repo, o);
+		if (report) {
+			report->dry_run = r.dry_run ? 1 : 0;
+			report->snapshots = r.snapshots;
+			report->live_blobs = r.live_blobs;
+			report->packs_before = r.packs_before;
+			report->packs_after = r.packs_after;
+			report->bytes_before = r.bytes_before;
+			report->bytes_after = r.bytes_after;
+			report->packs_deleted = r.packs_deleted;
+			report->bytes_freed = r.bytes_freed;
+			report->packs_repacked = r.packs_repacked;
+			report->blobs_repacked = r.blobs_repacked;
+			report->bytes_repacked = r.bytes_repacked;
+			report->packs_pending = r.packs_pending;
+			report->packs_resurrected = r.packs_resurrected;
+			report->segments_before = r.segments_before;
+			report->segments_after = r.segments_after;
+			report->stale_locks_removed = r.stale_locks_removed;
+		}
+	});
+}
 
 } // extern "C"
 

@@ -155,11 +155,15 @@ std::string usage_line(std::string_view command) {
 		return std::string(global) + "info [-json] [SNAPSHOT]";
 	if (command == "tarball")
 		return std::string(global) + "tarball [-o FILE] [-format tar|tar.gz|tar.zst|zip] SNAPSHOT[:PATH]";
+	if (command == "rm")
+		return std::string(global) + "rm [-no-gc] [-json] SNAPSHOT...";
+	if (command == "gc")
+		return std::string(global) + "gc [-dry-run] [-repack PERCENT] [-json]";
 	if (command == "agent")
 		return "plakar agent [-timeout SECONDS] [-foreground] [-socket PATH] | plakar agent -stop";
 	if (command == "check")
 		return std::string(global) + "check [-fast] [-read-data] [-refcounts] [-json] [SNAPSHOT...]";
-	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|agent|version [options] [args]";
+	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|gc|agent|version [options] [args]";
 }
 
 } // namespace plakar::cli

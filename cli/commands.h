@@ -22,6 +22,8 @@ int cmd_info(Session &session);
 int cmd_tarball(Session &session);
 int cmd_check(Session &session);
 int cmd_agent(Session &session);
+int cmd_rm(Session &session);
+int cmd_gc(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

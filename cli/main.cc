@@ -31,6 +31,8 @@ void print_help() {
 	            "                                  write an archive of a snapshot\n"
 	            "  check [-fast] [SNAPSHOT...]     verify snapshots (everything they reference is read),\n"
 	            "                                  or the whole repository; -read-data, -refcounts\n"
+	            "  rm [-no-gc] SNAPSHOT...         remove snapshots, then collect garbage\n"
+	            "  gc [-dry-run] [-repack PERCENT] delete unused packs, repack mostly unused ones\n"
 	            "  agent [-timeout SECONDS] | agent -stop\n"
 	            "                                  keep master keys for this shell: eval \"$(plakar agent)\"\n"
 	            "  version                         print the version\n"

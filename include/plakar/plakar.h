@@ -463,6 +463,59 @@ typedef struct plakar_repository_info {
 /* Describes the repository (reads every snapshot header). PLAKAR_EINVALID on an unknown version. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *info);
 
+/* Progress of check and gc, called now and then: stage is a short description ("packs",
+ * "walking snapshots"), borrowed for the call; done of total items of that stage. Return 0 to
+ * continue, non-zero to cancel (the call then fails with PLAKAR_ECANCELED). */
+typedef int (*plakar_stage_cb)(const char *stage, uint64_t done, uint64_t total, void *payload);
+
+/* ---------------------------------------------------------------- removal and garbage collection */
+
+/*
+ * Removes snapshots (ids or unique prefixes). All are resolved first: an unknown or ambiguous
+ * one fails (PLAKAR_ENOTFOUND, PLAKAR_EAMBIGUOUS) before anything is removed. Only the headers
+ * go; the data they referenced stays until plakar_gc. *removed (may be NULL) gets the count.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids,
+                                                           size_t nids, size_t *removed);
+
+typedef struct plakar_gc_options {
+	unsigned int version;   /* PLAKAR_GC_OPTIONS_VERSION */
+	int dry_run;            /* 1: report what would be done, change nothing */
+	int repack_percent;     /* packs whose live blobs fill less than this % are repacked; 0 never; -1 default (50) */
+	plakar_stage_cb progress; /* may be NULL */
+	void *payload;
+} plakar_gc_options;
+#define PLAKAR_GC_OPTIONS_VERSION 1
+#define PLAKAR_GC_OPTIONS_INIT {PLAKAR_GC_OPTIONS_VERSION, 0, -1, NULL, NULL}
+
+/* Filled by plakar_gc; set version first. */
+typedef struct plakar_gc_report {
+	unsigned int version;        /* set by the caller: PLAKAR_GC_REPORT_VERSION */
+	int dry_run;
+	uint64_t snapshots;          /* snapshots walked */
+	uint64_t live_blobs;         /* blobs they reference */
+	uint64_t packs_before, packs_after;
+	uint64_t bytes_before, bytes_after; /* pack bytes in the store */
+	uint64_t packs_deleted, bytes_freed;
+	uint64_t packs_repacked, blobs_repacked, bytes_repacked;
+	uint64_t packs_pending;      /* condemned while pushes ran: a later gc deletes them */
+	uint64_t packs_resurrected;  /* condemned earlier, referenced again, kept */
+	uint64_t segments_before, segments_after; /* index segments */
+	uint64_t stale_locks_removed;
+} plakar_gc_report;
+#define PLAKAR_GC_REPORT_VERSION 1
+
+/*
+ * Collects garbage (docs/format.md, "Locks and garbage collection"): packs no snapshot uses
+ * are deleted, packs mostly unused are repacked, the index is rewritten as one segment. It
+ * never blocks a push and never deletes what a running push may reference: packs condemned
+ * while pushes run are deleted by a later gc, once those pushes have ended. One gc at a time
+ * (PLAKAR_ELOCKED otherwise). A snapshot that cannot be read stops it before anything is
+ * deleted (PLAKAR_ECORRUPT). report may be NULL.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts,
+                                             plakar_gc_report *report);
+
 /* ---------------------------------------------------------------- key agent */
 
 /*
@@ -496,16 +549,13 @@ enum plakar_check_flag {
 	PLAKAR_CHECK_REFCOUNTS = 4  /* repository: count, per blob, the snapshots referencing it */
 };
 
-/* Called now and then: stage is a short description ("packs", "snapshot <id>"), borrowed for
- * the call. Return 0 to continue, non-zero to cancel (the check fails with PLAKAR_ECANCELED). */
-typedef int (*plakar_check_progress_cb)(const char *stage, uint64_t done, uint64_t total, void *payload);
 
 typedef struct plakar_check_options {
 	unsigned int version;         /* PLAKAR_CHECK_OPTIONS_VERSION */
 	unsigned int flags;           /* enum plakar_check_flag bits */
 	const char *const *snapshots; /* ids or prefixes; NULL or nsnapshots == 0: the whole repository */
 	size_t nsnapshots;
-	plakar_check_progress_cb progress; /* may be NULL */
+	plakar_stage_cb progress;     /* may be NULL */
 	void *payload;
 } plakar_check_options;
 #define PLAKAR_CHECK_OPTIONS_VERSION 1

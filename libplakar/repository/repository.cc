@@ -268,6 +268,82 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	return true;
 }
 
+void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
+{
+	Bytes packed;
+	bool compressed = compression::compress(plaintext, cfg_.compression_level, packed);
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
+	if (!w)
+		w = std::make_unique<PackWriter>(keys_, cfg_.encrypted, type == BlobType::Chunk ? PackType::Data : PackType::Meta,
+		                                 cfg_.compression_level);
+	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
+	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
+	open_blobs_.emplace(id, w->name());
+	stats_.blobs_written++;
+	stats_.bytes_written += rec.length;
+	if (w->size() >= cfg_.pack_size)
+		finish_pack_locked(w);
+}
+
+void Repository::index_pack(const Id &pack, const std::vector<BlobRecord> &records)
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	for (const auto &r : records)
+		index_.add(pack, r);
+}
+
+std::vector<std::string> Repository::reload_index()
+{
+	std::lock_guard lk(mu_);
+	if (index_.has_fresh() || data_pack_ || meta_pack_)
+		fail(Code::Error, "reload_index with unsaved blobs");
+	load_index();
+	index_loaded_ = true;
+	unindexed_.clear();
+	scanned_packs_.clear();
+	return segments_;
+}
+
+void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
+                               const std::vector<std::string> &old_segments)
+{
+	std::lock_guard lk(mu_);
+	if (index_.has_fresh())
+		fail(Code::Error, "rewrite_index with unsaved blobs");
+	// Segment by segment: a blob indexed twice (a repacked copy) keeps a location in a kept
+	// pack, whichever segment names it first.
+	Index next;
+	for (const auto &seg : old_segments) {
+		Index one;
+		one.load_segment(fetch_segment(seg));
+		one.finish_load();
+		one.for_each_saved([&](const Id &id, const BlobLoc &loc) {
+			const Id &pack = one.pack_name(loc.pack);
+			if (keep(pack))
+				next.add(pack, one.record(id, loc));
+		});
+	}
+	std::string name = hex_encode(crypto::random_bytes(32));
+	Bytes body = next.encode_fresh();
+	store_->put(Kind::Index, name,
+	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
+	if (cache_)
+		cache_->put(CacheTable::Segment, name, body);
+	for (const auto &o : old_segments) {
+		store_->remove(Kind::Index, o);
+		if (cache_)
+			cache_->remove(CacheTable::Segment, o);
+	}
+	// What the store holds now: the new segment, and any written meanwhile by others.
+	load_index();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
 void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
 {
 	Id name = w->name();
@@ -347,7 +423,25 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 	}
 	if (!place)
 		fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
-	return read_blob(id, expected, place->pack, place->rec, cacheable);
+	try {
+		return read_blob(id, expected, place->pack, place->rec, cacheable);
+	} catch (const Error &e) {
+		// The pack is gone: a gc repacked the blob since this handle loaded the index.
+		if (!e.is_not_found() || !place->indexed)
+			throw;
+		{
+			std::lock_guard lk(mu_);
+			if (index_.has_fresh() || data_pack_ || meta_pack_)
+				throw;
+			load_index();
+			unindexed_.clear();
+			scanned_packs_.clear();
+			place = locate_locked(id);
+		}
+		if (!place)
+			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
+		return read_blob(id, expected, place->pack, place->rec, cacheable);
+	}
 }
 
 std::optional<Repository::BlobPlace> Repository::locate_blob(const Id &id)
@@ -546,6 +640,32 @@ Bytes Repository::get_snapshot(const std::string &name)
 	if (cache_)
 		cache_->put(CacheTable::Snapshot, name, body);
 	return body;
+}
+
+void Repository::begin_write()
+{
+	std::lock_guard lk(mu_);
+	if (!index_loaded_)
+		return; // loaded on first use, after this point
+	std::vector<std::string> names = store_->list(Kind::Index);
+	std::unordered_set<std::string> now(names.begin(), names.end());
+	bool removed = std::any_of(segments_.begin(), segments_.end(), [&](const std::string &s) { return !now.count(s); });
+	if (removed && !index_.has_fresh() && !data_pack_ && !meta_pack_) {
+		load_index();
+		unindexed_.clear();
+		scanned_packs_.clear();
+	} else {
+		refresh_index_locked();
+	}
+}
+
+void Repository::remove_snapshot(const std::string &name)
+{
+	store_->remove(Kind::Snapshot, name);
+	if (cache_) {
+		cache_->remove(CacheTable::Snapshot, name);
+		cache_->flush();
+	}
 }
 
 std::vector<std::string> Repository::list_snapshots()

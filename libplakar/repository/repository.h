@@ -98,6 +98,25 @@ public:
 	// The table of contents of a pack of pack_size bytes, read alone (trailer, then the table):
 	// authenticated, no blob read. Throws Code::NotFound, Code::Corrupt.
 	std::vector<BlobRecord> pack_toc(const Id &pack, uint64_t pack_size);
+	// Garbage collection support (snapshot/gc.cc). reload_index() loads the index afresh from
+	// the store and returns the names of the segments it read. rewrite_index() replaces those
+	// segments by one holding the loaded entries whose pack keep() accepts (written first, then
+	// the old ones removed: a crash leaves duplicates, never a gap); segments other processes
+	// wrote meanwhile are left alone. copy_blob() stores a blob again, in a new pack, even
+	// though the index has it (repacking); index_pack() indexes blobs found in a pack's table
+	// of contents. Both take effect at the next flush().
+	std::vector<std::string> reload_index();
+	// Whether the loaded index names this blob (no refresh, no scan of unindexed packs).
+	bool is_indexed(const Id &id)
+	{
+		std::lock_guard lk(mu_);
+		ensure_index_locked();
+		return index_.contains(id);
+	}
+	void rewrite_index(const std::function<bool(const Id &pack)> &keep, const std::vector<std::string> &old_segments);
+	void copy_blob(BlobType type, const Id &id, ByteView plaintext);
+	void index_pack(const Id &pack, const std::vector<BlobRecord> &records);
+
 	// The reading key of a pack (its header is read once and kept).
 	std::shared_ptr<PackKey> pack_key(const Id &pack);
 
@@ -110,6 +129,25 @@ public:
 		ensure_index_locked();
 		return index_.summary();
 	}
+
+	// Sealed objects of other kinds (locks): stored and read under this repository's keys.
+	void put_sealed(Kind kind, ObjectKind what, const std::string &name, ByteView body)
+	{
+		store_->put(kind, name, seal_object(keys_, cfg_.encrypted, what, name, body, cfg_.compression_level));
+	}
+	Bytes get_sealed(Kind kind, ObjectKind what, const std::string &name)
+	{
+		return open_object(keys_, cfg_.encrypted, what, name, store_->get(kind, name));
+	}
+	Bytes open_sealed(ObjectKind what, const std::string &name, ByteView raw)
+	{
+		return open_object(keys_, cfg_.encrypted, what, name, raw);
+	}
+
+	// Called by a writer (push) once it holds its lock: an index loaded earlier by this handle
+	// is brought up to date, reloaded whole when a gc rewrote it since.
+	void begin_write();
+	void remove_snapshot(const std::string &name);
 
 	void put_snapshot(const std::string &name, ByteView body);
 	Bytes get_snapshot(const std::string &name);

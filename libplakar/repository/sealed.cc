@@ -12,7 +12,16 @@ constexpr char kMagic[4] = {'P', 'L', 'K', 'O'};
 constexpr size_t kHeader = 4 + 1 + 1 + 1 + 32;
 constexpr uint8_t kEncrypted = 1, kCompressed = 2;
 
-const char *what(ObjectKind k) { return k == ObjectKind::IndexSegment ? "index segment" : "snapshot"; }
+const char *what(ObjectKind k)
+{
+	switch (k) {
+	case ObjectKind::IndexSegment: return "index segment";
+	case ObjectKind::SnapshotHeader: return "snapshot";
+	case ObjectKind::Lock: return "lock";
+	case ObjectKind::GcPlan: return "gc plan";
+	}
+	return "object";
+}
 } // namespace
 
 Bytes plain_tag(ByteView key, ByteView aad, ByteView body)

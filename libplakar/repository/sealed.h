@@ -1,4 +1,4 @@
-// Sealed objects: index segments and snapshot headers (docs/format.md, "Sealed objects").
+// Sealed objects: index segments, snapshot headers and locks (docs/format.md, "Sealed objects").
 //
 // Each object gets its own key, derived from the object root key and a random 32-byte salt
 // stored in the object, so one fixed nonce per key is safe. The header and the object's store
@@ -12,7 +12,9 @@
 
 namespace plakar {
 
-enum class ObjectKind : uint8_t { IndexSegment = 1, SnapshotHeader = 2 };
+enum class ObjectKind : uint8_t { IndexSegment = 1, SnapshotHeader = 2, Lock = 3, GcPlan = 4 };
+// The kind byte of a sealed object, read without opening it (0 when it is too short).
+inline uint8_t sealed_kind(ByteView sealed) { return sealed.size() > 5 ? sealed[5] : 0; }
 
 // Compresses (when it helps) and seals body under the given name.
 Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const std::string &name, ByteView body,

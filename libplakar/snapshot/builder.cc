@@ -20,6 +20,7 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "repository/lock.h"
 #include "repository/repository.h"
 
 namespace plakar {
@@ -443,6 +444,11 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 		at->pushed = true;
 	}
 
+	// A shared lock, taken before the index is looked at: it tells a concurrent gc that this
+	// push may reuse what the index names now (docs/format.md, "Locks and garbage collection").
+	auto lock = RepoLock::acquire(repo, LockType::Shared);
+	repo.begin_write();
+
 	Builder b(repo, opts);
 	b.header.id = new_snapshot_id();
 	b.header.paths = roots;
@@ -476,6 +482,12 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 		*stats = b.stats;
 	b.header.directories = b.counters_.directories;
 	repo.flush();
+	// Suspended longer than a lock lives (a laptop asleep), this push may have been taken for
+	// dead by a gc that then deleted packs it reuses: do not commit a snapshot that could
+	// reference them. What it stored is indexed and reused by the next push.
+	if (!lock->held_throughout())
+		fail(Code::Locked, "the push's lock lapsed (no refresh for " + std::to_string(kLockStale.count() / 60) +
+		                       " minutes): snapshot not committed, run the push again");
 	store_snapshot(repo, b.header);
 	return b.header;
 }

@@ -300,6 +300,32 @@ int main(int argc, char **argv)
 		plakar_snapshot_free(s2);
 	}
 
+	/* rm and gc: argument errors, nothing removed on an unknown id; gc with nothing to free. */
+	{
+		const char *bad[] = {id, "ffffffffff"};
+		size_t removed = 99;
+		CHECK(plakar_snapshots_remove(repo, bad, 2, &removed) == PLAKAR_ENOTFOUND && removed == 0);
+		CHECK(plakar_snapshots_remove(repo, NULL, 0, &removed) == PLAKAR_EINVALID);
+		plakar_snapshot_list *sl = NULL;
+		CHECK(plakar_snapshot_list_new(&sl, repo) == PLAKAR_OK && plakar_snapshot_list_count(sl) == 2);
+		plakar_snapshot_list_free(sl);
+		plakar_gc_report gr;
+		memset(&gr, 0, sizeof gr);
+		CHECK(plakar_gc(repo, NULL, &gr) == PLAKAR_EINVALID); /* report version unset */
+		gr.version = PLAKAR_GC_REPORT_VERSION;
+		plakar_gc_options go = PLAKAR_GC_OPTIONS_INIT;
+		go.dry_run = 1;
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
+		CHECK(gr.dry_run == 1 && gr.snapshots == 2 && gr.packs_deleted == 0);
+		go.dry_run = 0;
+		go.repack_percent = 101;
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_EINVALID);
+		go.repack_percent = -1;
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
+		CHECK(gr.dry_run == 0 && gr.packs_deleted == 0 && gr.segments_after == 1 && gr.live_blobs >= 3);
+		CHECK(plakar_gc(repo, NULL, NULL) == PLAKAR_OK);
+	}
+
 	/* Check: clean at every depth, then a truncated pack, named in the report. */
 	{
 		plakar_check_report *rep = NULL;

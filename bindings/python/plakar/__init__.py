@@ -20,7 +20,7 @@ import os
 from typing import Iterable, Optional, Union
 
 from . import _plakar
-from ._check import CheckProblem, CheckReport
+from ._check import CheckProblem, CheckReport, GcReport
 from ._entry import Entry, EntryType
 from ._errors import (
     AmbiguousError,
@@ -44,7 +44,7 @@ __all__ = [
     "__version__", "version", "FORMAT_VERSION",
     "create", "open", "push", "default_repository", "run_agent", "stop_agent",
     "Repository", "Snapshot", "SnapshotFile", "Change", "Entry", "EntryType", "Event", "EventKind",
-    "CheckReport", "CheckProblem",
+    "CheckReport", "CheckProblem", "GcReport",
     "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
     "InvalidArgumentError", "AmbiguousError", "CanceledError", "PartialError", "VersionError",
     "UnsupportedError",
@@ -58,7 +58,7 @@ FORMAT_VERSION: int = _plakar.FORMAT_VERSION
 
 
 # The public classes present themselves as plakar.X (reprs, tracebacks, pickling).
-for _cls in (Repository, Snapshot, SnapshotFile, Entry, EntryType, Event, EventKind, CheckReport, CheckProblem,
+for _cls in (Repository, Snapshot, SnapshotFile, Entry, EntryType, Event, EventKind, CheckReport, CheckProblem, GcReport,
              PlakarError, NotFoundError, AuthError, CorruptError, LockedError, ExistsError,
              InvalidArgumentError, AmbiguousError, CanceledError, PartialError, VersionError,
              UnsupportedError):

@@ -1,11 +1,11 @@
-"""Check reports."""
+"""Check and gc reports."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ._errors import PlakarError, _from_code
 
-__all__ = ["CheckProblem", "CheckReport"]
+__all__ = ["CheckProblem", "CheckReport", "GcReport"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,33 @@ class CheckReport:
 
 
 _KINDS: dict[int, str] = {-3: "missing", -5: "corrupt", -12: "version"}
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What Repository.gc() did (or, with dry_run=True, would do).
+
+    packs_deleted/bytes_freed: packs no snapshot uses, deleted. packs_repacked,
+    blobs_repacked, bytes_repacked: packs mostly unused whose live blobs were copied out.
+    packs_pending: condemned while pushes were running; a later gc deletes them.
+    packs_resurrected: condemned earlier but referenced again, kept. Also the counts and
+    sizes before and after, index segments before and after, and stale locks removed.
+    """
+
+    dry_run: bool
+    snapshots: int
+    live_blobs: int
+    packs_before: int
+    packs_after: int
+    bytes_before: int
+    bytes_after: int
+    packs_deleted: int
+    bytes_freed: int
+    packs_repacked: int
+    blobs_repacked: int
+    bytes_repacked: int
+    packs_pending: int
+    packs_resurrected: int
+    segments_before: int
+    segments_after: int
+    stale_locks_removed: int

@@ -6,7 +6,7 @@ import os
 from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 from . import _plakar
-from ._check import CheckReport
+from ._check import CheckReport, GcReport
 from ._entry import Entry
 from ._progress import ProgressCallback, _adapt
 from ._snapshot import PathArg, Snapshot, SnapshotFile, _path
@@ -211,6 +211,23 @@ class Repository:
         pat = pattern if isinstance(pattern, bytes) else os.fsencode(pattern)
         return [(sid, os.fsdecode(path))
                 for sid, path in self._handle().locate(pat, bool(full_path), ids)]
+
+    def rm(self, snapshots: Iterable[SnapshotRef]) -> int:
+        """Removes snapshots (Snapshot objects, ids or unique prefixes; all are resolved
+        before any is removed: an unknown one raises NotFoundError and removes nothing).
+        Returns how many were removed. Their data stays until gc()."""
+        ids = [_utf8(s.id if isinstance(s, Snapshot) else s) for s in snapshots]
+        if not ids:
+            raise ValueError("no snapshot to remove")
+        return int(self._handle().rm(ids))
+
+    def gc(self, *, dry_run: bool = False, repack_percent: int = 50) -> GcReport:
+        """Collects garbage: deletes packs no snapshot uses, repacks packs whose live blobs
+        fill less than repack_percent (0: never), rewrites the index as one segment. Never
+        blocks a running push; what such a push may reuse is deleted by a later gc. Raises
+        LockedError when another gc runs, CorruptError when a snapshot cannot be read (nothing
+        is deleted then)."""
+        return GcReport(**self._handle().gc(bool(dry_run), int(repack_percent)))
 
     def check(self, snapshots: Optional[Iterable[SnapshotRef]] = None, *, fast: bool = False,
               read_data: bool = False, refcounts: bool = False) -> CheckReport:

@@ -881,6 +881,53 @@ py::tuple repository_check(const RepositoryHandle &self, const std::vector<py::b
 	return py::make_tuple(d, problems, refs);
 }
 
+size_t repository_rm(const RepositoryHandle &self, const std::vector<py::bytes> &snapshots_b)
+{
+	auto repo = self.get();
+	std::vector<std::string> ids = c_strings(snapshots_b, "snapshot id");
+	std::vector<const char *> ptrs = c_pointers(ids);
+	size_t removed = 0;
+	Status s = blocking(
+	    [&] { return Status::capture(plakar_snapshots_remove(repo->h, ptrs.data(), ptrs.size(), &removed)); });
+	if (!s.ok())
+		raise_status(s);
+	return removed;
+}
+
+py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_percent)
+{
+	auto repo = self.get();
+	plakar_gc_report r{};
+	r.version = PLAKAR_GC_REPORT_VERSION;
+	Status s = blocking([&] {
+		plakar_gc_options o = PLAKAR_GC_OPTIONS_INIT;
+		o.dry_run = dry_run ? 1 : 0;
+		o.repack_percent = repack_percent;
+		return Status::capture(plakar_gc(repo->h, &o, &r));
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::dict d;
+	d["dry_run"] = bool(r.dry_run);
+	d["snapshots"] = r.snapshots;
+	d["live_blobs"] = r.live_blobs;
+	d["packs_before"] = r.packs_before;
+	d["packs_after"] = r.packs_after;
+	d["bytes_before"] = r.bytes_before;
+	d["bytes_after"] = r.bytes_after;
+	d["packs_deleted"] = r.packs_deleted;
+	d["bytes_freed"] = r.bytes_freed;
+	d["packs_repacked"] = r.packs_repacked;
+	d["blobs_repacked"] = r.blobs_repacked;
+	d["bytes_repacked"] = r.bytes_repacked;
+	d["packs_pending"] = r.packs_pending;
+	d["packs_resurrected"] = r.packs_resurrected;
+	d["segments_before"] = r.segments_before;
+	d["segments_after"] = r.segments_after;
+	d["stale_locks_removed"] = r.stale_locks_removed;
+	return d;
+}
+
 py::dict repository_info(const RepositoryHandle &self)
 {
 	auto repo = self.get();
@@ -1004,6 +1051,8 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("snapshot", &repository_snapshot, py::arg("prefix"))
 	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
 	    .def("info", &repository_info)
+	    .def("rm", &repository_rm, py::arg("snapshots"))
+	    .def("gc", &repository_gc, py::arg("dry_run"), py::arg("repack_percent"))
 	    .def("check", &repository_check, py::arg("snapshots"), py::arg("fast"), py::arg("read_data"),
 	         py::arg("refcounts"));
 

@@ -1,0 +1,34 @@
+"""Repository.rm() and Repository.gc(): structured reports, space freed, errors."""
+
+import os
+
+import pytest
+
+import plakar
+from conftest import KDF, PASSPHRASE
+
+
+def test_rm_and_gc(repo_path, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keep").write_bytes(os.urandom(300_000))
+    with plakar.create(repo_path, PASSPHRASE, kdf_log2_n=KDF) as repo:
+        s1 = repo.push(src)
+        (src / "gone").write_bytes(os.urandom(500_000))
+        s2 = repo.push(src)
+        with pytest.raises(plakar.NotFoundError):
+            repo.rm([s2.id, "ffffffff"])
+        assert len(repo.snapshots()) == 2
+        assert repo.rm([s2]) == 1
+        dry = repo.gc(dry_run=True)
+        assert isinstance(dry, plakar.GcReport) and dry.dry_run and dry.bytes_freed > 400_000
+        rep = repo.gc()
+        assert not rep.dry_run and rep.bytes_freed > 400_000 and rep.packs_pending == 0
+        assert rep.segments_after == 1 and rep.bytes_after < rep.bytes_before
+        assert repo.snapshot(s1.id).cat(src / "keep") == (src / "keep").read_bytes()
+        assert repo.check().ok
+        assert repo.rm([s1.id[:8]]) == 1
+        repo.gc()
+        assert repo.gc().packs_after == 0
+        with pytest.raises(ValueError):
+            repo.rm([])

@@ -1,0 +1,122 @@
+// `plakar rm [-no-gc] SNAPSHOT...` removes snapshots, then collects garbage; `plakar gc
+// [-dry-run] [-repack PERCENT]` collects garbage: packs no snapshot uses are deleted, packs
+// mostly unused are repacked. Neither ever blocks a running push (docs/cli.md).
+#include <plakar/plakar.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "commands.h"
+#include "format.h"
+#include "json.h"
+#include "report.h"
+
+namespace plakar::cli {
+
+namespace {
+
+extern "C" int gc_progress(const char *, uint64_t, uint64_t, void *)
+{
+	return InterruptGuard::interrupted() ? 1 : 0;
+}
+
+void print_gc(const plakar_gc_report &r, bool json)
+{
+	if (json) {
+		JsonObject o;
+		o.boolean("dry_run", r.dry_run).unum("snapshots", r.snapshots).unum("live_blobs", r.live_blobs);
+		o.unum("packs_before", r.packs_before).unum("packs_after", r.packs_after);
+		o.unum("bytes_before", r.bytes_before).unum("bytes_after", r.bytes_after);
+		o.unum("packs_deleted", r.packs_deleted).unum("bytes_freed", r.bytes_freed);
+		o.unum("packs_repacked", r.packs_repacked).unum("blobs_repacked", r.blobs_repacked);
+		o.unum("bytes_repacked", r.bytes_repacked).unum("packs_pending", r.packs_pending);
+		o.unum("packs_resurrected", r.packs_resurrected).unum("segments_before", r.segments_before);
+		o.unum("segments_after", r.segments_after).unum("stale_locks_removed", r.stale_locks_removed);
+		std::printf("%s\n", o.done().c_str());
+		return;
+	}
+	const char *would = r.dry_run ? "would " : "";
+	std::printf("gc: %" PRIu64 " snapshot(s), %" PRIu64 " live blobs\n", r.snapshots, r.live_blobs);
+	std::printf("gc: %sdelete %" PRIu64 " pack(s), freeing %s; %srepack %" PRIu64 " pack(s) (%" PRIu64
+	            " blobs, %s copied)\n",
+	            would, r.packs_deleted, humanize_bytes(r.bytes_freed).c_str(), would, r.packs_repacked,
+	            r.blobs_repacked, humanize_bytes(r.bytes_repacked).c_str());
+	if (!r.dry_run)
+		std::printf("gc: packs %" PRIu64 " -> %" PRIu64 ", %s -> %s, index segments %" PRIu64 " -> %" PRIu64 "\n",
+		            r.packs_before, r.packs_after, humanize_bytes(r.bytes_before).c_str(),
+		            humanize_bytes(r.bytes_after).c_str(), r.segments_before, r.segments_after);
+	if (r.packs_pending)
+		std::printf("gc: %" PRIu64 " pack(s) wait for running pushes to end; the next gc deletes them\n",
+		            r.packs_pending);
+	if (r.stale_locks_removed)
+		std::printf("gc: removed %" PRIu64 " stale lock(s)\n", r.stale_locks_removed);
+}
+
+int run_gc(Session &session, bool dry_run, int repack, bool json)
+{
+	plakar_gc_options o = PLAKAR_GC_OPTIONS_INIT;
+	o.dry_run = dry_run ? 1 : 0;
+	o.repack_percent = repack;
+	o.progress = gc_progress;
+	plakar_gc_report r{};
+	r.version = PLAKAR_GC_REPORT_VERSION;
+	InterruptGuard guard;
+	int rc = plakar_gc(session.repository(), &o, &r);
+	if (rc != PLAKAR_OK)
+		throw_library_error(rc);
+	print_gc(r, json);
+	return kExitOk;
+}
+
+} // namespace
+
+int cmd_gc(Session &session)
+{
+	FlagSet flags("gc");
+	bool dry_run = false, json = false;
+	int repack = 50;
+	flags.add_bool("dry-run", &dry_run);
+	flags.add_bool("json", &json);
+	flags.add_int("repack", &repack, 0, 100);
+	const auto &args = session.options().args;
+	std::size_t pos = flags.parse(args, 0);
+	if (pos != args.size())
+		throw UsageError("unexpected argument: " + args[pos]);
+	int rc = run_gc(session, dry_run, repack, json);
+	session.finish_output();
+	return rc;
+}
+
+int cmd_rm(Session &session)
+{
+	FlagSet flags("rm");
+	bool no_gc = false, json = false;
+	flags.add_bool("no-gc", &no_gc);
+	flags.add_bool("json", &json);
+	const auto &args = session.options().args;
+	std::size_t pos = flags.parse(args, 0);
+	if (pos == args.size())
+		throw UsageError("missing SNAPSHOT");
+	std::vector<const char *> ids;
+	for (std::size_t i = pos; i < args.size(); ++i) {
+		if (args[i].empty())
+			throw UsageError("empty SNAPSHOT");
+		ids.push_back(args[i].c_str());
+	}
+	size_t removed = 0;
+	int rc = plakar_snapshots_remove(session.repository(), ids.data(), ids.size(), &removed);
+	if (rc != PLAKAR_OK)
+		throw_library_error(rc);
+	if (json)
+		std::printf("%s\n", JsonObject().unum("removed", removed).done().c_str());
+	else
+		std::printf("rm: removed %zu snapshot(s)\n", removed);
+	int out = no_gc ? kExitOk : run_gc(session, false, 50, json);
+	session.finish_output();
+	return out;
+}
+
+} // namespace plakar::cli

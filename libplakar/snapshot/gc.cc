@@ -1,0 +1,379 @@
+#include "snapshot/gc.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "base/error.h"
+#include "crypto/crypto.h"
+#include "repository/lock.h"
+#include "repository/repository.h"
+#include "snapshot/snapshot.h"
+
+namespace plakar {
+
+namespace {
+
+constexpr uint8_t kPlanVersion = 1;
+
+int64_t now_ns()
+{
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+	    .count();
+}
+
+// A recorded condemnation: packs removed from the index, to be deleted once every push that
+// was running then (the witnesses) has ended.
+struct Plan {
+	std::string name;
+	int64_t time_ns = 0;
+	std::vector<std::string> witnesses;
+	std::vector<Id> packs;
+};
+
+Bytes encode_plan(const Plan &p)
+{
+	Writer w;
+	w.u8(kPlanVersion);
+	w.u64(uint64_t(p.time_ns));
+	w.varint(p.witnesses.size());
+	for (const auto &s : p.witnesses)
+		w.str(s);
+	w.varint(p.packs.size());
+	for (const auto &id : p.packs)
+		w.raw(id.view());
+	return w.take();
+}
+
+Plan decode_plan(const std::string &name, ByteView body)
+{
+	Reader r(body, "gc plan");
+	if (r.u8() != kPlanVersion)
+		fail(Code::Version, "gc plan " + name + ": unknown version");
+	Plan p;
+	p.name = name;
+	p.time_ns = int64_t(r.u64());
+	size_t nw = r.count(1);
+	for (size_t i = 0; i < nw; i++)
+		p.witnesses.push_back(r.str());
+	size_t np = r.count(32);
+	for (size_t i = 0; i < np; i++)
+		p.packs.push_back(Id::from(r.raw(32)));
+	r.expect_done();
+	return p;
+}
+
+std::vector<Plan> read_plans(Repository &repo)
+{
+	std::vector<Plan> out;
+	for (const auto &name : repo.store().list(Kind::Lock)) {
+		Bytes raw;
+		try {
+			raw = repo.store().get(Kind::Lock, name);
+		} catch (const Error &e) {
+			if (e.is_not_found())
+				continue;
+			throw;
+		}
+		if (sealed_kind(raw) != uint8_t(ObjectKind::GcPlan))
+			continue;
+		// A plan that does not open is refused loudly: deleting on a forged one would lose data.
+		out.push_back(decode_plan(name, repo.open_sealed(ObjectKind::GcPlan, name, raw)));
+	}
+	return out;
+}
+
+// The blobs the snapshots reference: directory nodes, chunk lists and chunks. A directory
+// shared by several snapshots is walked once.
+class LiveSet {
+public:
+	explicit LiveSet(Repository &repo) : repo_(repo) {}
+	void add(const SnapshotHeader &h)
+	{
+		if (!h.root.has_tree)
+			return;
+		std::vector<Id> todo{h.root.tree};
+		while (!todo.empty()) {
+			Id tree = todo.back();
+			todo.pop_back();
+			if (!dirs_.insert(tree).second)
+				continue;
+			DirIterator it(repo_, tree);
+			it.on_node = [&](const Id &node) { blobs_.insert(node); };
+			Entry e;
+			while (it.next(e)) {
+				if (e.type == EntryType::Directory && e.has_tree) {
+					todo.push_back(e.tree);
+				} else if (e.type == EntryType::File && e.error.empty()) {
+					if (e.has_list)
+						blobs_.insert(e.list);
+					for (const auto &c : file_chunks(repo_, e))
+						blobs_.insert(c.id);
+				}
+			}
+		}
+	}
+	bool has(const Id &id) const { return blobs_.count(id) != 0; }
+	size_t size() const { return blobs_.size(); }
+
+private:
+	Repository &repo_;
+	std::unordered_set<Id, IdHash> blobs_;
+	std::unordered_set<Id, IdHash> dirs_;
+};
+
+struct PackUse {
+	std::vector<BlobRecord> recs; // as indexed
+	uint64_t live = 0, live_bytes = 0;
+};
+
+} // namespace
+
+std::vector<std::string> remove_snapshots(Repository &repo, const std::vector<std::string> &ids)
+{
+	std::vector<std::string> names;
+	for (const auto &s : ids)
+		names.push_back(resolve_snapshot(repo, s)); // all resolved before any is removed
+	std::sort(names.begin(), names.end());
+	names.erase(std::unique(names.begin(), names.end()), names.end());
+	for (const auto &n : names)
+		repo.remove_snapshot(n);
+	return names;
+}
+
+GcReport collect_garbage(Repository &repo, const GcOptions &o)
+{
+	GcReport rep;
+	rep.dry_run = o.dry_run;
+	auto progress = [&](const std::string &stage, uint64_t done, uint64_t total) {
+		if (o.progress && !o.progress(stage, done, total))
+			fail(Code::Canceled, "gc canceled");
+	};
+	std::unique_ptr<RepoLock> lock;
+	if (!o.dry_run)
+		lock = RepoLock::acquire(repo, LockType::Exclusive);
+	const std::string mine = lock ? lock->name() : "";
+
+	// 1. Everything any snapshot references. A snapshot that cannot be read stops gc: with an
+	//    incomplete live set it would delete what that snapshot needs.
+	std::vector<Plan> plans = read_plans(repo);
+	std::vector<std::string> snaps0 = repo.list_snapshots();
+	std::sort(snaps0.begin(), snaps0.end());
+	LiveSet live(repo);
+	for (size_t i = 0; i < snaps0.size(); i++) {
+		progress("walking snapshots", i, snaps0.size());
+		try {
+			live.add(load_snapshot(repo, snaps0[i]));
+		} catch (const Error &e) {
+			if (e.code() == Code::Canceled)
+				throw;
+			fail(e.code(), "gc stopped, nothing deleted: snapshot " + snaps0[i] + " cannot be read (" + e.what() +
+			                   "); run plakar check");
+		}
+	}
+	rep.snapshots = snaps0.size();
+
+	// 2. The index afresh, and the packs in the store.
+	std::vector<std::string> segs0 = repo.reload_index();
+	rep.segments_before = segs0.size();
+	std::map<Id, PackUse> indexed;
+	repo.for_each_indexed([&](const Id &pack, const BlobRecord &rec) {
+		auto &u = indexed[pack];
+		u.recs.push_back(rec);
+		if (live.has(rec.id)) {
+			u.live++;
+			u.live_bytes += rec.length;
+		}
+	});
+	std::map<Id, uint64_t> stored;
+	for (const auto &name : repo.store().list(Kind::Pack)) {
+		Id id;
+		try {
+			id = Id::from_hex(name);
+			stored[id] = repo.store().size(Kind::Pack, name);
+		} catch (const Error &e) {
+			if (!e.is_not_found() && e.code() != Code::Invalid)
+				throw;
+		}
+	}
+	rep.packs_before = stored.size();
+	for (const auto &[id, size] : stored)
+		rep.bytes_before += size;
+	std::set<Id> pending; // condemned by earlier runs
+	for (const auto &p : plans)
+		pending.insert(p.packs.begin(), p.packs.end());
+
+	// 3. Condemn: unreferenced and unindexed packs; repack mostly dead ones.
+	std::set<Id> condemned, repack;
+	for (const auto &[pack, size] : stored) {
+		if (pending.count(pack))
+			continue;
+		auto it = indexed.find(pack);
+		if (it == indexed.end() || it->second.live == 0)
+			condemned.insert(pack);
+		else if (o.repack_below > 0 && double(it->second.live_bytes) < o.repack_below * double(size) &&
+		         it->second.live < it->second.recs.size())
+			repack.insert(pack);
+	}
+	std::set<Id> missing; // indexed, but not in the store: their entries are dropped
+	for (const auto &[pack, u] : indexed)
+		if (!stored.count(pack))
+			missing.insert(pack);
+	if (o.dry_run) {
+		for (const auto &p : condemned) {
+			rep.packs_deleted++;
+			rep.bytes_freed += stored[p];
+		}
+		for (const auto &p : repack) {
+			rep.packs_repacked++;
+			for (const auto &r : indexed[p].recs)
+				if (live.has(r.id)) {
+					rep.blobs_repacked++;
+					rep.bytes_repacked += r.length;
+				}
+		}
+		rep.live_blobs = live.size();
+		rep.packs_after = rep.packs_before - rep.packs_deleted;
+		rep.bytes_after = rep.bytes_before - rep.bytes_freed;
+		rep.segments_after = rep.segments_before;
+		return rep;
+	}
+	size_t done = 0;
+	for (const auto &pack : repack) {
+		progress("repacking", done++, repack.size());
+		for (const auto &r : indexed[pack].recs) {
+			if (!live.has(r.id))
+				continue;
+			repo.copy_blob(r.type, r.id, repo.get_blob(r.id, r.type, true));
+			rep.blobs_repacked++;
+			rep.bytes_repacked += r.length;
+		}
+		rep.packs_repacked++;
+		condemned.insert(pack);
+	}
+	repo.flush(); // the copies, and a segment naming them, before anything leaves the index
+
+	// 4. The index without the condemned packs: from now on no push that loads it can reuse
+	//    their blobs. Segments written by pushes meanwhile are kept as they are.
+	std::vector<std::string> segs1 = repo.reload_index();
+	repo.rewrite_index([&](const Id &p) { return !condemned.count(p) && !pending.count(p) && !missing.count(p); },
+	                   segs1);
+
+	// 5. The witnesses: pushes running now. A push that ran earlier and has ended committed its
+	//    snapshot, which the walk below sees.
+	std::vector<std::string> witnesses;
+	std::vector<LockInfo> locks = list_locks(repo);
+	std::set<std::string> live_locks;
+	for (const auto &l : locks) {
+		if (l.name == mine || l.stale)
+			continue;
+		live_locks.insert(l.name);
+		if (l.type == LockType::Shared)
+			witnesses.push_back(l.name);
+	}
+	std::vector<std::string> snaps1 = repo.list_snapshots();
+	for (const auto &n : snaps1)
+		if (!std::binary_search(snaps0.begin(), snaps0.end(), n)) {
+			try {
+				live.add(load_snapshot(repo, n));
+			} catch (const Error &e) {
+				if (e.is_not_found())
+					continue; // removed meanwhile
+				throw;
+			}
+		}
+	rep.live_blobs = live.size();
+
+	// 6. What may go now: this run's condemned packs when no push is running, and the packs of
+	//    earlier plans whose witnesses have all ended.
+	std::set<Id> candidates;
+	std::vector<Plan> settled, kept_plans;
+	for (const auto &p : plans) {
+		bool waiting = std::any_of(p.witnesses.begin(), p.witnesses.end(),
+		                           [&](const std::string &w) { return live_locks.count(w) != 0; });
+		(waiting ? kept_plans : settled).push_back(p);
+		if (!waiting)
+			candidates.insert(p.packs.begin(), p.packs.end());
+	}
+	if (witnesses.empty())
+		candidates.insert(condemned.begin(), condemned.end());
+	// A candidate some snapshot references after all, or that a segment written since names,
+	// is kept (and indexed again when it is not).
+	std::vector<std::string> segs2 = repo.reload_index();
+	std::set<Id> named;
+	repo.for_each_indexed([&](const Id &pack, const BlobRecord &) { named.insert(pack); });
+	std::set<Id> keep;
+	for (const auto &pack : candidates) {
+		if (named.count(pack)) {
+			keep.insert(pack);
+			continue;
+		}
+		std::vector<BlobRecord> recs;
+		auto it = indexed.find(pack);
+		if (it != indexed.end()) {
+			recs = it->second.recs;
+		} else {
+			try {
+				recs = repo.pack_toc(pack, repo.store().size(Kind::Pack, pack.hex()));
+			} catch (const Error &e) {
+				if (!e.is_not_found() && e.code() != Code::Corrupt)
+					throw;
+				// Gone already, or unreadable (then it cannot serve anything either).
+			}
+		}
+		// Needed when it holds a live blob the index has nowhere else (a repacked pack's
+		// blobs have their copies).
+		if (std::any_of(recs.begin(), recs.end(),
+		                [&](const BlobRecord &r) { return live.has(r.id) && !repo.is_indexed(r.id); })) {
+			repo.index_pack(pack, recs);
+			keep.insert(pack);
+		}
+	}
+	rep.packs_resurrected = keep.size();
+	repo.flush();
+
+	// 7. Sweep, or record what waits.
+	for (const auto &pack : candidates) {
+		if (keep.count(pack))
+			continue;
+		auto s = stored.find(pack);
+		repo.store().remove(Kind::Pack, pack.hex());
+		rep.packs_deleted++;
+		if (s != stored.end())
+			rep.bytes_freed += s->second;
+	}
+	if (!witnesses.empty() && !condemned.empty()) {
+		Plan p;
+		p.name = hex_encode(crypto::random_bytes(16));
+		p.time_ns = now_ns();
+		p.witnesses = witnesses;
+		p.packs.assign(condemned.begin(), condemned.end());
+		repo.put_sealed(Kind::Lock, ObjectKind::GcPlan, p.name, encode_plan(p));
+		rep.packs_pending += p.packs.size();
+	}
+	for (const auto &p : settled)
+		repo.store().remove(Kind::Lock, p.name);
+	for (const auto &p : kept_plans)
+		rep.packs_pending += p.packs.size();
+	// Stale locks are removed: their holders are gone.
+	for (const auto &l : locks)
+		if (l.name != mine && l.stale) {
+			repo.store().remove(Kind::Lock, l.name);
+			rep.stale_locks_removed++;
+		}
+
+	rep.segments_after = segs2.size();
+	for (const auto &name : repo.store().list(Kind::Pack)) {
+		rep.packs_after++;
+		try {
+			rep.bytes_after += repo.store().size(Kind::Pack, name);
+		} catch (const Error &e) {
+			if (!e.is_not_found())
+				throw;
+		}
+	}
+	return rep;
+}
+
+} // namespace plakar

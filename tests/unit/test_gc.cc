@@ -1,0 +1,365 @@
+// rm and gc on real repositories: space really freed, repacking, two-phase deletion with a
+// push running, resurrection of a pack a racing push reused, stale locks, one gc at a time,
+// a failed write mid-gc, and a damaged snapshot stopping gc before it deletes anything.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "helpers.h"
+#include "repository/lock.h"
+#include "repository/repository.h"
+#include "snapshot/builder.h"
+#include "snapshot/check.h"
+#include "snapshot/gc.h"
+#include "snapshot/restore.h"
+#include "snapshot/snapshot.h"
+#include "storage/wrappers/fault_store.h"
+
+using namespace plakar;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Fixture {
+	test::TempDir d;
+	std::string uri;
+	Fixture()
+	{
+		uri = d / "repo";
+		CreateOptions o;
+		o.passphrase = "pw";
+		o.kdf.log2_n = 10;
+		o.pack_size = 256 * 1024;
+		Repository::create(uri, o);
+		fs::create_directories(d / "src");
+	}
+	std::unique_ptr<Repository> open()
+	{
+		OpenOptions o;
+		o.cache_dir = d / "cache";
+		return Repository::open(uri, std::string("pw"), o);
+	}
+	std::string push_src()
+	{
+		auto r = open();
+		return push(*r, {d / "src"}, {}).id_string();
+	}
+	uint64_t repo_bytes()
+	{
+		uint64_t n = 0;
+		for (const char *k : {"packs", "index", "snapshots", "locks"})
+			for (const auto &f : test::files_under(uri + "/" + k))
+				n += fs::file_size(f);
+		return n;
+	}
+	size_t count(const char *kind) { return test::files_under(uri + "/" + kind).size(); }
+	Bytes read(const std::string &snap, const std::string &path)
+	{
+		auto r = open();
+		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
+		FileReader f(*r, lookup(*r, h, path));
+		Bytes out(f.size());
+		out.resize(f.read(out.data(), out.size()));
+		return out;
+	}
+	bool check_ok(std::vector<std::string> snaps = {})
+	{
+		auto r = open();
+		CheckOptions o;
+		o.snapshots = std::move(snaps);
+		auto rep = check(*r, o);
+		for (const auto &p : rep.problems)
+			UNSCOPED_INFO(p.object + ": " + p.message);
+		return rep.ok();
+	}
+	GcReport gc(double repack = 0.5)
+	{
+		auto r = open();
+		GcOptions o;
+		o.repack_below = repack;
+		return collect_garbage(*r, o);
+	}
+};
+
+} // namespace
+
+TEST_CASE("gc: removing every snapshot brings the repository back to its empty size", "[gc]")
+{
+	Fixture f;
+	uint64_t empty = f.repo_bytes();
+	test::write_file(f.d / "src/a", test::random_data(600000, 1));
+	test::write_file(f.d / "src/b", test::random_data(300000, 2));
+	std::string s1 = f.push_src();
+	test::write_file(f.d / "src/c", test::random_data(200000, 3));
+	std::string s2 = f.push_src();
+	CHECK(f.repo_bytes() > empty + 1000000);
+	{
+		auto r = f.open();
+		CHECK(remove_snapshots(*r, {s1.substr(0, 8), s2}).size() == 2);
+	}
+	auto rep = f.gc();
+	CHECK(rep.packs_pending == 0);
+	CHECK(rep.packs_after == 0);
+	CHECK(rep.bytes_freed > 1000000);
+	CHECK(rep.segments_after == 1);
+	CHECK(f.count("packs") == 0);
+	CHECK(f.count("locks") == 0);
+	CHECK(f.repo_bytes() <= empty + 4096);
+	CHECK(f.check_ok());
+	// And the repository works on: a new push, restored.
+	std::string s3 = f.push_src();
+	CHECK(f.read(s3, f.d / "src/c") == test::random_data(200000, 3));
+}
+
+TEST_CASE("gc: what the remaining snapshots use stays, and the rest goes", "[gc]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/keep", test::random_data(400000, 1));
+	std::string s1 = f.push_src();
+	test::write_file(f.d / "src/gone", test::random_data(500000, 2));
+	std::string s2 = f.push_src();
+	fs::remove(f.d / "src/gone");
+	std::string s3 = f.push_src();
+	uint64_t before = f.repo_bytes();
+	{
+		auto r = f.open();
+		CHECK(test::code_of([&] { remove_snapshots(*r, {s2, "ffffffff"}); }) == Code::NotFound);
+		CHECK(r->list_snapshots().size() == 3); // nothing removed when one id is unknown
+		remove_snapshots(*r, {s2});
+	}
+	auto rep = f.gc();
+	CHECK(rep.packs_deleted >= 1);
+	CHECK(f.repo_bytes() < before - 400000);
+	CHECK(f.read(s1, f.d / "src/keep") == test::random_data(400000, 1));
+	CHECK(f.read(s3, f.d / "src/keep") == test::random_data(400000, 1));
+	CHECK(f.check_ok({s1, s3}));
+	CHECK(f.check_ok());
+	// A second gc finds nothing more to do.
+	auto again = f.gc();
+	CHECK(again.packs_deleted == 0);
+	CHECK(again.packs_repacked == 0);
+}
+
+TEST_CASE("gc: a pack mostly dead is repacked", "[gc]")
+{
+	Fixture f;
+	// Both files in one data pack (256 KiB target, small files).
+	test::write_file(f.d / "src/small", test::random_data(20000, 1));
+	test::write_file(f.d / "src/large", test::random_data(150000, 2));
+	std::string s1 = f.push_src();
+	fs::remove(f.d / "src/large");
+	std::string s2 = f.push_src();
+	{
+		auto r = f.open();
+		remove_snapshots(*r, {s1});
+	}
+	SECTION("repacked")
+	{
+		auto rep = f.gc();
+		CHECK(rep.packs_repacked >= 1);
+		CHECK(rep.blobs_repacked >= 1);
+		CHECK(rep.bytes_freed > 150000);
+		CHECK(f.read(s2, f.d / "src/small") == test::random_data(20000, 1));
+		CHECK(f.check_ok({s2}));
+		CHECK(f.check_ok());
+	}
+	SECTION("repacking off: the pack stays")
+	{
+		auto rep = f.gc(0);
+		CHECK(rep.packs_repacked == 0);
+		CHECK(f.read(s2, f.d / "src/small") == test::random_data(20000, 1));
+		CHECK(f.check_ok());
+	}
+	SECTION("a dry run changes nothing")
+	{
+		uint64_t before = f.repo_bytes();
+		auto r = f.open();
+		GcOptions o;
+		o.dry_run = true;
+		auto rep = collect_garbage(*r, o);
+		CHECK(rep.dry_run);
+		CHECK(rep.packs_repacked >= 1);
+		CHECK(f.repo_bytes() == before);
+	}
+}
+
+TEST_CASE("gc: with a push running, condemned packs wait for the next gc", "[gc]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/a", test::random_data(300000, 1));
+	std::string s1 = f.push_src();
+	{
+		auto r = f.open();
+		remove_snapshots(*r, {s1});
+	}
+	auto pusher = f.open();
+	{
+		auto running = RepoLock::acquire(*pusher, LockType::Shared);
+		auto rep = f.gc();
+		CHECK(rep.packs_deleted == 0);
+		CHECK(rep.packs_pending >= 1);
+		CHECK(f.count("packs") >= 1);
+		// Still running at the next gc: still waiting.
+		auto again = f.gc();
+		CHECK(again.packs_deleted == 0);
+		CHECK(again.packs_pending >= 1);
+	}
+	auto rep = f.gc();
+	CHECK(rep.packs_deleted >= 1);
+	CHECK(rep.packs_pending == 0);
+	CHECK(f.count("packs") == 0);
+	CHECK(f.count("locks") == 0); // the plan is gone with its packs
+	CHECK(f.check_ok());
+}
+
+TEST_CASE("gc: a pack condemned while a push reused it is kept and indexed again", "[gc]")
+{
+	Fixture f;
+	Bytes content = test::random_data(100000, 7);
+	test::write_file(f.d / "src/x", content);
+	std::string s1 = f.push_src();
+	Entry old = [&] {
+		auto r = f.open();
+		return lookup(*r, load_snapshot(*r, resolve_snapshot(*r, s1)), f.d / "src/x");
+	}();
+	{
+		auto r = f.open();
+		remove_snapshots(*r, {s1});
+	}
+	// A push that started before gc: it holds its lock and has loaded the index (which still
+	// names x's chunks), so it reuses them without storing them again.
+	auto pusher = f.open();
+	auto lock = RepoLock::acquire(*pusher, LockType::Shared);
+	REQUIRE(pusher->has_blob(old.chunks.at(0).id));
+	auto rep = f.gc();
+	CHECK(rep.packs_pending >= 1);
+	// The push commits a snapshot referencing those chunks, then ends.
+	Entry e = old;
+	e.name = "x";
+	Entry root;
+	root.name = "/";
+	root.type = EntryType::Directory;
+	root.mode = 040755;
+	root.has_tree = true;
+	root.tree = store_directory(*pusher, {e});
+	SnapshotHeader h;
+	h.id = new_snapshot_id();
+	h.root = root;
+	h.paths = {"/"};
+	pusher->flush();
+	store_snapshot(*pusher, h);
+	lock.reset();
+	// The next gc sees it: the pack is kept and indexed again, not deleted.
+	auto next = f.gc();
+	CHECK(next.packs_resurrected >= 1);
+	CHECK(f.read(h.id_string(), "/x") == content);
+	CHECK(f.check_ok());
+}
+
+TEST_CASE("gc: stale locks of dead processes are removed and do not hold gc back", "[gc]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/a", test::random_data(100000, 1));
+	std::string s1 = f.push_src();
+	{
+		auto r = f.open();
+		remove_snapshots(*r, {s1});
+	}
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		auto r = f.open();
+		auto l = RepoLock::acquire(*r, LockType::Shared);
+		_exit(0); // killed, in effect: the lock is never released
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	REQUIRE(f.count("locks") == 1);
+	auto locks = [&] {
+		auto r = f.open();
+		return list_locks(*r);
+	}();
+	REQUIRE(locks.size() == 1);
+	CHECK(locks[0].stale);
+	auto rep = f.gc();
+	CHECK(rep.stale_locks_removed == 1);
+	CHECK(rep.packs_pending == 0);
+	CHECK(rep.packs_deleted >= 1);
+	CHECK(f.count("locks") == 0);
+}
+
+TEST_CASE("gc: one at a time", "[gc]")
+{
+	Fixture f;
+	auto other = f.open();
+	auto l = RepoLock::acquire(*other, LockType::Exclusive);
+	CHECK(test::code_of([&] { f.gc(); }) == Code::Locked);
+	l.reset();
+	f.gc();
+}
+
+TEST_CASE("gc: a write failing midway loses nothing", "[gc]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/small", test::random_data(20000, 1));
+	test::write_file(f.d / "src/large", test::random_data(150000, 2));
+	std::string s1 = f.push_src();
+	fs::remove(f.d / "src/large");
+	std::string s2 = f.push_src();
+	{
+		auto r = f.open();
+		remove_snapshots(*r, {s1});
+	}
+	for (int n = 1; n <= 6; n++) {
+		FaultPlan plan;
+		plan.fail_put_at = n;
+		OpenOptions o;
+		o.use_cache = false;
+		auto r = Repository::open(std::make_unique<FaultStore>(open_store(f.uri), plan), std::string("pw"), o);
+		GcOptions go;
+		try {
+			collect_garbage(*r, go);
+		} catch (const Error &) {
+		}
+		r.reset();
+		INFO("put " << n << " failed");
+		CHECK(f.read(s2, f.d / "src/small") == test::random_data(20000, 1));
+		CHECK(f.check_ok({s2}));
+	}
+	// Out of space from the start: same.
+	{
+		FaultPlan plan;
+		plan.space_bytes = 1;
+		auto r = Repository::open(std::make_unique<FaultStore>(open_store(f.uri), plan), std::string("pw"));
+		CHECK(test::code_of([&] { collect_garbage(*r, GcOptions{}); }) != Code(0));
+	}
+	CHECK(f.check_ok());
+	f.gc();
+	CHECK(f.check_ok());
+	CHECK(f.read(s2, f.d / "src/small") == test::random_data(20000, 1));
+}
+
+TEST_CASE("gc: a snapshot that cannot be read stops it before anything is deleted", "[gc]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/a", test::random_data(100000, 1));
+	std::string s1 = f.push_src();
+	test::write_file(f.d / "src/b", test::random_data(100000, 2));
+	std::string s2 = f.push_src();
+	auto snaps = test::files_under(f.uri + "/snapshots");
+	Bytes b = test::read_file(snaps[0]);
+	b[b.size() / 2] ^= 1;
+	test::write_file(snaps[0], b);
+	size_t packs = f.count("packs");
+	// Without the local cache, which would still hold the header as it was written.
+	OpenOptions no_cache;
+	no_cache.use_cache = false;
+	auto r = Repository::open(f.uri, std::string("pw"), no_cache);
+	GcOptions o;
+	CHECK(test::code_of([&] { collect_garbage(*r, o); }) == Code::Corrupt);
+	CHECK(f.count("packs") == packs);
+}
