@@ -6,6 +6,7 @@
 #include "repository/agent.h"
 #include "snapshot/check.h"
 #include "snapshot/gc.h"
+#include "snapshot/retention.h"
 
 using namespace plakar;
 using namespace plakar::capi;
@@ -136,6 +137,39 @@ int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids, siz
 		auto done = remove_snapshots(*repo->repo, v);
 		if (removed)
 			*removed = done.size();
+	});
+}
+
+int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts, plakar_keep_cb cb, void *payload,
+                size_t *removed)
+{
+	return guard([&] {
+		if (removed)
+			*removed = 0;
+		require(repo, "repository is NULL");
+		require(opts && opts->version == PLAKAR_KEEP_OPTIONS_VERSION, "missing or unknown plakar_keep_options version");
+		RetentionPolicy p;
+		p.last = opts->last;
+		p.hourly = opts->hourly;
+		p.daily = opts->daily;
+		p.weekly = opts->weekly;
+		p.monthly = opts->monthly;
+		p.yearly = opts->yearly;
+		require(!p.empty(), "no retention rule: give at least one count");
+		CallScope lk(repo);
+		auto plan = plan_retention(list_snapshots(*repo->repo), p);
+		for (const auto &d : plan) {
+			std::string reasons;
+			for (size_t i = 0; i < d.reasons.size(); i++)
+				reasons += (i ? ", " : "") + d.reasons[i];
+			if (cb && cb(d.id.c_str(), d.group.c_str(), d.time_ns, d.keep ? 1 : 0, reasons.c_str(), payload) != 0)
+				fail(Code::Canceled, "keep canceled, nothing removed");
+		}
+		if (opts->dry_run)
+			return;
+		size_t n = apply_retention(*repo->repo, plan);
+		if (removed)
+			*removed = n;
 	});
 }
 

@@ -157,13 +157,16 @@ std::string usage_line(std::string_view command) {
 		return std::string(global) + "tarball [-o FILE] [-format tar|tar.gz|tar.zst|zip] SNAPSHOT[:PATH]";
 	if (command == "rm")
 		return std::string(global) + "rm [-no-gc] [-json] SNAPSHOT...";
+	if (command == "keep")
+		return std::string(global) + "keep [-last N] [-hourly N] [-daily N] [-weekly N] [-monthly N] [-yearly N] "
+		                             "[-dry-run] [-no-gc] [-json] [N]";
 	if (command == "gc")
 		return std::string(global) + "gc [-dry-run] [-repack PERCENT] [-json]";
 	if (command == "agent")
 		return "plakar agent [-timeout SECONDS] [-foreground] [-socket PATH] | plakar agent -stop";
 	if (command == "check")
 		return std::string(global) + "check [-fast] [-read-data] [-refcounts] [-json] [SNAPSHOT...]";
-	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|gc|agent|version [options] [args]";
+	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|keep|gc|agent|version [options] [args]";
 }
 
 } // namespace plakar::cli

@@ -1,10 +1,12 @@
-// `plakar rm [-no-gc] SNAPSHOT...` removes snapshots, then collects garbage; `plakar gc
+// `plakar rm [-no-gc] SNAPSHOT...` removes snapshots, then collects garbage; `plakar keep`
+// applies a retention policy (then collects garbage); `plakar gc
 // [-dry-run] [-repack PERCENT]` collects garbage: packs no snapshot uses are deleted, packs
 // mostly unused are repacked. Neither ever blocks a running push (docs/cli.md).
 #include <plakar/plakar.h>
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -71,7 +73,79 @@ int run_gc(Session &session, bool dry_run, int repack, bool json)
 	return kExitOk;
 }
 
+struct KeepState {
+	bool json = false;
+};
+
+extern "C" int on_decision(const char *id, const char *group, int64_t time_ns, int keep, const char *reasons,
+                           void *payload)
+{
+	auto *st = static_cast<KeepState *>(payload);
+	if (st->json)
+		std::printf("%s\n", JsonObject()
+		                        .str("snapshot", id)
+		                        .str("group", group)
+		                        .str("time", format_time(time_ns))
+		                        .boolean("keep", keep != 0)
+		                        .str("reasons", reasons)
+		                        .done()
+		                        .c_str());
+	else if (keep)
+		std::printf("keep    %s  %s  %s  (%s)\n", format_time(time_ns).c_str(), id, group, reasons);
+	else
+		std::printf("remove  %s  %s  %s\n", format_time(time_ns).c_str(), id, group);
+	return InterruptGuard::interrupted() ? 1 : 0;
+}
+
 } // namespace
+
+int cmd_keep(Session &session)
+{
+	FlagSet flags("keep");
+	bool no_gc = false, dry_run = false;
+	KeepState st;
+	plakar_keep_options o = PLAKAR_KEEP_OPTIONS_INIT;
+	constexpr int kMax = 1000000;
+	flags.add_int("last", &o.last, 0, kMax);
+	flags.add_int("hourly", &o.hourly, 0, kMax);
+	flags.add_int("daily", &o.daily, 0, kMax);
+	flags.add_int("weekly", &o.weekly, 0, kMax);
+	flags.add_int("monthly", &o.monthly, 0, kMax);
+	flags.add_int("yearly", &o.yearly, 0, kMax);
+	flags.add_bool("dry-run", &dry_run);
+	flags.add_bool("no-gc", &no_gc);
+	flags.add_bool("json", &st.json);
+	const auto &args = session.options().args;
+	std::size_t pos = flags.parse(args, 0);
+	if (pos < args.size()) {
+		// `keep N`: the N most recent of each group.
+		const std::string &n = args[pos];
+		if (pos + 1 != args.size())
+			throw UsageError("unexpected argument: " + args[pos + 1]);
+		char *end = nullptr;
+		long v = std::strtol(n.c_str(), &end, 10);
+		if (n.empty() || *end != '\0' || v < 1 || v > kMax || o.last)
+			throw UsageError("N must be a count of snapshots (1 or more), given once");
+		o.last = int(v);
+	}
+	if (!o.last && !o.hourly && !o.daily && !o.weekly && !o.monthly && !o.yearly)
+		throw UsageError("give N, or at least one of -last -hourly -daily -weekly -monthly -yearly");
+	o.dry_run = dry_run ? 1 : 0;
+	InterruptGuard guard;
+	size_t removed = 0;
+	int rc = plakar_keep(session.repository(), &o, on_decision, &st, &removed);
+	if (rc != PLAKAR_OK)
+		throw_library_error(rc);
+	if (st.json)
+		std::printf("%s\n", JsonObject().boolean("dry_run", dry_run).unum("removed", removed).done().c_str());
+	else if (dry_run)
+		std::printf("keep: dry run, nothing removed\n");
+	else
+		std::printf("keep: removed %zu snapshot(s)\n", removed);
+	int out = (no_gc || dry_run || removed == 0) ? kExitOk : run_gc(session, false, 50, st.json);
+	session.finish_output();
+	return out;
+}
 
 int cmd_gc(Session &session)
 {

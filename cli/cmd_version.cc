@@ -27,7 +27,7 @@ CommandFn find_command(std::string_view name) {
 	    {"cat", cmd_cat},       {"pull", cmd_pull}, {"version", cmd_version},
 	    {"diff", cmd_diff},     {"locate", cmd_locate}, {"info", cmd_info},
 	    {"tarball", cmd_tarball}, {"check", cmd_check}, {"agent", cmd_agent},
-	    {"rm", cmd_rm},         {"gc", cmd_gc},
+	    {"rm", cmd_rm},         {"gc", cmd_gc},         {"keep", cmd_keep},
 	};
 	for (const Entry &e : table)
 		if (e.name == name)

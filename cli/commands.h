@@ -24,6 +24,7 @@ int cmd_check(Session &session);
 int cmd_agent(Session &session);
 int cmd_rm(Session &session);
 int cmd_gc(Session &session);
+int cmd_keep(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

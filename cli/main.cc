@@ -32,6 +32,8 @@ void print_help() {
 	            "  check [-fast] [SNAPSHOT...]     verify snapshots (everything they reference is read),\n"
 	            "                                  or the whole repository; -read-data, -refcounts\n"
 	            "  rm [-no-gc] SNAPSHOT...         remove snapshots, then collect garbage\n"
+	            "  keep [-last N] [-daily N] [-weekly N] [-monthly N] [-yearly N] [N]\n"
+	            "                                  remove the snapshots no rule keeps (per host and paths)\n"
 	            "  gc [-dry-run] [-repack PERCENT] delete unused packs, repack mostly unused ones\n"
 	            "  agent [-timeout SECONDS] | agent -stop\n"
 	            "                                  keep master keys for this shell: eval \"$(plakar agent)\"\n"

@@ -478,6 +478,33 @@ typedef int (*plakar_stage_cb)(const char *stage, uint64_t done, uint64_t total,
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids,
                                                            size_t nids, size_t *removed);
 
+/* Retention: how many snapshots each rule keeps, per group of host and paths. */
+typedef struct plakar_keep_options {
+	unsigned int version; /* PLAKAR_KEEP_OPTIONS_VERSION */
+	int last;             /* the N newest */
+	int hourly, daily, weekly, monthly, yearly; /* the newest of each of the N most recent hours, days (UTC),
+	                                               ISO weeks, months, years that have one */
+	int dry_run;          /* 1: decide and report, remove nothing */
+} plakar_keep_options;
+#define PLAKAR_KEEP_OPTIONS_VERSION 1
+#define PLAKAR_KEEP_OPTIONS_INIT {PLAKAR_KEEP_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0}
+
+/* One decision: the snapshot, its group ("host:/path,/path"), its time, whether it is kept
+ * and why ("last, daily 2026-11-25"; "" when removed). Strings are borrowed for the call.
+ * Return non-zero to cancel: nothing is removed then (PLAKAR_ECANCELED). */
+typedef int (*plakar_keep_cb)(const char *snapshot_id, const char *group, int64_t time_ns, int keep,
+                              const char *reasons, void *payload);
+
+/*
+ * Applies a retention policy: every snapshot is judged (within its group of host and paths,
+ * newest first; a snapshot is kept when any rule keeps it), cb (may be NULL) hears every
+ * decision before anything is removed, then the snapshots no rule keeps are removed, several
+ * at a time. Options with no rule at all keep everything (PLAKAR_EINVALID: refuse to guess).
+ * Data stays until plakar_gc. *removed (may be NULL) gets the count.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts,
+                                               plakar_keep_cb cb, void *payload, size_t *removed);
+
 typedef struct plakar_gc_options {
 	unsigned int version;   /* PLAKAR_GC_OPTIONS_VERSION */
 	int dry_run;            /* 1: report what would be done, change nothing */

@@ -80,6 +80,24 @@ static int first_pack(const char *repo, char *out, size_t n)
 	return 0;
 }
 
+struct keepcount {
+	int kept, removed;
+};
+
+static int on_decision(const char *id, const char *group, int64_t time_ns, int keep, const char *reasons,
+                       void *payload)
+{
+	struct keepcount *k = payload;
+	if (strlen(id) == 36 && group[0] != 0 && time_ns > 0 && (keep ? strlen(reasons) > 0 : reasons[0] == 0))
+	{
+		if (keep)
+			k->kept++;
+		else
+			k->removed++;
+	}
+	return 0;
+}
+
 static int on_match(const plakar_snapshot *snap, const char *path, void *payload)
 {
 	(void)snap;
@@ -324,6 +342,19 @@ int main(int argc, char **argv)
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
 		CHECK(gr.dry_run == 0 && gr.packs_deleted == 0 && gr.segments_after == 1 && gr.live_blobs >= 3);
 		CHECK(plakar_gc(repo, NULL, NULL) == PLAKAR_OK);
+
+		/* Retention: judged, reported, and (dry run) nothing removed; last 2 keeps both. */
+		plakar_keep_options ko = PLAKAR_KEEP_OPTIONS_INIT;
+		struct keepcount kc = {0, 0};
+		CHECK(plakar_keep(repo, &ko, on_decision, &kc, &removed) == PLAKAR_EINVALID); /* no rule */
+		CHECK(plakar_keep(repo, NULL, NULL, NULL, NULL) == PLAKAR_EINVALID);
+		ko.last = 1;
+		ko.dry_run = 1;
+		CHECK(plakar_keep(repo, &ko, on_decision, &kc, &removed) == PLAKAR_OK);
+		CHECK(kc.kept == 1 && kc.removed == 1 && removed == 0);
+		ko.last = 2;
+		ko.dry_run = 0;
+		CHECK(plakar_keep(repo, &ko, NULL, NULL, &removed) == PLAKAR_OK && removed == 0);
 	}
 
 	/* Check: clean at every depth, then a truncated pack, named in the report. */

@@ -221,6 +221,18 @@ class Repository:
             raise ValueError("no snapshot to remove")
         return int(self._handle().rm(ids))
 
+    def keep(self, last: int = 0, *, hourly: int = 0, daily: int = 0, weekly: int = 0, monthly: int = 0,
+             yearly: int = 0, dry_run: bool = False) -> list[tuple[str, bool, str]]:
+        """Applies a retention policy per group of host and paths: last keeps the N newest,
+        hourly/daily/weekly/monthly/yearly the newest of each of the N most recent periods
+        (UTC; ISO weeks) that have one; a snapshot is kept when any rule keeps it. Removes
+        the others (unless dry_run) and returns every decision as (snapshot id, kept,
+        reasons), newest first within each group. At least one rule is required
+        (InvalidArgumentError). Data stays until gc()."""
+        decisions, _ = self._handle().keep(int(last), int(hourly), int(daily), int(weekly), int(monthly),
+                                           int(yearly), bool(dry_run))
+        return [(sid, bool(kept), reasons) for sid, _group, _t, kept, reasons in decisions]
+
     def gc(self, *, dry_run: bool = False, repack_percent: int = 50) -> GcReport:
         """Collects garbage: deletes packs no snapshot uses, repacks packs whose live blobs
         fill less than repack_percent (0: never), rewrites the index as one segment. Never

@@ -894,6 +894,40 @@ size_t repository_rm(const RepositoryHandle &self, const std::vector<py::bytes> 
 	return removed;
 }
 
+extern "C" int collect_decision(const char *id, const char *group, int64_t time_ns, int keep, const char *reasons,
+                                void *payload)
+{
+	auto *out = static_cast<std::vector<std::tuple<std::string, std::string, int64_t, bool, std::string>> *>(payload);
+	out->emplace_back(id, group, time_ns, keep != 0, reasons);
+	return 0;
+}
+
+// [(snapshot id, group, time_ns, kept, reasons)], and how many were removed.
+py::tuple repository_keep(const RepositoryHandle &self, int last, int hourly, int daily, int weekly, int monthly,
+                          int yearly, bool dry_run)
+{
+	auto repo = self.get();
+	std::vector<std::tuple<std::string, std::string, int64_t, bool, std::string>> decisions;
+	size_t removed = 0;
+	Status s = blocking([&] {
+		plakar_keep_options o = PLAKAR_KEEP_OPTIONS_INIT;
+		o.last = last;
+		o.hourly = hourly;
+		o.daily = daily;
+		o.weekly = weekly;
+		o.monthly = monthly;
+		o.yearly = yearly;
+		o.dry_run = dry_run ? 1 : 0;
+		return Status::capture(plakar_keep(repo->h, &o, collect_decision, &decisions, &removed));
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::list out;
+	for (const auto &[id, group, t, keep, reasons] : decisions)
+		out.append(py::make_tuple(id, py::str(group), t, keep, py::str(reasons)));
+	return py::make_tuple(out, removed);
+}
+
 py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_percent)
 {
 	auto repo = self.get();
@@ -1052,6 +1086,8 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
 	    .def("info", &repository_info)
 	    .def("rm", &repository_rm, py::arg("snapshots"))
+	    .def("keep", &repository_keep, py::arg("last"), py::arg("hourly"), py::arg("daily"), py::arg("weekly"),
+	         py::arg("monthly"), py::arg("yearly"), py::arg("dry_run"))
 	    .def("gc", &repository_gc, py::arg("dry_run"), py::arg("repack_percent"))
 	    .def("check", &repository_check, py::arg("snapshots"), py::arg("fast"), py::arg("read_data"),
 	         py::arg("refcounts"));

@@ -32,3 +32,23 @@ def test_rm_and_gc(repo_path, tmp_path):
         assert repo.gc().packs_after == 0
         with pytest.raises(ValueError):
             repo.rm([])
+
+
+def test_keep(repo_path, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    with plakar.create(repo_path, PASSPHRASE, kdf_log2_n=KDF) as repo:
+        ids = []
+        for i in range(4):
+            (src / "f").write_bytes(os.urandom(10_000))
+            ids.append(repo.push(src).id)
+        with pytest.raises(plakar.InvalidArgumentError):
+            repo.keep()
+        dry = repo.keep(2, dry_run=True)
+        assert [k for _, k, _ in dry] == [True, True, False, False]
+        assert len(repo.snapshots()) == 4
+        decisions = repo.keep(2)
+        assert {sid for sid, kept, _ in decisions if kept} == set(ids[2:])
+        assert all(reasons == "last" for _, kept, reasons in decisions if kept)
+        assert {s.id for s in repo.snapshots()} == set(ids[2:])
+        assert repo.gc().bytes_freed > 0
