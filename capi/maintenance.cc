@@ -1,10 +1,11 @@
-// The C ABI of repository maintenance (check, rm, gc) and of the key agent.
+// The C ABI of repository maintenance (check, rm, keep, gc, repair) and of the key agent.
 #include <cstring>
 #include <optional>
 
 #include "internal.h"
 #include "repository/agent.h"
 #include "snapshot/check.h"
+#include "repository/repair.h"
 #include "snapshot/gc.h"
 #include "snapshot/retention.h"
 
@@ -170,6 +171,29 @@ int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts, plakar
 		size_t n = apply_retention(*repo->repo, plan);
 		if (removed)
 			*removed = n;
+	});
+}
+
+int plakar_repair(plakar_repository *repo, int apply, plakar_repair_report *report, plakar_damaged_cb cb,
+                  void *payload)
+{
+	return guard([&] {
+		require(repo, "repository is NULL");
+		require(!report || report->version == PLAKAR_REPAIR_REPORT_VERSION, "unknown plakar_repair_report version");
+		CallScope lk(repo);
+		RepairReport r = repair_index(*repo->repo, apply != 0);
+		if (cb)
+			for (const auto &d : r.damaged)
+				cb(d.c_str(), payload);
+		if (report) {
+			report->applied = r.applied ? 1 : 0;
+			report->packs = r.packs;
+			report->blobs = r.blobs;
+			report->added = r.added;
+			report->dropped = r.dropped;
+			report->segments_before = r.segments_before;
+			report->damaged = r.damaged.size();
+		}
 	});
 }
 

@@ -160,13 +160,15 @@ std::string usage_line(std::string_view command) {
 	if (command == "keep")
 		return std::string(global) + "keep [-last N] [-hourly N] [-daily N] [-weekly N] [-monthly N] [-yearly N] "
 		                             "[-dry-run] [-no-gc] [-json] [N]";
+	if (command == "repair")
+		return std::string(global) + "repair [-yes] [-json]";
 	if (command == "gc")
 		return std::string(global) + "gc [-dry-run] [-repack PERCENT] [-json]";
 	if (command == "agent")
 		return "plakar agent [-timeout SECONDS] [-foreground] [-socket PATH] | plakar agent -stop";
 	if (command == "check")
 		return std::string(global) + "check [-fast] [-read-data] [-refcounts] [-json] [SNAPSHOT...]";
-	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|keep|gc|agent|version [options] [args]";
+	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|keep|gc|repair|agent|version [options] [args]";
 }
 
 } // namespace plakar::cli

@@ -194,3 +194,49 @@ int cmd_rm(Session &session)
 }
 
 } // namespace plakar::cli
+
+namespace plakar::cli {
+
+namespace {
+extern "C" void on_damaged(const char *message, void *)
+{
+	report_item("repair", "", message);
+}
+} // namespace
+
+// `plakar repair [-yes]`: the index rebuilt from the packs' tables of contents.
+int cmd_repair(Session &session)
+{
+	FlagSet flags("repair");
+	bool yes = false, json = false;
+	flags.add_bool("yes", &yes);
+	flags.add_bool("json", &json);
+	const auto &args = session.options().args;
+	std::size_t pos = flags.parse(args, 0);
+	if (pos != args.size())
+		throw UsageError("unexpected argument: " + args[pos]);
+	plakar_repair_report r{};
+	r.version = PLAKAR_REPAIR_REPORT_VERSION;
+	int rc = plakar_repair(session.repository(), yes ? 1 : 0, &r, on_damaged, nullptr);
+	if (rc != PLAKAR_OK)
+		throw_library_error(rc);
+	if (json) {
+		JsonObject o;
+		o.boolean("applied", r.applied).unum("packs", r.packs).unum("blobs", r.blobs).unum("added", r.added);
+		o.unum("dropped", r.dropped).unum("segments_before", r.segments_before).unum("damaged", r.damaged);
+		std::printf("%s\n", o.done().c_str());
+	} else {
+		std::printf("repair: %s the index from %" PRIu64 " pack(s): %" PRIu64 " blobs, %" PRIu64
+		            " added (present in packs, missing from the index), %" PRIu64
+		            " dropped (naming packs that are gone), %" PRIu64 " segment(s) replaced\n",
+		            r.applied ? "rebuilt" : "would rebuild", r.packs, r.blobs, r.added, r.dropped, r.segments_before);
+		if (!r.applied)
+			std::printf("repair: nothing changed; run again with -yes to apply\n");
+		else
+			std::printf("repair: done; run plakar check to see what, if anything, is still missing\n");
+	}
+	session.finish_output();
+	return r.damaged ? kExitPartial : kExitOk;
+}
+
+} // namespace plakar::cli

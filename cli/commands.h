@@ -25,6 +25,7 @@ int cmd_agent(Session &session);
 int cmd_rm(Session &session);
 int cmd_gc(Session &session);
 int cmd_keep(Session &session);
+int cmd_repair(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

@@ -543,6 +543,35 @@ typedef struct plakar_gc_report {
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts,
                                              plakar_gc_report *report);
 
+/* ---------------------------------------------------------------- repair */
+
+/* Filled by plakar_repair; set version first. */
+typedef struct plakar_repair_report {
+	unsigned int version;      /* set by the caller: PLAKAR_REPAIR_REPORT_VERSION */
+	int applied;               /* 1 when the index was rewritten */
+	uint64_t packs;            /* packs whose table of contents was read */
+	uint64_t blobs;            /* entries of the rebuilt index */
+	uint64_t added;            /* blobs present in a pack that the index lacked */
+	uint64_t dropped;          /* index entries naming packs that are gone */
+	uint64_t segments_before;  /* index segments replaced */
+	uint64_t damaged;          /* packs or segments that could not be read (see the callback) */
+} plakar_repair_report;
+#define PLAKAR_REPAIR_REPORT_VERSION 1
+
+/* Hears each damaged object ("pack <id>: ...", "index segment <name>: ..."); borrowed for the call. */
+typedef void (*plakar_damaged_cb)(const char *message, void *payload);
+
+/*
+ * Rebuilds the index from the packs' own tables of contents: every blob of every readable
+ * pack is indexed, entries naming packs that are gone are dropped, and a pack whose table of
+ * contents does not open keeps its old entries. With apply == 0 it only reports; with apply,
+ * it takes the exclusive lock (PLAKAR_ELOCKED while a gc runs) and replaces every index
+ * segment by one. Snapshots are not touched: run plakar_check afterwards to see what, if
+ * anything, is still missing. report and cb may be NULL.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repair(plakar_repository *repo, int apply, plakar_repair_report *report,
+                                                 plakar_damaged_cb cb, void *payload);
+
 /* ---------------------------------------------------------------- key agent */
 
 /*

@@ -268,6 +268,49 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	return true;
 }
 
+void Repository::read_segment(const std::string &name,
+                              const std::function<void(const Id &pack, const BlobRecord &rec)> &fn)
+{
+	Bytes body;
+	{
+		std::lock_guard lk(mu_);
+		body = fetch_segment(name);
+	}
+	Index one;
+	one.load_segment(body);
+	one.finish_load();
+	one.for_each_saved([&](const Id &id, const BlobLoc &loc) { fn(one.pack_name(loc.pack), one.record(id, loc)); });
+}
+
+void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_pack,
+                               const std::vector<std::string> &old_segments)
+{
+	std::lock_guard lk(mu_);
+	if (index_.has_fresh() || data_pack_ || meta_pack_)
+		fail(Code::Error, "replace_index with unsaved blobs");
+	Index next;
+	for (const auto &[pack, recs] : by_pack)
+		for (const auto &r : recs)
+			next.add(pack, r);
+	std::string name = hex_encode(crypto::random_bytes(32));
+	Bytes body = next.encode_fresh();
+	store_->put(Kind::Index, name,
+	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
+	if (cache_)
+		cache_->put(CacheTable::Segment, name, body);
+	for (const auto &o : old_segments) {
+		store_->remove(Kind::Index, o);
+		if (cache_)
+			cache_->remove(CacheTable::Segment, o);
+	}
+	load_index();
+	unindexed_.clear();
+	scanned_packs_.clear();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
 void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
 {
 	Bytes packed;

@@ -114,6 +114,10 @@ public:
 		return index_.contains(id);
 	}
 	void rewrite_index(const std::function<bool(const Id &pack)> &keep, const std::vector<std::string> &old_segments);
+	// Calls fn for every entry of one index segment. Throws Code::Corrupt when it is damaged.
+	void read_segment(const std::string &name, const std::function<void(const Id &pack, const BlobRecord &rec)> &fn);
+	// Replaces old_segments by one segment holding exactly these entries (repair).
+	void replace_index(const std::map<Id, std::vector<BlobRecord>> &by_pack, const std::vector<std::string> &old_segments);
 	void copy_blob(BlobType type, const Id &id, ByteView plaintext);
 	void index_pack(const Id &pack, const std::vector<BlobRecord> &records);
 

@@ -355,6 +355,15 @@ int main(int argc, char **argv)
 		ko.last = 2;
 		ko.dry_run = 0;
 		CHECK(plakar_keep(repo, &ko, NULL, NULL, &removed) == PLAKAR_OK && removed == 0);
+
+		/* Repair, as a dry run: the index already agrees with the packs. */
+		plakar_repair_report rr;
+		memset(&rr, 0, sizeof rr);
+		CHECK(plakar_repair(repo, 0, &rr, NULL, NULL) == PLAKAR_EINVALID); /* version unset */
+		rr.version = PLAKAR_REPAIR_REPORT_VERSION;
+		CHECK(plakar_repair(repo, 0, &rr, NULL, NULL) == PLAKAR_OK);
+		CHECK(rr.applied == 0 && rr.added == 0 && rr.dropped == 0 && rr.damaged == 0 && rr.blobs >= 3);
+		CHECK(plakar_repair(repo, 1, &rr, NULL, NULL) == PLAKAR_OK && rr.applied == 1);
 	}
 
 	/* Check: clean at every depth, then a truncated pack, named in the report. */

@@ -89,3 +89,23 @@ def test_bad_arguments(pushed):
     repo.fails("check", "", code=2)
     r = repo.fails("check", "ffffffff")
     assert "ffffffff" in r.stderr or "not found" in r.stderr, r
+
+
+def test_repair_after_index_deleted(pushed):
+    repo, src, s1, s2 = pushed
+    seg_dir = os.path.join(repo.repo, "index")
+    for name in os.listdir(seg_dir):
+        os.remove(os.path.join(seg_dir, name))
+    r = repo.run("check", global_args=["-no-cache"])
+    assert r.returncode == 1 and "has no index entry" in r.stderr, r
+    out = repo.ok("repair").out
+    assert "would rebuild" in out and "-yes" in out, out
+    assert os.listdir(seg_dir) == []
+    out = repo.ok("repair", "-yes").out
+    assert "rebuilt the index" in out, out
+    assert len(os.listdir(seg_dir)) == 1
+    repo.ok("check", global_args=["-no-cache"])
+    repo.ok("check", s1, s2)
+    (report,) = [json.loads(x) for x in repo.ok("repair", "-json").out.splitlines()]
+    assert report["applied"] is False and report["added"] == 0 and report["dropped"] == 0
+    repo.fails("repair", "extra", code=2)

@@ -233,6 +233,14 @@ class Repository:
                                            int(yearly), bool(dry_run))
         return [(sid, bool(kept), reasons) for sid, _group, _t, kept, reasons in decisions]
 
+    def repair(self, *, apply: bool = False) -> dict[str, Any]:
+        """Rebuilds the index from the packs' own tables of contents (with apply=True; else
+        only reports): keys applied, packs, blobs, added (blobs the index lacked), dropped
+        (entries naming packs that are gone), segments_before, damaged (list of messages
+        naming the packs or segments that could not be read)."""
+        report: dict[str, Any] = self._handle().repair(bool(apply))
+        return report
+
     def gc(self, *, dry_run: bool = False, repack_percent: int = 50) -> GcReport:
         """Collects garbage: deletes packs no snapshot uses, repacks packs whose live blobs
         fill less than repack_percent (0: never), rewrites the index as one segment. Never

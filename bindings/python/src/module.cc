@@ -928,6 +928,35 @@ py::tuple repository_keep(const RepositoryHandle &self, int last, int hourly, in
 	return py::make_tuple(out, removed);
 }
 
+extern "C" void collect_damaged(const char *message, void *payload)
+{
+	static_cast<std::vector<std::string> *>(payload)->emplace_back(message);
+}
+
+py::dict repository_repair(const RepositoryHandle &self, bool apply)
+{
+	auto repo = self.get();
+	plakar_repair_report r{};
+	r.version = PLAKAR_REPAIR_REPORT_VERSION;
+	std::vector<std::string> damaged;
+	Status s = blocking(
+	    [&] { return Status::capture(plakar_repair(repo->h, apply ? 1 : 0, &r, collect_damaged, &damaged)); });
+	if (!s.ok())
+		raise_status(s);
+	py::dict d;
+	d["applied"] = bool(r.applied);
+	d["packs"] = r.packs;
+	d["blobs"] = r.blobs;
+	d["added"] = r.added;
+	d["dropped"] = r.dropped;
+	d["segments_before"] = r.segments_before;
+	py::list dl;
+	for (const auto &m : damaged)
+		dl.append(py::str(m));
+	d["damaged"] = dl;
+	return d;
+}
+
 py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_percent)
 {
 	auto repo = self.get();
@@ -1086,6 +1115,7 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
 	    .def("info", &repository_info)
 	    .def("rm", &repository_rm, py::arg("snapshots"))
+	    .def("repair", &repository_repair, py::arg("apply"))
 	    .def("keep", &repository_keep, py::arg("last"), py::arg("hourly"), py::arg("daily"), py::arg("weekly"),
 	         py::arg("monthly"), py::arg("yearly"), py::arg("dry_run"))
 	    .def("gc", &repository_gc, py::arg("dry_run"), py::arg("repack_percent"))

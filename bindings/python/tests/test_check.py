@@ -64,3 +64,17 @@ def test_bad_arguments(repo_path, two_snapshots):
             repo.check(fast=True)
         with pytest.raises(plakar.InvalidArgumentError):
             repo.check([s1], refcounts=True)
+
+
+def test_repair(repo_path, two_snapshots):
+    src, s1, s2 = two_snapshots
+    for seg in (repo_path / "index").iterdir():
+        seg.unlink()
+    with plakar.open(repo_path, PASSPHRASE, cache=False) as repo:
+        assert not repo.check().ok
+        dry = repo.repair()
+        assert dry["applied"] is False and dry["added"] == dry["blobs"] > 0 and dry["damaged"] == []
+        done = repo.repair(apply=True)
+        assert done["applied"] is True
+        assert repo.check().ok
+        assert repo.check([s1, s2]).ok

@@ -1,0 +1,27 @@
+// Repair: the index rebuilt from the packs' own tables of contents (docs/cli.md, "repair").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace plakar {
+
+class Repository;
+
+struct RepairReport {
+	uint64_t packs = 0;            // packs whose table of contents was read
+	uint64_t blobs = 0;            // entries in the rebuilt index
+	uint64_t added = 0;            // blobs present in a pack that the index lacked
+	uint64_t dropped = 0;          // index entries naming packs that are gone
+	uint64_t segments_before = 0;  // index segments replaced
+	std::vector<std::string> damaged; // "pack <id>: ..." / "index segment <name>: ...", kept as they were
+	bool applied = false;
+};
+
+// Rebuilds the index (under the exclusive lock): every blob of every readable pack's table of
+// contents, plus the old entries of packs whose table of contents does not open; entries
+// naming packs that are gone are dropped. With apply false, only reports.
+RepairReport repair_index(Repository &repo, bool apply);
+
+} // namespace plakar
