@@ -121,7 +121,7 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 			}
 		}
 		if (!found)
-			fail(Code::Auth, "wrong passphrase");
+			fail(Code::Auth, "wrong passphrase (or a damaged CONFIG or key file)");
 	}
 	KeyRing keys = KeyRing::derive(master, cfg);
 	verify_config(raw, keys);
@@ -688,18 +688,28 @@ Bytes Repository::get_snapshot(const std::string &name)
 void Repository::begin_write()
 {
 	std::lock_guard lk(mu_);
-	if (!index_loaded_)
-		return; // loaded on first use, after this point
-	std::vector<std::string> names = store_->list(Kind::Index);
-	std::unordered_set<std::string> now(names.begin(), names.end());
-	bool removed = std::any_of(segments_.begin(), segments_.end(), [&](const std::string &s) { return !now.count(s); });
-	if (removed && !index_.has_fresh() && !data_pack_ && !meta_pack_) {
-		load_index();
-		unindexed_.clear();
-		scanned_packs_.clear();
+	if (!index_loaded_) {
+		ensure_index_locked();
 	} else {
-		refresh_index_locked();
+		std::vector<std::string> names = store_->list(Kind::Index);
+		std::unordered_set<std::string> now(names.begin(), names.end());
+		bool removed =
+		    std::any_of(segments_.begin(), segments_.end(), [&](const std::string &s) { return !now.count(s); });
+		if (removed && !index_.has_fresh() && !data_pack_ && !meta_pack_) {
+			load_index();
+			unindexed_.clear();
+			scanned_packs_.clear();
+		} else {
+			refresh_index_locked();
+		}
 	}
+	// Packs no segment names (a push killed between its packs and its segment): their blobs
+	// are adopted, indexed by this writer's segment, so nothing uploaded is uploaded again.
+	scan_unindexed_locked();
+	for (const auto &[id, place] : unindexed_)
+		if (!index_.contains(id))
+			index_.add(place.pack, place.rec);
+	unindexed_.clear();
 }
 
 void Repository::remove_snapshot(const std::string &name)

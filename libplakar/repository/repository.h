@@ -148,8 +148,9 @@ public:
 		return open_object(keys_, cfg_.encrypted, what, name, raw);
 	}
 
-	// Called by a writer (push) once it holds its lock: an index loaded earlier by this handle
-	// is brought up to date, reloaded whole when a gc rewrote it since.
+	// Called by a writer (push) once it holds its lock: the index is loaded, or brought up to
+	// date (reloaded whole when a gc rewrote it since), and the blobs of packs no segment
+	// names are adopted (indexed by this writer's next segment).
 	void begin_write();
 	void remove_snapshot(const std::string &name);
 

@@ -109,3 +109,12 @@ def test_repair_after_index_deleted(pushed):
     (report,) = [json.loads(x) for x in repo.ok("repair", "-json").out.splitlines()]
     assert report["applied"] is False and report["added"] == 0 and report["dropped"] == 0
     repo.fails("repair", "extra", code=2)
+
+
+def test_damaged_config_is_named(pushed):
+    repo, src, s1, s2 = pushed
+    flip_byte(os.path.join(repo.repo, "CONFIG"), 20)
+    r = repo.fails("check")
+    assert "CONFIG" in r.stderr, r
+    r = repo.fails("check", s1)
+    assert "CONFIG" in r.stderr, r

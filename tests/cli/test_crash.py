@@ -47,6 +47,13 @@ def killed_at(repo, step, *args):
                                     "-e", inject))
 
 
+def pack_bytes(path):
+    total = 0
+    for d, _, files in os.walk(os.path.join(path, "packs")):
+        total += sum(os.path.getsize(os.path.join(d, f)) for f in files)
+    return total
+
+
 def assert_coherent(repo, committed):
     """check passes, and every snapshot committed so far is there and fully readable."""
     r = repo.run("check")
@@ -94,11 +101,17 @@ def test_push_killed_at_every_step(repo, tmp_path):
     make_tree(src, 1)
     committed = [repo.push(src)]
     make_tree(src, 2)  # new content: the next push writes packs, a segment, a header
+    # What an uninterrupted push stores, to compare with a killed push followed by another.
+    ref = fresh_copy(repo, repo.repo, tmp_path / "ref")
+    ref.push(src)
+    ref_bytes = pack_bytes(ref.repo)
 
     def then_push(work, mine):
-        # The next push completes and reuses what the killed one stored.
+        # The next push completes and reuses what the killed one stored: together they store
+        # no more than one uninterrupted push.
         mine.append(work.push(src))
         assert_coherent(work, mine)
+        assert pack_bytes(work.repo) <= ref_bytes + 4096, (pack_bytes(work.repo), ref_bytes)
 
     assert every_step(repo, tmp_path, committed, ["push", str(src)], then_push) >= 5
 

@@ -159,7 +159,7 @@ TEST_CASE("tamper: a damaged key file reads as a wrong passphrase, without sayin
 		FAIL("opened");
 	} catch (const Error &e) {
 		CHECK(e.code() == Code::Auth);
-		CHECK(std::string(e.what()) == "wrong passphrase");
+		CHECK(std::string(e.what()) == "wrong passphrase (or a damaged CONFIG or key file)");
 	}
 }
 
