@@ -115,8 +115,11 @@ TEST_CASE("locate finds names and paths, and reads a shared directory once", "[b
 	locate(*r, h1, q, memo, [&](const std::string &p) { found.push_back(p); });
 	auto reads_first = r->stats().meta_fetched - before;
 	locate(*r, h2, q, memo, [&](const std::string &p) { found.push_back(p); });
-	CHECK(r->stats().meta_fetched - before == reads_first); // the second snapshot cost nothing
+	// The second snapshot shares src/ with the first: nothing below it is read again. Only its
+	// ancestors may differ (tests running alongside change the temporary directory's parent).
 	std::string base = d.path();
+	CHECK(r->stats().meta_fetched - before <= reads_first + split_path(base).size() + 1);
+	CHECK(reads_first > split_path(base).size() + 1);
 	CHECK(found == std::vector<std::string>{base + "/src/a/b/target.txt", base + "/src/target.txt",
 	                                        base + "/src/a/b/target.txt", base + "/src/target.txt"});
 	LocateMemo m2;
