@@ -223,11 +223,24 @@ Id Repository::blob_id(ByteView plaintext) const
 	return mac->mac(plaintext);
 }
 
+// Whether a writer may reuse the stored copy of a blob instead of storing it: it is indexed in
+// a pack that exists (a writer lists the packs once, in begin_write: a pack lost to damage is
+// then not reused, the blob is stored again), or it is being stored now.
+bool Repository::stored_locked(const Id &id)
+{
+	if (open_blobs_.count(id) || in_flight_.count(id))
+		return true;
+	auto loc = index_.find(id);
+	if (!loc)
+		return false;
+	return !packs_known_ || present_packs_.count(index_.pack_name(loc->pack));
+}
+
 bool Repository::has_blob(const Id &id)
 {
 	std::lock_guard lk(mu_);
 	ensure_index_locked();
-	return index_.contains(id) || open_blobs_.count(id) || in_flight_.count(id);
+	return stored_locked(id);
 }
 
 bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
@@ -235,7 +248,7 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	{
 		std::lock_guard lk(mu_);
 		ensure_index_locked();
-		if (index_.contains(id) || open_blobs_.count(id) || !in_flight_.insert(id).second)
+		if (stored_locked(id) || !in_flight_.insert(id).second)
 			return false;
 	}
 	Bytes packed;
@@ -397,6 +410,8 @@ void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
 	for (const auto &r : records)
 		open_blobs_.erase(r.id);
 	store_->put(Kind::Pack, name.hex(), pack);
+	if (packs_known_)
+		present_packs_.insert(name);
 	for (const auto &r : records)
 		index_.add(name, r);
 }
@@ -530,6 +545,8 @@ void Repository::scan_unindexed_locked()
 		} catch (const Error &) {
 			continue;
 		}
+		if (packs_known_)
+			present_packs_.insert(pack);
 		if (index_.knows_pack(pack) || !scanned_packs_.insert(pack).second)
 			continue;
 		try {
@@ -705,6 +722,10 @@ void Repository::begin_write()
 	}
 	// Packs no segment names (a push killed between its packs and its segment): their blobs
 	// are adopted, indexed by this writer's segment, so nothing uploaded is uploaded again.
+	// The listing also tells which packs exist: a blob indexed in a pack that is gone is not
+	// reused (stored_locked).
+	present_packs_.clear();
+	packs_known_ = true;
 	scan_unindexed_locked();
 	for (const auto &[id, place] : unindexed_)
 		if (!index_.contains(id))

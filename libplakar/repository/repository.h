@@ -181,6 +181,7 @@ private:
 	std::optional<BlobPlace> locate_locked(const Id &id);
 	// Reads the tables of contents of the packs the index does not name (once per pack).
 	void scan_unindexed_locked();
+	bool stored_locked(const Id &id);
 	std::vector<BlobRecord> toc_of(const PackKey &key, const Id &pack, uint64_t pack_size);
 	bool refresh_index_locked();
 	Bytes fetch_segment(const std::string &name);
@@ -209,6 +210,9 @@ private:
 	// Blobs found in packs the index does not name, and the packs already scanned.
 	std::unordered_map<Id, BlobPlace, IdHash> unindexed_;
 	std::unordered_set<Id, IdHash> scanned_packs_;
+	// The packs that exist, as a writer listed them (begin_write) plus those it wrote since.
+	bool packs_known_ = false;
+	std::unordered_set<Id, IdHash> present_packs_;
 	RepoStats stats_;
 };
 

@@ -332,3 +332,22 @@ TEST_CASE("repair: entries of a missing pack are dropped, a damaged pack keeps i
 	auto rep = f.run({f.s2}, true);
 	CHECK(has_problem(rep, Code::NotFound, f.s2 + ":" + f.d / "src/other"));
 }
+
+TEST_CASE("a push after a pack was lost stores those blobs again instead of reusing them", "[check]")
+{
+	Fixture f;
+	auto data = f.packs(1);
+	fs::remove(data[1]); // the second push's data: src/other as it is now
+	CHECK_FALSE(f.run({f.s2}, true).ok());
+	std::string s3;
+	{
+		OpenOptions o;
+		o.cache_dir = f.d / "cache"; // the parent's nodes come from the cache: files look unchanged
+		auto r = Repository::open(f.uri, std::string("pw"), o);
+		s3 = push(*r, {f.d / "src"}, {}).id_string();
+	}
+	auto rep = f.run({s3});
+	INFO(dump(rep));
+	CHECK(rep.ok());
+	CHECK(f.read_back(s3, f.d / "src/other") == test::random_data(40000, 4));
+}
