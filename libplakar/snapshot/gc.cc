@@ -1,6 +1,10 @@
 #include "snapshot/gc.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <set>
 #include <unordered_set>
@@ -137,9 +141,40 @@ std::vector<std::string> remove_snapshots(Repository &repo, const std::vector<st
 		names.push_back(resolve_snapshot(repo, s)); // all resolved before any is removed
 	std::sort(names.begin(), names.end());
 	names.erase(std::unique(names.begin(), names.end()), names.end());
-	for (const auto &n : names)
-		repo.remove_snapshot(n);
+	remove_concurrently(repo, names);
 	return names;
+}
+
+size_t remove_concurrently(Repository &repo, const std::vector<std::string> &names)
+{
+	// Each removal is one delete in the store; remote stores answer several requests in
+	// flight faster than one after the other.
+	std::atomic<size_t> next{0}, removed{0};
+	std::mutex mu;
+	std::exception_ptr first_error;
+	auto worker = [&] {
+		for (;;) {
+			size_t i = next++;
+			if (i >= names.size())
+				return;
+			try {
+				repo.remove_snapshot(names[i]);
+				removed++;
+			} catch (...) {
+				std::lock_guard lk(mu);
+				if (!first_error)
+					first_error = std::current_exception();
+			}
+		}
+	};
+	std::vector<std::thread> threads;
+	for (size_t i = 0; i < std::min<size_t>(names.size(), 8); i++)
+		threads.emplace_back(worker);
+	for (auto &t : threads)
+		t.join();
+	if (first_error)
+		std::rethrow_exception(first_error);
+	return removed;
 }
 
 GcReport collect_garbage(Repository &repo, const GcOptions &o)

@@ -49,7 +49,10 @@ struct GcReport {
 GcReport collect_garbage(Repository &repo, const GcOptions &opts);
 
 // Deletes snapshot headers (ids or unique prefixes, resolved first: an unknown one fails
-// before anything is deleted). Returns the ids removed.
+// before anything is deleted), several at a time. Returns the ids removed.
 std::vector<std::string> remove_snapshots(Repository &repo, const std::vector<std::string> &ids);
+// Deletes these snapshot headers (store names), up to 8 at once; the first error is rethrown
+// after every removal was tried. Returns how many went.
+size_t remove_concurrently(Repository &repo, const std::vector<std::string> &names);
 
 } // namespace plakar

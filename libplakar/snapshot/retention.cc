@@ -1,16 +1,13 @@
 #include "snapshot/retention.h"
 
 #include <algorithm>
-#include <atomic>
 #include <ctime>
-#include <exception>
 #include <map>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "base/error.h"
 #include "repository/repository.h"
+#include "snapshot/gc.h"
 
 namespace plakar {
 
@@ -106,35 +103,7 @@ size_t apply_retention(Repository &repo, const std::vector<RetentionDecision> &p
 	for (const auto &d : plan)
 		if (!d.keep)
 			doomed.push_back(d.id);
-	// Several removals at once: each is one delete in the store, and remote stores answer
-	// faster to several requests in flight than to one after the other.
-	std::atomic<size_t> next{0}, removed{0};
-	std::mutex mu;
-	std::exception_ptr first_error;
-	auto worker = [&] {
-		for (;;) {
-			size_t i = next++;
-			if (i >= doomed.size())
-				return;
-			try {
-				repo.remove_snapshot(doomed[i]);
-				removed++;
-			} catch (...) {
-				std::lock_guard lk(mu);
-				if (!first_error)
-					first_error = std::current_exception();
-			}
-		}
-	};
-	size_t n = std::min<size_t>(doomed.size(), 8);
-	std::vector<std::thread> threads;
-	for (size_t i = 0; i < n; i++)
-		threads.emplace_back(worker);
-	for (auto &t : threads)
-		t.join();
-	if (first_error)
-		std::rethrow_exception(first_error);
-	return removed;
+	return remove_concurrently(repo, doomed);
 }
 
 } // namespace plakar
