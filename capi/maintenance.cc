@@ -174,14 +174,15 @@ int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts, plakar
 	});
 }
 
-int plakar_repair(plakar_repository *repo, int apply, plakar_repair_report *report, plakar_damaged_cb cb,
+int plakar_repair(plakar_repository *repo, unsigned int flags, plakar_repair_report *report, plakar_damaged_cb cb,
                   void *payload)
 {
 	return guard([&] {
 		require(repo, "repository is NULL");
+		require(!(flags & ~unsigned(PLAKAR_REPAIR_APPLY | PLAKAR_REPAIR_READ_DATA)), "unknown repair flags");
 		require(!report || report->version == PLAKAR_REPAIR_REPORT_VERSION, "unknown plakar_repair_report version");
 		CallScope lk(repo);
-		RepairReport r = repair_index(*repo->repo, apply != 0);
+		RepairReport r = repair_index(*repo->repo, flags & PLAKAR_REPAIR_APPLY, flags & PLAKAR_REPAIR_READ_DATA);
 		if (cb)
 			for (const auto &d : r.damaged)
 				cb(d.c_str(), payload);
@@ -193,6 +194,7 @@ int plakar_repair(plakar_repository *repo, int apply, plakar_repair_report *repo
 			report->dropped = r.dropped;
 			report->segments_before = r.segments_before;
 			report->damaged = r.damaged.size();
+			report->damaged_blobs = r.unindexed_damaged;
 		}
 	});
 }

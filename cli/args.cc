@@ -161,7 +161,7 @@ std::string usage_line(std::string_view command) {
 		return std::string(global) + "keep [-last N] [-hourly N] [-daily N] [-weekly N] [-monthly N] [-yearly N] "
 		                             "[-dry-run] [-no-gc] [-json] [N]";
 	if (command == "repair")
-		return std::string(global) + "repair [-yes] [-json]";
+		return std::string(global) + "repair [-read-data] [-yes] [-json]";
 	if (command == "gc")
 		return std::string(global) + "gc [-dry-run] [-repack PERCENT] [-json]";
 	if (command == "agent")

@@ -204,12 +204,13 @@ extern "C" void on_damaged(const char *message, void *)
 }
 } // namespace
 
-// `plakar repair [-yes]`: the index rebuilt from the packs' tables of contents.
+// `plakar repair [-read-data] [-yes]`: the index rebuilt from the packs' tables of contents.
 int cmd_repair(Session &session)
 {
 	FlagSet flags("repair");
-	bool yes = false, json = false;
+	bool yes = false, json = false, read_data = false;
 	flags.add_bool("yes", &yes);
+	flags.add_bool("read-data", &read_data);
 	flags.add_bool("json", &json);
 	const auto &args = session.options().args;
 	std::size_t pos = flags.parse(args, 0);
@@ -217,19 +218,25 @@ int cmd_repair(Session &session)
 		throw UsageError("unexpected argument: " + args[pos]);
 	plakar_repair_report r{};
 	r.version = PLAKAR_REPAIR_REPORT_VERSION;
-	int rc = plakar_repair(session.repository(), yes ? 1 : 0, &r, on_damaged, nullptr);
+	unsigned fl = (yes ? PLAKAR_REPAIR_APPLY : 0) | (read_data ? PLAKAR_REPAIR_READ_DATA : 0);
+	int rc = plakar_repair(session.repository(), fl, &r, on_damaged, nullptr);
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	if (json) {
 		JsonObject o;
 		o.boolean("applied", r.applied).unum("packs", r.packs).unum("blobs", r.blobs).unum("added", r.added);
 		o.unum("dropped", r.dropped).unum("segments_before", r.segments_before).unum("damaged", r.damaged);
+		o.unum("damaged_blobs", r.damaged_blobs);
 		std::printf("%s\n", o.done().c_str());
 	} else {
 		std::printf("repair: %s the index from %" PRIu64 " pack(s): %" PRIu64 " blobs, %" PRIu64
 		            " added (present in packs, missing from the index), %" PRIu64
 		            " dropped (naming packs that are gone), %" PRIu64 " segment(s) replaced\n",
 		            r.applied ? "rebuilt" : "would rebuild", r.packs, r.blobs, r.added, r.dropped, r.segments_before);
+		if (r.damaged_blobs)
+			std::printf("repair: %" PRIu64 " damaged blob(s) %s out of the index: the next push of their "
+			            "content stores them again\n",
+			            r.damaged_blobs, r.applied ? "left" : "would be left");
 		if (!r.applied)
 			std::printf("repair: nothing changed; run again with -yes to apply\n");
 		else

@@ -35,7 +35,7 @@ void print_help() {
 	            "  keep [-last N] [-daily N] [-weekly N] [-monthly N] [-yearly N] [N]\n"
 	            "                                  remove the snapshots no rule keeps (per host and paths)\n"
 	            "  gc [-dry-run] [-repack PERCENT] delete unused packs, repack mostly unused ones\n"
-	            "  repair [-yes]                   rebuild the index from the packs (-yes applies)\n"
+	            "  repair [-read-data] [-yes]      rebuild the index from the packs (-yes applies)\n"
 	            "  agent [-timeout SECONDS] | agent -stop\n"
 	            "                                  keep master keys for this shell: eval \"$(plakar agent)\"\n"
 	            "  version                         print the version\n"

@@ -554,23 +554,31 @@ typedef struct plakar_repair_report {
 	uint64_t added;            /* blobs present in a pack that the index lacked */
 	uint64_t dropped;          /* index entries naming packs that are gone */
 	uint64_t segments_before;  /* index segments replaced */
-	uint64_t damaged;          /* packs or segments that could not be read (see the callback) */
+	uint64_t damaged;          /* packs, segments or blobs that could not be read (see the callback) */
+	uint64_t damaged_blobs;    /* PLAKAR_REPAIR_READ_DATA: blobs that failed authentication, left out */
 } plakar_repair_report;
 #define PLAKAR_REPAIR_REPORT_VERSION 1
 
 /* Hears each damaged object ("pack <id>: ...", "index segment <name>: ..."); borrowed for the call. */
 typedef void (*plakar_damaged_cb)(const char *message, void *payload);
 
+enum plakar_repair_flag {
+	PLAKAR_REPAIR_APPLY = 1,    /* write the rebuilt index; without it, only report */
+	PLAKAR_REPAIR_READ_DATA = 2 /* read every pack; leave blobs that fail authentication out */
+};
+
 /*
  * Rebuilds the index from the packs' own tables of contents: every blob of every readable
  * pack is indexed, entries naming packs that are gone are dropped, and a pack whose table of
- * contents does not open keeps its old entries. With apply == 0 it only reports; with apply,
- * it takes the exclusive lock (PLAKAR_ELOCKED while a gc runs) and replaces every index
- * segment by one. Snapshots are not touched: run plakar_check afterwards to see what, if
- * anything, is still missing. report and cb may be NULL.
+ * contents does not open keeps its old entries. With PLAKAR_REPAIR_READ_DATA every blob is
+ * read and a damaged one left out of the index: the next push that meets its content stores
+ * it again, which makes every snapshot referencing it whole again. Without
+ * PLAKAR_REPAIR_APPLY it only reports; with it, it takes the exclusive lock (PLAKAR_ELOCKED
+ * while a gc runs) and replaces every index segment by one. Snapshots are not touched: run
+ * plakar_check afterwards to see what, if anything, is still missing. report and cb may be NULL.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repair(plakar_repository *repo, int apply, plakar_repair_report *report,
-                                                 plakar_damaged_cb cb, void *payload);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repair(plakar_repository *repo, unsigned int flags,
+                                                 plakar_repair_report *report, plakar_damaged_cb cb, void *payload);
 
 /* ---------------------------------------------------------------- key agent */
 

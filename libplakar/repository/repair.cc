@@ -5,12 +5,13 @@
 #include <unordered_set>
 
 #include "base/error.h"
+#include "crypto/crypto.h"
 #include "repository/lock.h"
 #include "repository/repository.h"
 
 namespace plakar {
 
-RepairReport repair_index(Repository &repo, bool apply)
+RepairReport repair_index(Repository &repo, bool apply, bool read_data)
 {
 	RepairReport rep;
 	std::unique_ptr<RepoLock> lock;
@@ -44,7 +45,28 @@ RepairReport repair_index(Repository &repo, bool apply)
 			continue;
 		}
 		try {
-			auto toc = repo.pack_toc(pack, repo.store().size(Kind::Pack, name));
+			std::vector<BlobRecord> toc;
+			if (read_data) {
+				Bytes whole = repo.store().get(Kind::Pack, name);
+				auto key = repo.pack_key(pack);
+				std::vector<BlobRecord> good;
+				for (const auto &r : key->read_toc(whole)) {
+					try {
+						Bytes plain = key->blob_plaintext(r, ByteView(whole).subspan(r.offset, r.length));
+						if (!crypto::equal(repo.blob_id(plain).view(), r.id.view()))
+							fail(Code::Corrupt, "blob " + r.id.hex().substr(0, 16) + " does not match its id");
+						good.push_back(r);
+					} catch (const Error &e) {
+						if (e.code() != Code::Corrupt)
+							throw;
+						rep.unindexed_damaged++;
+						rep.damaged.push_back("pack " + name + ": " + e.what() + " (left out of the index)");
+					}
+				}
+				toc = std::move(good);
+			} else {
+				toc = repo.pack_toc(pack, repo.store().size(Kind::Pack, name));
+			}
 			present.insert(pack);
 			rep.packs++;
 			for (const auto &r : toc)

@@ -363,7 +363,9 @@ int main(int argc, char **argv)
 		rr.version = PLAKAR_REPAIR_REPORT_VERSION;
 		CHECK(plakar_repair(repo, 0, &rr, NULL, NULL) == PLAKAR_OK);
 		CHECK(rr.applied == 0 && rr.added == 0 && rr.dropped == 0 && rr.damaged == 0 && rr.blobs >= 3);
-		CHECK(plakar_repair(repo, 1, &rr, NULL, NULL) == PLAKAR_OK && rr.applied == 1);
+		CHECK(plakar_repair(repo, PLAKAR_REPAIR_APPLY | PLAKAR_REPAIR_READ_DATA, &rr, NULL, NULL) == PLAKAR_OK);
+		CHECK(rr.applied == 1 && rr.damaged_blobs == 0);
+		CHECK(plakar_repair(repo, 8, &rr, NULL, NULL) == PLAKAR_EINVALID);
 	}
 
 	/* Check: clean at every depth, then a truncated pack, named in the report. */

@@ -118,3 +118,15 @@ def test_damaged_config_is_named(pushed):
     assert "CONFIG" in r.stderr, r
     r = repo.fails("check", s1)
     assert "CONFIG" in r.stderr, r
+
+
+def test_repair_read_data_then_push_heals(pushed):
+    repo, src, s1, s2 = pushed
+    pack = largest_pack(repo.repo)
+    flip_byte(pack, 200)
+    assert repo.run("check", s1).returncode == 1
+    r = repo.run("repair", "-read-data", "-yes")
+    assert r.returncode == 3 and os.path.basename(pack) in r.stderr, r
+    assert "left out of the index" in r.out, r
+    repo.push(src)
+    repo.ok("check", s1, s2)

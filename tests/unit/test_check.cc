@@ -351,3 +351,32 @@ TEST_CASE("a push after a pack was lost stores those blobs again instead of reus
 	CHECK(rep.ok());
 	CHECK(f.read_back(s3, f.d / "src/other") == test::random_data(40000, 4));
 }
+
+TEST_CASE("repair -read-data leaves a damaged blob out, and the next push heals every snapshot", "[check][repair]")
+{
+	Fixture f;
+	auto data = f.packs(1);
+	Bytes b = test::read_file(data[0]);
+	b[100] ^= 1; // inside the first blob of the first push's data pack
+	test::write_file(data[0], b);
+	CHECK_FALSE(f.run({f.s1}).ok());
+	{
+		auto r = f.open();
+		auto dry = repair_index(*r, false, true);
+		CHECK(dry.unindexed_damaged == 1);
+		CHECK_FALSE(dry.applied);
+		auto done = repair_index(*r, true, true);
+		CHECK(done.unindexed_damaged == 1);
+		REQUIRE(done.damaged.size() == 1);
+		CHECK(done.damaged[0].find(base(data[0])) != std::string::npos);
+	}
+	// The same content pushed again is stored again, under the same id: the old snapshots
+	// read it from its new pack.
+	{
+		auto r = f.open();
+		push(*r, {f.d / "src"}, {});
+	}
+	auto rep = f.run({f.s1, f.s2});
+	INFO(dump(rep));
+	CHECK(rep.ok());
+}

@@ -233,12 +233,13 @@ class Repository:
                                            int(yearly), bool(dry_run))
         return [(sid, bool(kept), reasons) for sid, _group, _t, kept, reasons in decisions]
 
-    def repair(self, *, apply: bool = False) -> dict[str, Any]:
+    def repair(self, *, apply: bool = False, read_data: bool = False) -> dict[str, Any]:
         """Rebuilds the index from the packs' own tables of contents (with apply=True; else
-        only reports): keys applied, packs, blobs, added (blobs the index lacked), dropped
-        (entries naming packs that are gone), segments_before, damaged (list of messages
-        naming the packs or segments that could not be read)."""
-        report: dict[str, Any] = self._handle().repair(bool(apply))
+        only reports); read_data=True also reads every blob and leaves damaged ones out, so
+        the next push of their content stores them again. Keys: applied, packs, blobs, added
+        (blobs the index lacked), dropped (entries naming packs that are gone),
+        segments_before, damaged_blobs, damaged (messages naming what could not be read)."""
+        report: dict[str, Any] = self._handle().repair(bool(apply), bool(read_data))
         return report
 
     def gc(self, *, dry_run: bool = False, repack_percent: int = 50) -> GcReport:

@@ -933,14 +933,17 @@ extern "C" void collect_damaged(const char *message, void *payload)
 	static_cast<std::vector<std::string> *>(payload)->emplace_back(message);
 }
 
-py::dict repository_repair(const RepositoryHandle &self, bool apply)
+py::dict repository_repair(const RepositoryHandle &self, bool apply, bool read_data)
 {
 	auto repo = self.get();
 	plakar_repair_report r{};
 	r.version = PLAKAR_REPAIR_REPORT_VERSION;
 	std::vector<std::string> damaged;
 	Status s = blocking(
-	    [&] { return Status::capture(plakar_repair(repo->h, apply ? 1 : 0, &r, collect_damaged, &damaged)); });
+	    [&] {
+		    unsigned flags = (apply ? PLAKAR_REPAIR_APPLY : 0) | (read_data ? PLAKAR_REPAIR_READ_DATA : 0);
+		    return Status::capture(plakar_repair(repo->h, flags, &r, collect_damaged, &damaged));
+	    });
 	if (!s.ok())
 		raise_status(s);
 	py::dict d;
@@ -950,6 +953,7 @@ py::dict repository_repair(const RepositoryHandle &self, bool apply)
 	d["added"] = r.added;
 	d["dropped"] = r.dropped;
 	d["segments_before"] = r.segments_before;
+	d["damaged_blobs"] = r.damaged_blobs;
 	py::list dl;
 	for (const auto &m : damaged)
 		dl.append(py::str(m));
@@ -1115,7 +1119,7 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
 	    .def("info", &repository_info)
 	    .def("rm", &repository_rm, py::arg("snapshots"))
-	    .def("repair", &repository_repair, py::arg("apply"))
+	    .def("repair", &repository_repair, py::arg("apply"), py::arg("read_data"))
 	    .def("keep", &repository_keep, py::arg("last"), py::arg("hourly"), py::arg("daily"), py::arg("weekly"),
 	         py::arg("monthly"), py::arg("yearly"), py::arg("dry_run"))
 	    .def("gc", &repository_gc, py::arg("dry_run"), py::arg("repack_percent"))
