@@ -22,6 +22,18 @@ std::optional<BlobLoc> Index::find(const Id &id) const
 	return std::nullopt;
 }
 
+std::vector<BlobLoc> Index::find_all(const Id &id) const
+{
+	std::vector<BlobLoc> out;
+	auto it = std::lower_bound(sorted_.begin(), sorted_.end(), id, [](const Entry &e, const Id &k) { return e.id < k; });
+	for (; it != sorted_.end() && it->id == id; ++it)
+		out.push_back(it->loc);
+	auto f = fresh_.find(id);
+	if (f != fresh_.end())
+		out.push_back(f->second);
+	return out;
+}
+
 uint32_t Index::pack_number(const Id &pack)
 {
 	auto [it, inserted] = pack_no_.try_emplace(pack, uint32_t(packs_.size()));
@@ -158,7 +170,13 @@ void Index::finish_load()
 	// Stable: when concurrent pushes stored one blob twice, the first copy loaded wins.
 	if (!std::is_sorted(sorted_.begin(), sorted_.end(), less))
 		std::stable_sort(sorted_.begin(), sorted_.end(), less);
-	sorted_.erase(std::unique(sorted_.begin(), sorted_.end(), [](const Entry &a, const Entry &b) { return a.id == b.id; }),
+	// The same entry loaded twice (a segment and its compaction) is kept once; two locations of
+	// one blob (stored again by a push that found its pack gone, or concurrently by two pushes)
+	// are both kept, the first loaded first: find() returns it, find_all() every one.
+	sorted_.erase(std::unique(sorted_.begin(), sorted_.end(),
+	                          [](const Entry &a, const Entry &b) {
+		                          return a.id == b.id && a.loc.pack == b.loc.pack && a.loc.offset == b.loc.offset;
+	                          }),
 	              sorted_.end());
 	if (sorted_.capacity() - sorted_.size() > sorted_.size() / 8)
 		sorted_.shrink_to_fit();

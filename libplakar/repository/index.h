@@ -28,6 +28,8 @@ struct BlobLoc {
 class Index {
 public:
 	std::optional<BlobLoc> find(const Id &id) const;
+	// Every known location of a blob (usually one).
+	std::vector<BlobLoc> find_all(const Id &id) const;
 	bool contains(const Id &id) const { return find(id).has_value(); }
 	bool knows_pack(const Id &pack) const { return pack_no_.count(pack) != 0; }
 	const Id &pack_name(uint32_t n) const { return packs_[n]; }

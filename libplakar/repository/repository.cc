@@ -484,21 +484,32 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 	try {
 		return read_blob(id, expected, place->pack, place->rec, cacheable);
 	} catch (const Error &e) {
-		// The pack is gone: a gc repacked the blob since this handle loaded the index.
 		if (!e.is_not_found() || !place->indexed)
 			throw;
+		// The pack is gone. Another copy may exist: stored again by a push that found the
+		// pack missing, or repacked by a gc since this handle loaded the index.
+		std::vector<BlobPlace> others;
 		{
 			std::lock_guard lk(mu_);
-			if (index_.has_fresh() || data_pack_ || meta_pack_)
-				throw;
-			load_index();
-			unindexed_.clear();
-			scanned_packs_.clear();
-			place = locate_locked(id);
+			if (!index_.has_fresh() && !data_pack_ && !meta_pack_) {
+				load_index();
+				unindexed_.clear();
+				scanned_packs_.clear();
+			}
+			for (const auto &loc : index_.find_all(id))
+				others.push_back(BlobPlace{index_.pack_name(loc.pack), index_.record(id, loc), true});
 		}
-		if (!place)
-			fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
-		return read_blob(id, expected, place->pack, place->rec, cacheable);
+		for (const auto &o : others) {
+			if (o.pack == place->pack)
+				continue;
+			try {
+				return read_blob(id, expected, o.pack, o.rec, cacheable);
+			} catch (const Error &e2) {
+				if (!e2.is_not_found())
+					throw;
+			}
+		}
+		throw;
 	}
 }
 
@@ -506,6 +517,20 @@ std::optional<Repository::BlobPlace> Repository::locate_blob(const Id &id)
 {
 	std::lock_guard lk(mu_);
 	return locate_locked(id);
+}
+
+std::vector<Repository::BlobPlace> Repository::locate_all(const Id &id)
+{
+	std::lock_guard lk(mu_);
+	std::vector<BlobPlace> out;
+	auto first = locate_locked(id);
+	if (!first)
+		return out;
+	if (!first->indexed)
+		return {*first};
+	for (const auto &loc : index_.find_all(id))
+		out.push_back(BlobPlace{index_.pack_name(loc.pack), index_.record(id, loc), true});
+	return out;
 }
 
 std::optional<Repository::BlobPlace> Repository::locate_locked(const Id &id)

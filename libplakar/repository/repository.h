@@ -92,6 +92,8 @@ public:
 		bool indexed = true;
 	};
 	std::optional<BlobPlace> locate_blob(const Id &id);
+	// Every place holding the blob: all its index entries, else what locate_blob finds.
+	std::vector<BlobPlace> locate_all(const Id &id);
 	// Calls fn for every indexed blob (loads the index). fn must not call back into the
 	// repository.
 	void for_each_indexed(const std::function<void(const Id &pack, const BlobRecord &rec)> &fn);

@@ -108,34 +108,41 @@ std::optional<Repository::BlobPlace> Checker::locate(const Id &id)
 
 bool Checker::exists(const Id &id, BlobType type, const std::string &object)
 {
-	auto place = locate(id);
+	auto first = locate(id);
 	if (index_broken_)
 		return false;
-	if (!place) {
+	if (!first) {
 		problem(Code::NotFound, object, std::string(type_name(type)) + " " + short_id(id) + " is missing");
 		return false;
 	}
-	if (!place->indexed)
+	if (!first->indexed)
 		problem(Code::Corrupt, "blob " + short_id(id),
-		        std::string(type_name(type)) + " in pack " + place->pack.hex() + " has no index entry (referenced by " +
+		        std::string(type_name(type)) + " in pack " + first->pack.hex() + " has no index entry (referenced by " +
 		            object + "; `plakar repair` restores it)");
-	if (place->rec.type != type) {
-		problem(Code::Corrupt, object, "blob " + short_id(id) + " is a " + type_name(place->rec.type) + ", not a " +
-		                                   type_name(type));
-		return false;
+	// Any usable copy will do (a blob stored again after its pack was lost has two).
+	std::string why;
+	Code code = Code::NotFound;
+	for (const auto &place : first->indexed ? repo_.locate_all(id) : std::vector<Repository::BlobPlace>{*first}) {
+		if (place.rec.type != type) {
+			why = "blob " + short_id(id) + " is a " + type_name(place.rec.type) + ", not a " + type_name(type);
+			code = Code::Corrupt;
+			continue;
+		}
+		auto size = pack_size(place.pack);
+		if (!size) {
+			if (why.empty())
+				why = std::string(type_name(type)) + " " + short_id(id) + ": pack " + place.pack.hex() + " is missing";
+			continue;
+		}
+		if (uint64_t(place.rec.offset) + place.rec.length > *size) {
+			why = std::string(type_name(type)) + " " + short_id(id) + ": pack " + place.pack.hex() + " is truncated";
+			code = Code::Corrupt;
+			continue;
+		}
+		return true; // present, and restorable even when unindexed
 	}
-	auto size = pack_size(place->pack);
-	if (!size) {
-		problem(Code::NotFound, object,
-		        std::string(type_name(type)) + " " + short_id(id) + ": pack " + place->pack.hex() + " is missing");
-		return false;
-	}
-	if (uint64_t(place->rec.offset) + place->rec.length > *size) {
-		problem(Code::Corrupt, object,
-		        std::string(type_name(type)) + " " + short_id(id) + ": pack " + place->pack.hex() + " is truncated");
-		return false;
-	}
-	return true; // present, and restorable even when unindexed
+	problem(code, object, why);
+	return false;
 }
 
 bool Checker::blob(const Id &id, BlobType type, const std::string &object)
