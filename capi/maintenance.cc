@@ -1,5 +1,6 @@
 // The C ABI of repository maintenance (check, rm, keep, gc, repair) and of the key agent.
 #include <cstring>
+#include <functional>
 #include <optional>
 
 #include "internal.h"
@@ -11,6 +12,18 @@
 
 using namespace plakar;
 using namespace plakar::capi;
+
+namespace {
+// A plakar_stage_cb as the engine's progress function (empty when cb is NULL).
+std::function<bool(const std::string &, uint64_t, uint64_t)> stage_progress(plakar_stage_cb cb, void *payload)
+{
+	if (!cb)
+		return {};
+	return [cb, payload](const std::string &stage, uint64_t done, uint64_t total) {
+		return cb(stage.c_str(), done, total, payload) == 0;
+	};
+}
+} // namespace
 
 struct plakar_check_report {
 	CheckReport r;
@@ -41,13 +54,7 @@ int plakar_check(plakar_check_report **out, plakar_repository *repo, const plaka
 			require(o.snapshots.empty() || !(o.read_data || o.refcounts),
 			        "PLAKAR_CHECK_READ_DATA and PLAKAR_CHECK_REFCOUNTS apply to the whole-repository check");
 			require(!o.snapshots.empty() || !o.fast, "PLAKAR_CHECK_FAST applies to snapshots");
-			if (opts->progress) {
-				auto cb = opts->progress;
-				void *payload = opts->payload;
-				o.progress = [cb, payload](const std::string &stage, uint64_t done, uint64_t total) {
-					return cb(stage.c_str(), done, total, payload) == 0;
-				};
-			}
+			o.progress = stage_progress(opts->progress, opts->payload);
 		}
 		CallScope lk(repo);
 		auto report = std::make_unique<plakar_check_report>();
@@ -211,13 +218,7 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 			o.dry_run = opts->dry_run != 0;
 			if (opts->repack_percent >= 0)
 				o.repack_below = opts->repack_percent / 100.0;
-			if (opts->progress) {
-				auto cb = opts->progress;
-				void *payload = opts->payload;
-				o.progress = [cb, payload](const std::string &stage, uint64_t done, uint64_t total) {
-					return cb(stage.c_str(), done, total, payload) == 0;
-				};
-			}
+			o.progress = stage_progress(opts->progress, opts->payload);
 		}
 		CallScope lk(repo);
 		GcReport r = collect_garbage(*repo->repo, o);

@@ -305,6 +305,14 @@ void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_p
 	for (const auto &[pack, recs] : by_pack)
 		for (const auto &r : recs)
 			next.add(pack, r);
+	replace_segments_locked(next, old_segments);
+}
+
+// Writes next's fresh entries as one segment, then removes old_segments (a crash in between
+// leaves duplicates, never a gap), and reloads what the store holds now: the new segment and
+// any other process wrote meanwhile.
+void Repository::replace_segments_locked(const Index &next, const std::vector<std::string> &old_segments)
+{
 	std::string name = hex_encode(crypto::random_bytes(32));
 	Bytes body = next.encode_fresh();
 	store_->put(Kind::Index, name,
@@ -382,22 +390,7 @@ void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
 				next.add(pack, one.record(id, loc));
 		});
 	}
-	std::string name = hex_encode(crypto::random_bytes(32));
-	Bytes body = next.encode_fresh();
-	store_->put(Kind::Index, name,
-	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
-	if (cache_)
-		cache_->put(CacheTable::Segment, name, body);
-	for (const auto &o : old_segments) {
-		store_->remove(Kind::Index, o);
-		if (cache_)
-			cache_->remove(CacheTable::Segment, o);
-	}
-	// What the store holds now: the new segment, and any written meanwhile by others.
-	load_index();
-	sync_table_locked();
-	if (cache_)
-		cache_->flush();
+	replace_segments_locked(next, old_segments);
 }
 
 void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)

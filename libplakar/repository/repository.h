@@ -185,6 +185,7 @@ private:
 	void scan_unindexed_locked();
 	bool stored_locked(const Id &id);
 	std::vector<BlobRecord> toc_of(const PackKey &key, const Id &pack, uint64_t pack_size);
+	void replace_segments_locked(const Index &next, const std::vector<std::string> &old_segments);
 	bool refresh_index_locked();
 	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
