@@ -210,6 +210,7 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 		OpenOptions oo;
 		if (opts) {
 			oo.use_cache = !opts->no_cache;
+			oo.cpu = unsigned(opts->cpu);
 			if (opts->cache_dir)
 				oo.cache_dir = opts->cache_dir;
 			if (opts->version >= 2 && opts->agent)

@@ -1,5 +1,7 @@
 #include "repository/repository.h"
 
+#include "base/pool.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,10 +31,15 @@ Repository::Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys)
 {
 	static std::atomic<uint64_t> serials{0};
 	serial_ = ++serials;
+	cpu_ = default_cpu_budget();
 	chunker_ = std::make_unique<Chunker>(cfg_.chunks, keys_.gear.view());
 }
 
-Repository::~Repository() = default;
+Repository::~Repository()
+{
+	// Packs still queued are stored (a later writer adopts them); their errors are dropped.
+	uploader_.reset();
+}
 
 std::unique_ptr<Repository> Repository::create(const std::string &uri, const CreateOptions &opts)
 {
@@ -134,6 +141,8 @@ std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store
                                                     const OpenOptions &opts)
 {
 	std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(cfg), std::move(keys)));
+	if (opts.cpu)
+		repo->cpu_ = std::min(opts.cpu, usable_cores());
 	if (opts.use_cache)
 		repo->cache_ = Cache::open(opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir,
 		                           repo->cfg_, repo->keys_);
@@ -248,6 +257,7 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	{
 		std::lock_guard lk(mu_);
 		ensure_index_locked();
+		apply_uploads_locked(false);
 		if (stored_locked(id) || !in_flight_.insert(id).second)
 			return false;
 	}
@@ -299,6 +309,7 @@ void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_p
                                const std::vector<std::string> &old_segments)
 {
 	std::lock_guard lk(mu_);
+	apply_uploads_locked(true);
 	if (index_.has_fresh() || data_pack_ || meta_pack_)
 		fail(Code::Error, "replace_index with unsaved blobs");
 	Index next;
@@ -362,6 +373,7 @@ void Repository::index_pack(const Id &pack, const std::vector<BlobRecord> &recor
 std::vector<std::string> Repository::reload_index()
 {
 	std::lock_guard lk(mu_);
+	apply_uploads_locked(true);
 	if (index_.has_fresh() || data_pack_ || meta_pack_)
 		fail(Code::Error, "reload_index with unsaved blobs");
 	load_index();
@@ -375,6 +387,7 @@ void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
                                const std::vector<std::string> &old_segments)
 {
 	std::lock_guard lk(mu_);
+	apply_uploads_locked(true);
 	if (index_.has_fresh())
 		fail(Code::Error, "rewrite_index with unsaved blobs");
 	// Segment by segment: a blob indexed twice (a repacked copy) keeps a location in a kept
@@ -393,20 +406,42 @@ void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
 	replace_segments_locked(next, old_segments);
 }
 
+// Seals the pack and hands it to the uploader. Its blobs stay in open_blobs_ (a writer reuses
+// them) until the pack is stored; they are indexed then (apply_uploads_locked), so an index
+// segment never names a blob whose pack failed to be written.
 void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
 {
-	Id name = w->name();
-	std::vector<BlobRecord> records = w->records();
-	Bytes pack = w->finish();
+	PackUploader::Job job{w->name(), {}, w->records()};
+	job.pack = w->finish();
 	w.reset();
-	// If the put fails, these blobs are forgotten: a later put_blob stores them again.
-	for (const auto &r : records)
-		open_blobs_.erase(r.id);
-	store_->put(Kind::Pack, name.hex(), pack);
-	if (packs_known_)
-		present_packs_.insert(name);
-	for (const auto &r : records)
-		index_.add(name, r);
+	if (!uploader_)
+		uploader_ = std::make_unique<PackUploader>(*store_, 1);
+	uploader_->enqueue(std::move(job)); // waits while another pack waits: the store is slower
+	apply_uploads_locked(false);
+}
+
+void Repository::apply_uploads_locked(bool wait)
+{
+	if (!uploader_)
+		return;
+	if (wait)
+		uploader_->drain();
+	auto done = uploader_->take_done();
+	for (const auto &job : done.stored) {
+		for (const auto &r : job.records)
+			open_blobs_.erase(r.id);
+		if (packs_known_)
+			present_packs_.insert(job.name);
+		for (const auto &r : job.records)
+			index_.add(job.name, r);
+	}
+	// The blobs of a pack that failed to be stored are forgotten: a later put_blob stores them
+	// again.
+	for (const auto &job : done.failed)
+		for (const auto &r : job.records)
+			open_blobs_.erase(r.id);
+	if (done.error)
+		std::rethrow_exception(done.error);
 }
 
 std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
@@ -535,6 +570,7 @@ std::optional<Repository::BlobPlace> Repository::locate_locked(const Id &id)
 		for (auto *w : {&data_pack_, &meta_pack_})
 			if (*w && (*w)->name() == p)
 				finish_pack_locked(*w);
+		apply_uploads_locked(true);
 	}
 	auto loc = index_.find(id);
 	if (!loc && refresh_index_locked()) {
@@ -654,6 +690,7 @@ void Repository::flush()
 	for (auto *w : {&data_pack_, &meta_pack_})
 		if (*w && !(*w)->empty())
 			finish_pack_locked(*w);
+	apply_uploads_locked(true);
 	if (!index_.has_fresh())
 		return;
 	std::string name = hex_encode(crypto::random_bytes(32));

@@ -23,6 +23,7 @@
 #include "repository/keys.h"
 #include "repository/pack.h"
 #include "repository/sealed.h"
+#include "repository/uploader.h"
 #include "storage/store.h"
 
 namespace plakar {
@@ -42,6 +43,9 @@ struct OpenOptions {
 	// A key agent's socket (repository/agent.h): the master key is asked there first, and
 	// handed to it after a passphrase opened the repository. "" = no agent.
 	std::string agent;
+	// The CPU budget of this handle's pipelines (push): threads working at once. 0 = the
+	// default, max(1, cores - 1); more than the cores usable is clamped.
+	unsigned cpu = 0;
 };
 
 struct RepoStats {
@@ -71,6 +75,8 @@ public:
 	Store &store() { return *store_; }
 	// The cache in use, or nullptr.
 	Cache *cache() { return cache_.get(); }
+	// The CPU budget (OpenOptions::cpu, resolved): at least 1, at most the cores usable.
+	unsigned cpu() const { return cpu_; }
 
 	// The id of a blob with this content (thread-safe; uses a per-thread MAC context).
 	Id blob_id(ByteView plaintext) const;
@@ -190,6 +196,9 @@ private:
 	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
 	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
+	// Indexes the packs the uploader stored (after waiting for all when wait); rethrows the
+	// first upload failure.
+	void apply_uploads_locked(bool wait);
 
 	std::unique_ptr<Store> store_;
 	std::unique_ptr<Cache> cache_;
@@ -197,6 +206,7 @@ private:
 	KeyRing keys_;
 	std::unique_ptr<Chunker> chunker_;
 	crypto::Mac id_mac_;
+	unsigned cpu_ = 1;
 	uint64_t serial_; // distinguishes repositories in per-thread caches
 
 	mutable std::mutex mu_;
@@ -217,6 +227,7 @@ private:
 	bool packs_known_ = false;
 	std::unordered_set<Id, IdHash> present_packs_;
 	RepoStats stats_;
+	std::unique_ptr<PackUploader> uploader_; // last: stops before the store goes
 };
 
 } // namespace plakar

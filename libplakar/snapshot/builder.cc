@@ -17,9 +17,14 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <atomic>
+#include <future>
+#include <list>
+#include <mutex>
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/pool.h"
 #include "repository/lock.h"
 #include "repository/repository.h"
 
@@ -52,49 +57,115 @@ struct VNode {
 	std::map<std::string, std::unique_ptr<VNode>> children;
 };
 
+// Whether two entries are the same apart from a directory's tree (compared on its own).
+bool same_entry(const Entry &a, const Entry &b)
+{
+	auto chunks_equal = [](const std::vector<ChunkRef> &x, const std::vector<ChunkRef> &y) {
+		if (x.size() != y.size())
+			return false;
+		for (size_t i = 0; i < x.size(); i++)
+			if (x[i].id != y[i].id || x[i].len != y[i].len)
+				return false;
+		return true;
+	};
+	return a.name == b.name && a.type == b.type && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
+	       a.uname == b.uname && a.gname == b.gname && a.size == b.size && a.mtime_ns == b.mtime_ns &&
+	       a.ctime_ns == b.ctime_ns && a.ino == b.ino && a.dev == b.dev && a.nlink == b.nlink && a.rdev == b.rdev &&
+	       a.target == b.target && a.xattrs == b.xattrs && a.error == b.error && a.has_list == b.has_list &&
+	       (!a.has_list || a.list == b.list) && chunks_equal(a.chunks, b.chunks);
+}
+
+// A directory being built. Its entries are filled by the walker (metadata) and by workers
+// (file contents); when the last one is in (pending drops to 0) the directory's tree is
+// stored, by whichever thread got there, and the parent is told. The walker holds one
+// pending count while it lists the directory.
+struct DirNode {
+	DirNode *parent = nullptr;
+	size_t slot = 0; // this directory's entry in parent->children
+	std::vector<Entry> children;
+	std::atomic<size_t> pending{1};
+	// The tree of this directory in the parent snapshot, and whether any entry differs from
+	// it: an unchanged directory takes that tree without encoding anything.
+	bool has_prev = false;
+	Id prev_tree;
+	std::atomic<bool> changed{false};
+	std::list<std::unique_ptr<DirNode>>::iterator self;
+};
+
 class Builder {
 public:
-	Builder(Repository &repo, const PushOptions &opts) : repo_(repo), opts_(opts)
+	Builder(Repository &repo, const PushOptions &opts)
+	    : repo_(repo), opts_(opts), pool_(repo.cpu(), 256, size_t(repo.chunker().params().max) * 4)
 	{
-		buf_.resize(size_t(repo.chunker().params().max) * 2);
+	}
+	~Builder() { stop(); }
+	// Drops the work not started and waits for the running tasks (after a failure).
+	void stop()
+	{
+		pool_.cancel();
+		try {
+			pool_.wait();
+		} catch (...) {
+		}
 	}
 
-	// prev: the same path's entry in the parent snapshot, if any.
-	Entry build(const std::string &path, const std::string &name, const VNode *v, const Entry *prev);
+	// Builds the snapshot's root ("/") and returns it once every file and directory is stored.
+	Entry build_root(const VNode &top, const Entry *prev);
 	SnapshotHeader header;
+	PushStats stats;
+	Counters counters();
+	const std::string &user_name(uid_t uid);
 
 private:
 	Entry stat_entry(const std::string &path, const std::string &name, const struct stat &st);
 	void read_xattrs(const std::string &path, Entry &e);
+	void dispatch(DirNode *node, size_t i, const std::string &path, const VNode *v, const Entry *prev);
+	void walk_dir(DirNode *node, size_t i, const std::string &path, const Entry *prev);
+	void virtual_dir(DirNode *node, size_t i, const std::string &path, const VNode &v, const Entry *prev);
 	void store_file(const std::string &path, Entry &e);
-	Entry walk_dir(const std::string &path, Entry e, const Entry *prev);
 	bool reuse(Entry &e, const Entry *prev);
-	std::unordered_map<std::string, Entry> previous_children(const Entry *prev);
+	DirNode *new_node(DirNode *parent, size_t slot, const Entry *prev);
+	void child_done(DirNode *n);
 	void record_error(const std::string &path, const std::string &msg);
-	const std::string &user_name(uid_t uid);
+	// Emits the errors workers recorded, and a Bytes event at most every 200 ms (walker only).
+	void report(bool force = false);
 	const std::string &group_name(gid_t gid);
 
 	Repository &repo_;
 	const PushOptions &opts_;
-	Counters counters_;
-	Bytes buf_;
 
-public:
-	PushStats stats;
-
-private:
-	std::unordered_map<uid_t, std::string> users_;
-	std::unordered_map<gid_t, std::string> groups_;
+	// Shared with the workers.
+	std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0}, errors_{0}, size_{0}, unchanged_{0};
+	std::mutex mu_; // errors_seen_, unreported_, nodes_, hardlinks_
+	std::vector<std::pair<std::string, std::string>> unreported_;
+	std::list<std::unique_ptr<DirNode>> nodes_;
 	struct Content {
+		bool ok = false;
 		std::vector<ChunkRef> chunks;
-		bool has_list;
+		bool has_list = false;
 		Id list;
 	};
-	std::map<std::pair<uint64_t, uint64_t>, Content> hardlinks_;
+	std::map<std::pair<uint64_t, uint64_t>, std::shared_future<Content>> hardlinks_;
+
+	// Walker only.
+	std::unordered_map<uid_t, std::string> users_;
+	std::unordered_map<gid_t, std::string> groups_;
 	std::chrono::steady_clock::time_point last_bytes_event_{};
-	friend SnapshotHeader plakar::push(Repository &, const std::vector<std::string> &, const PushOptions &,
-	                                   PushStats *);
+	DirNode top_; // holds the root entry
+
+	WorkPool pool_; // last: destroyed (joined) first
 };
+
+Counters Builder::counters()
+{
+	Counters c;
+	c.files = files_;
+	c.directories = dirs_;
+	c.bytes = bytes_;
+	c.errors = errors_;
+	c.stored_bytes = repo_.stats().bytes_written;
+	return c;
+}
 
 const std::string &Builder::user_name(uid_t uid)
 {
@@ -122,11 +193,30 @@ const std::string &Builder::group_name(gid_t gid)
 	return groups_[gid] = name;
 }
 
+// Any thread: the event itself is emitted by the walker (callbacks run on the calling thread).
 void Builder::record_error(const std::string &path, const std::string &msg)
 {
-	counters_.errors++;
+	errors_++;
+	std::lock_guard lk(mu_);
 	header.errors.emplace_back(path, msg);
-	emit(opts_.progress, EventKind::Error, counters_, &path, &msg);
+	unreported_.emplace_back(path, msg);
+}
+
+void Builder::report(bool force)
+{
+	std::vector<std::pair<std::string, std::string>> errs;
+	{
+		std::lock_guard lk(mu_);
+		errs.swap(unreported_);
+	}
+	for (const auto &[path, msg] : errs)
+		emit(opts_.progress, EventKind::Error, counters(), &path, &msg);
+	auto now = std::chrono::steady_clock::now();
+	if (force || now - last_bytes_event_ > std::chrono::milliseconds(200)) {
+		last_bytes_event_ = now;
+		if (opts_.progress)
+			emit(opts_.progress, EventKind::Bytes, counters());
+	}
 }
 
 Entry Builder::stat_entry(const std::string &path, const std::string &name, const struct stat &st)
@@ -190,17 +280,40 @@ void Builder::read_xattrs(const std::string &path, Entry &e)
 	std::sort(e.xattrs.begin(), e.xattrs.end());
 }
 
+// Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
+// workers while this one reads on.
 void Builder::store_file(const std::string &path, Entry &e)
 {
+	std::promise<Content> mine;
 	if (e.nlink > 1) {
-		auto it = hardlinks_.find({e.dev, e.ino});
-		if (it != hardlinks_.end()) {
-			e.chunks = it->second.chunks;
-			e.has_list = it->second.has_list;
-			e.list = it->second.list;
-			return;
+		std::shared_future<Content> first;
+		{
+			std::lock_guard lk(mu_);
+			auto [it, fresh] = hardlinks_.try_emplace({e.dev, e.ino});
+			if (fresh)
+				it->second = mine.get_future().share();
+			else
+				first = it->second;
+		}
+		if (first.valid()) {
+			// The first link is being read (or was) by another worker: take its content.
+			Content c = first.get();
+			if (c.ok) {
+				e.chunks = std::move(c.chunks);
+				e.has_list = c.has_list;
+				e.list = c.list;
+				return;
+			}
+			mine = std::promise<Content>(); // it failed: read this link on its own
 		}
 	}
+	Content result;
+	struct Publish {
+		std::promise<Content> &p;
+		Content &c;
+		~Publish() { p.set_value(c); }
+	} publish{mine, result};
+
 	int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -211,13 +324,29 @@ void Builder::store_file(const std::string &path, Entry &e)
 	}
 	Fd f(fd);
 	const Chunker &ck = repo_.chunker();
+	const size_t max = ck.params().max;
+	// Chunks are handed to other workers only when there are others and the file holds several.
+	const bool spread = pool_.cpu() > 1 && e.size > 4 * size_t(ck.params().avg);
+	if (e.size > size_t(ck.params().avg))
+		::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	thread_local Bytes buf;
+	if (buf.size() < 2 * max)
+		buf.resize(2 * max);
 	std::vector<ChunkRef> chunks;
-	size_t have = 0; // bytes in buf_[0, have)
+	size_t have = 0; // bytes in buf[0, have)
 	bool eof = false;
 	uint64_t total = 0;
+	// The file is read up to the size it had when it was listed: a file that grows meanwhile is
+	// recorded as it was then; one that shrinks, as far as it goes.
+	const uint64_t want = e.size;
 	while (!eof || have > 0) {
-		while (!eof && have < ck.params().max) {
-			ssize_t r = ::read(fd, buf_.data() + have, buf_.size() - have);
+		while (!eof && have < max) {
+			if (total + have >= want) {
+				eof = true;
+				break;
+			}
+			size_t room = std::min<uint64_t>(buf.size() - have, want - total - have);
+			ssize_t r = ::read(fd, buf.data() + have, room);
 			if (r < 0) {
 				if (errno == EINTR)
 					continue;
@@ -233,36 +362,33 @@ void Builder::store_file(const std::string &path, Entry &e)
 		size_t start = 0;
 		// Cut every chunk that the buffer holds entirely, then refill.
 		while (have - start > 0) {
-			size_t n = ck.cut(buf_.data() + start, have - start, eof);
+			size_t n = ck.cut(buf.data() + start, have - start, eof);
 			if (n == 0)
 				break;
-			ByteView chunk(buf_.data() + start, n);
+			ByteView chunk(buf.data() + start, n);
 			Id id = repo_.blob_id(chunk);
-			repo_.put_blob(BlobType::Chunk, id, chunk);
+			if (spread && !repo_.has_blob(id)) {
+				auto copy = std::make_shared<Bytes>(chunk.begin(), chunk.end());
+				pool_.submit([this, id, copy] { repo_.put_blob(BlobType::Chunk, id, *copy); }, n);
+			} else {
+				repo_.put_blob(BlobType::Chunk, id, chunk);
+			}
 			chunks.push_back({id, uint32_t(n)});
 			start += n;
 			total += n;
-			counters_.bytes += n;
-			auto now = std::chrono::steady_clock::now();
-			if (now - last_bytes_event_ > std::chrono::milliseconds(200)) {
-				last_bytes_event_ = now;
-				counters_.stored_bytes = repo_.stats().bytes_written;
-				emit(opts_.progress, EventKind::Bytes, counters_, &path);
-			}
+			bytes_ += n;
 		}
-		std::memmove(buf_.data(), buf_.data() + start, have - start);
+		std::memmove(buf.data(), buf.data() + start, have - start);
 		have -= start;
 	}
-	// The size recorded is the size read: a file that grew or shrank meanwhile stays consistent.
 	e.size = total;
 	set_chunks(repo_, e, std::move(chunks));
-	if (e.nlink > 1)
-		hardlinks_[{e.dev, e.ino}] = Content{e.chunks, e.has_list, e.list};
+	result = Content{true, e.chunks, e.has_list, e.list};
 }
 
-// A file whose size, mtime, ctime, inode and mode are those recorded in the parent snapshot is
-// not read again: its chunk list is taken from the parent (after checking the repository
-// still has its blobs).
+// Walker: a file whose size, mtime, ctime, inode and mode are those recorded in the parent
+// snapshot is not read again: its chunk list is taken from the parent (after checking the
+// repository still has its blobs).
 bool Builder::reuse(Entry &e, const Entry *prev)
 {
 	if (!prev || prev->type != EntryType::File || !prev->error.empty() || prev->size != e.size ||
@@ -279,34 +405,97 @@ bool Builder::reuse(Entry &e, const Entry *prev)
 	e.chunks = prev->chunks;
 	e.has_list = prev->has_list;
 	e.list = prev->list;
-	if (e.nlink > 1)
-		hardlinks_[{e.dev, e.ino}] = Content{e.chunks, e.has_list, e.list};
 	stats.unchanged++;
 	return true;
 }
 
-std::unordered_map<std::string, Entry> Builder::previous_children(const Entry *prev)
+DirNode *Builder::new_node(DirNode *parent, size_t slot, const Entry *prev)
 {
-	std::unordered_map<std::string, Entry> out;
-	if (!prev || prev->type != EntryType::Directory || !prev->has_tree)
-		return out;
-	try {
-		for_each_entry(repo_, prev->tree, [&](Entry &c) {
-			std::string n = c.name;
-			out.emplace(std::move(n), std::move(c));
-			return true;
-		});
-	} catch (const Error &e) {
-		// The parent is only a shortcut: if it cannot be read, read everything.
-		if (e.code() == Code::Canceled)
-			throw;
-		out.clear();
+	auto n = std::make_unique<DirNode>();
+	n->parent = parent;
+	n->slot = slot;
+	if (prev && prev->type == EntryType::Directory && prev->has_tree) {
+		n->has_prev = true;
+		n->prev_tree = prev->tree;
 	}
-	return out;
+	parent->pending++;
+	std::lock_guard lk(mu_);
+	nodes_.push_front(std::move(n));
+	nodes_.front()->self = nodes_.begin();
+	return nodes_.front().get();
 }
 
-Entry Builder::walk_dir(const std::string &path, Entry e, const Entry *prev)
+// Any thread: one entry of n is complete. The last one stores the directory.
+void Builder::child_done(DirNode *n)
 {
+	while (n->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+		if (n == &top_)
+			return;
+		Entry &e = n->parent->children[n->slot];
+		// A single-leaf directory whose entries are all those of the parent snapshot has the
+		// parent's tree (still stored: checked). Larger ones are encoded again, so that a lost
+		// node is stored anew.
+		if (n->has_prev && !n->changed && n->children.size() <= kLeafMax && repo_.has_blob(n->prev_tree))
+			e.tree = n->prev_tree;
+		else
+			e.tree = store_directory(repo_, n->children);
+		e.has_tree = true;
+		DirNode *parent = n->parent;
+		if (!n->has_prev || e.tree != n->prev_tree)
+			parent->changed = true;
+		{
+			std::lock_guard lk(mu_);
+			nodes_.erase(n->self);
+		}
+		n = parent;
+	}
+}
+
+// Walker: fills entry i of node (stat'ed already) with its content, now or through workers.
+void Builder::dispatch(DirNode *node, size_t i, const std::string &path, const VNode *v, const Entry *prev)
+{
+	Entry &e = node->children[i];
+	if (v && !v->pushed) {
+		virtual_dir(node, i, path, *v, prev);
+		return;
+	}
+	switch (e.type) {
+	case EntryType::Directory:
+		if (!prev || !same_entry(e, *prev))
+			node->changed = true;
+		walk_dir(node, i, path, prev);
+		dirs_++;
+		emit(opts_.progress, EventKind::Directory, counters(), &path);
+		break;
+	case EntryType::File:
+		files_++;
+		if (reuse(e, prev)) {
+			size_ += e.size;
+			if (!same_entry(e, *prev))
+				node->changed = true;
+		} else {
+			node->changed = true;
+			node->pending++;
+			pool_.submit([this, node, i, path] {
+				Entry &fe = node->children[i];
+				store_file(path, fe);
+				size_ += fe.size;
+				child_done(node);
+			});
+		}
+		emit(opts_.progress, EventKind::File, counters(), &path);
+		break;
+	default:
+		if (!prev || !same_entry(e, *prev))
+			node->changed = true;
+		break;
+	}
+	report();
+}
+
+void Builder::walk_dir(DirNode *node, size_t i, const std::string &path, const Entry *prev)
+{
+	Entry &e = node->children[i];
 	std::vector<std::string> names;
 	DIR *d = ::opendir(path.c_str());
 	if (!d) {
@@ -322,72 +511,128 @@ Entry Builder::walk_dir(const std::string &path, Entry e, const Entry *prev)
 		::closedir(d);
 		std::sort(names.begin(), names.end());
 	}
-	std::vector<Entry> children;
-	children.reserve(names.size());
-	auto before = previous_children(prev);
+	DirNode *dir = new_node(node, i, prev);
 	std::string prefix = path == "/" ? "/" : path + "/";
-	for (const auto &n : names) {
+	std::vector<std::string> kept; // the names of dir->children, in order
+	dir->children.reserve(names.size());
+	kept.reserve(names.size());
+	for (auto &n : names) {
 		std::string child = prefix + n;
 		if (std::find(opts_.exclude.begin(), opts_.exclude.end(), child) != opts_.exclude.end())
 			continue;
 		struct stat st;
 		if (::lstat(child.c_str(), &st) != 0) {
-			record_error(child, errno == ENOENT ? "vanished during backup"
-			                                    : std::string("lstat: ") + std::strerror(errno));
+			record_error(child, errno == ENOENT ? "vanished during backup" : std::string("lstat: ") + std::strerror(errno));
 			continue;
 		}
-		auto it = before.find(n);
-		children.push_back(build(child, n, nullptr, it == before.end() ? nullptr : &it->second));
+		dir->children.push_back(stat_entry(child, n, st));
+		kept.push_back(std::move(n));
 	}
-	e.tree = store_directory(repo_, children);
-	e.has_tree = true;
-	return e;
-}
-
-Entry Builder::build(const std::string &path, const std::string &name, const VNode *v, const Entry *prev)
-{
-	struct stat st;
-	if (::lstat(path.c_str(), &st) != 0) {
-		// Only reachable for a vanished path on the way to a pushed one.
-		fail_errno(path, errno);
+	names = {};
+	// The parent snapshot's entries are read alongside, in the same (name) order: one leaf at
+	// a time in memory, whatever the size of the directory.
+	std::optional<DirIterator> before;
+	Entry pe;
+	bool have_pe = false;
+	if (dir->has_prev) {
+		try {
+			before.emplace(repo_, dir->prev_tree);
+			have_pe = before->next(pe);
+		} catch (const Error &err) {
+			// The parent is only a shortcut: if it cannot be read, read everything.
+			if (err.code() == Code::Canceled)
+				throw;
+			before.reset();
+			have_pe = false;
+			dir->changed = true;
+		}
+	} else {
+		dir->changed = true;
 	}
-	Entry e = stat_entry(path, name, st);
-	if (v && !v->pushed) {
-		std::vector<Entry> children;
-		std::string prefix = path == "/" ? "/" : path + "/";
-		for (const auto &[n, c] : v->children) {
-			Entry pc;
-			bool have = false;
+	for (size_t k = 0; k < kept.size(); k++) {
+		const Entry *match = nullptr;
+		try {
+			while (have_pe && pe.name < kept[k]) {
+				dir->changed = true; // an entry gone since
+				have_pe = before->next(pe);
+			}
+		} catch (const Error &err) {
+			if (err.code() == Code::Canceled)
+				throw;
+			have_pe = false;
+			dir->changed = true;
+		}
+		if (have_pe && pe.name == kept[k])
+			match = &pe;
+		else
+			dir->changed = true;
+		dispatch(dir, k, prefix + kept[k], nullptr, match);
+		if (match) {
 			try {
-				have = prev && prev->type == EntryType::Directory && prev->has_tree &&
-				       find_in_directory(repo_, prev->tree, n, pc);
+				have_pe = before->next(pe);
 			} catch (const Error &err) {
 				if (err.code() == Code::Canceled)
 					throw;
-				// The parent is only a shortcut: without it, everything is read.
+				have_pe = false;
+				dir->changed = true;
 			}
-			children.push_back(build(prefix + n, n, c.get(), have ? &pc : nullptr));
 		}
-		e.tree = store_directory(repo_, children);
-		e.has_tree = true;
-		return e;
 	}
-	switch (e.type) {
-	case EntryType::Directory:
-		e = walk_dir(path, std::move(e), prev);
-		counters_.directories++;
-		emit(opts_.progress, EventKind::Directory, counters_, &path);
-		break;
-	case EntryType::File:
-		if (!reuse(e, prev))
-			store_file(path, e);
-		counters_.files++;
-		header.size += e.size;
-		emit(opts_.progress, EventKind::File, counters_, &path);
-		break;
-	default: break;
+	if (have_pe)
+		dir->changed = true;
+	child_done(dir); // the walker is done with it
+}
+
+void Builder::virtual_dir(DirNode *node, size_t i, const std::string &path, const VNode &v, const Entry *prev)
+{
+	DirNode *dir = new_node(node, i, prev);
+	dir->changed = true; // never compared: a few nodes at most
+	std::string prefix = path == "/" ? "/" : path + "/";
+	std::vector<std::pair<std::string, const VNode *>> kids;
+	for (const auto &[n, c] : v.children) {
+		struct stat st;
+		// Only reachable for a vanished path on the way to a pushed one.
+		if (::lstat((prefix + n).c_str(), &st) != 0)
+			fail_errno(prefix + n, errno);
+		dir->children.push_back(stat_entry(prefix + n, n, st));
+		kids.emplace_back(n, c.get());
 	}
-	return e;
+	for (size_t k = 0; k < kids.size(); k++) {
+		Entry pc;
+		bool have = false;
+		try {
+			have = dir->has_prev && find_in_directory(repo_, dir->prev_tree, kids[k].first, pc);
+		} catch (const Error &err) {
+			if (err.code() == Code::Canceled)
+				throw;
+			// The parent is only a shortcut: without it, everything is read.
+		}
+		dispatch(dir, k, prefix + kids[k].first, kids[k].second, have ? &pc : nullptr);
+	}
+	child_done(dir);
+}
+
+Entry Builder::build_root(const VNode &top, const Entry *prev)
+{
+	struct stat st;
+	if (::lstat("/", &st) != 0)
+		fail_errno("/", errno);
+	top_.children.push_back(stat_entry("/", "/", st));
+	top_.pending = 1;
+	dispatch(&top_, 0, "/", &top, prev);
+	// Every file and directory is handed out: wait for the workers, reporting meanwhile.
+	while (!pool_.wait_for(std::chrono::milliseconds(200)))
+		report(true);
+	report(true);
+	child_done(&top_);
+	if (top_.pending != 0 || !top_.children[0].has_tree)
+		fail(Code::Error, "push: the tree was not completed");
+	header.files = files_;
+	header.directories = dirs_;
+	header.size = size_;
+	std::lock_guard lk(mu_);
+	std::sort(header.errors.begin(), header.errors.end());
+	return top_.children[0];
 }
 
 std::string hostname()
@@ -468,19 +713,18 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 				// Only a shortcut: a damaged snapshot elsewhere must not stop a backup.
 			}
 		}
-		b.header.root = b.build("/", "/", &top, parent ? &parent->root : nullptr);
+		b.header.root = b.build_root(top, parent ? &parent->root : nullptr);
 	} catch (...) {
-		// Keep what was stored: index it so the next push reuses it.
+		// Keep what was stored: index it so the next push reuses it. The workers stop first.
+		b.stop();
 		try {
 			repo.flush();
 		} catch (...) {
 		}
 		throw;
 	}
-	b.header.files = b.counters_.files;
 	if (stats)
 		*stats = b.stats;
-	b.header.directories = b.counters_.directories;
 	repo.flush();
 	// Suspended longer than a lock lives (a laptop asleep), this push may have been taken for
 	// dead by a gc that then deleted packs it reuses: do not commit a snapshot that could

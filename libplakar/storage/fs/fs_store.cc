@@ -7,6 +7,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <filesystem>
 
 #include "base/error.h"
@@ -41,6 +44,51 @@ void write_all(int fd, const uint8_t *p, size_t n, const std::string &path)
 		p += w;
 		n -= size_t(w);
 	}
+}
+
+// Large objects (packs) bypass the page cache: they are rarely read back soon, and on the
+// machines measured a buffered write costs about ten times the CPU of a direct one. O_DIRECT
+// wants the address, length and offset aligned, so the data goes through an aligned staging
+// buffer and the unaligned tail is written buffered. Where O_DIRECT is refused (tmpfs, some
+// network filesystems) everything is written buffered.
+constexpr size_t kDirectMin = 1 << 20;
+constexpr size_t kDirectAlign = 4096;
+constexpr size_t kDirectStage = 4 << 20;
+
+void write_data(int fd, ByteView data, const std::string &path)
+{
+	size_t done = 0;
+	if (data.size() >= kDirectMin) {
+		int flags = ::fcntl(fd, F_GETFL);
+		if (flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0) {
+			struct Free {
+				void operator()(void *p) const { std::free(p); }
+			};
+			std::unique_ptr<void, Free> stage(std::aligned_alloc(kDirectAlign, kDirectStage));
+			size_t aligned = data.size() / kDirectAlign * kDirectAlign;
+			while (stage && done < aligned) {
+				size_t n = std::min(kDirectStage, aligned - done);
+				std::memcpy(stage.get(), data.data() + done, n);
+				ssize_t w = ::pwrite(fd, stage.get(), n, off_t(done));
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0 && errno == EINVAL)
+					break; // refused after all: the rest goes buffered
+				if (w < 0)
+					fail_errno(path, errno);
+				if (size_t(w) % kDirectAlign != 0) {
+					done += size_t(w);
+					break; // short write at an odd size: continue buffered
+				}
+				done += size_t(w);
+			}
+			if (::fcntl(fd, F_SETFL, flags) != 0)
+				fail_errno(path, errno);
+			if (::lseek(fd, off_t(done), SEEK_SET) < 0)
+				fail_errno(path, errno);
+		}
+	}
+	write_all(fd, data.data() + done, data.size() - done, path);
 }
 
 void fsync_dir(const std::string &dir)
@@ -112,7 +160,7 @@ void FsStore::write_atomic(const std::string &dir, const std::string &path, Byte
 		if (f.fd < 0)
 			fail_errno(tmp, errno);
 		try {
-			write_all(f.fd, data.data(), data.size(), tmp);
+			write_data(f.fd, data, tmp);
 			if (::fsync(f.fd) != 0)
 				fail_errno(tmp, errno);
 		} catch (...) {
