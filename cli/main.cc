@@ -1,4 +1,6 @@
 // The `plakar` command: parse the command line, run one command, map failures to exit codes.
+#include <sched.h>
+
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -53,6 +55,14 @@ int run(int argc, char **argv) {
 			return kExitOk;
 		}
 		command = options.command;
+		if (options.cpu > 0) {
+			// The library clamps too; saying so here makes the clamp visible.
+			cpu_set_t set;
+			int cores = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+			if (cores > 0 && options.cpu > cores)
+				std::fprintf(stderr, "plakar: note: -cpu %d is more than the %d cores usable: using %d\n", options.cpu,
+				             cores, cores);
+		}
 		CommandFn fn = find_command(command);
 		if (fn == nullptr)
 			throw UsageError("unknown command");

@@ -9,11 +9,18 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <atomic>
+#include <chrono>
+#include <list>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
 #include <utility>
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/pool.h"
 #include "crypto/crypto.h"
 #include "repository/repository.h"
 
@@ -99,38 +106,110 @@ struct timespec to_timespec(int64_t ns)
 
 bool all_zero(const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
+	return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
 }
 
+// A directory being restored: its metadata (times above all) is set once its last file is
+// written, by whichever thread wrote it.
+struct DirJob {
+	DirJob *parent = nullptr;
+	Entry entry;
+	std::string dest;
+	std::atomic<size_t> pending{1}; // the walker holds one while it lists the directory
+	std::list<std::unique_ptr<DirJob>>::iterator self;
+};
+
+// Restores a tree: the walker (the calling thread) creates directories and small items and
+// hands regular files to a pool of workers (the repository's CPU budget), which read, verify
+// and write them. Progress events are emitted by the walker only.
 class Restorer {
 public:
-	Restorer(Repository &repo, const PullOptions &opts) : repo_(repo), opts_(opts), root_(::geteuid() == 0) {}
+	Restorer(Repository &repo, const PullOptions &opts)
+	    : repo_(repo), opts_(opts), root_(::geteuid() == 0), pool_(repo.cpu(), 256)
+	{
+	}
+	~Restorer() { stop(); }
+	void stop()
+	{
+		pool_.cancel();
+		try {
+			pool_.wait();
+		} catch (...) {
+		}
+	}
 
-	void restore(const Entry &e, const std::string &dest);
+	void restore(const Entry &e, const std::string &dest, DirJob *parent);
+	// Waits for the workers (reporting meanwhile); rethrows what is not a per-item failure.
+	void finish();
 	void set_metadata(const Entry &e, const std::string &dest);
-	Counters counters;
-	bool corrupt = false;
+	Counters counters();
+	std::atomic<bool> corrupt{false};
+	std::atomic<uint64_t> errors{0};
 
 private:
 	void restore_file(const Entry &e, const std::string &dest);
+	void write_content(const Entry &e, int fd, const std::string &dest);
 	void set_file_metadata(const Entry &e, int fd, const std::string &dest);
 	void remove_existing(const std::string &dest, bool keep_dir);
 	void item_error(const std::string &path, const std::string &msg);
+	void failed(const std::string &dest, const Error &err);
+	void dir_done(DirJob *job);
+	void report(bool force = false);
 
 	Repository &repo_;
 	const PullOptions &opts_;
 	bool root_;
-	std::vector<uint8_t> buf_ = std::vector<uint8_t>(1 << 20);
-	std::map<std::pair<uint64_t, uint64_t>, std::string> links_;
+	std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0};
+	std::map<std::pair<uint64_t, uint64_t>, std::string> links_; // walker only
+	std::mutex mu_; // unreported_, jobs_, zero_ids_
+	std::vector<std::pair<std::string, std::string>> unreported_;
+	std::list<std::unique_ptr<DirJob>> jobs_;
+	// Chunks known to be all zeros: skipped (left as holes) without being read again. A
+	// sparse file's holes are stored as repeats of one zero chunk.
+	std::unordered_set<Id, IdHash> zero_ids_;
+	std::chrono::steady_clock::time_point last_event_{};
+	WorkPool pool_; // last: joined first
 };
 
+Counters Restorer::counters()
+{
+	Counters c;
+	c.files = files_;
+	c.directories = dirs_;
+	c.bytes = bytes_;
+	c.errors = errors;
+	return c;
+}
+
+// Any thread; the event is emitted by the walker.
 void Restorer::item_error(const std::string &path, const std::string &msg)
 {
-	counters.errors++;
-	emit(opts_.progress, EventKind::Error, counters, &path, &msg);
+	errors++;
+	std::lock_guard lk(mu_);
+	unreported_.emplace_back(path, msg);
+}
+
+void Restorer::failed(const std::string &dest, const Error &err)
+{
+	if (err.code() == Code::Corrupt)
+		corrupt = true;
+	item_error(dest, err.what());
+}
+
+void Restorer::report(bool force)
+{
+	std::vector<std::pair<std::string, std::string>> errs;
+	{
+		std::lock_guard lk(mu_);
+		errs.swap(unreported_);
+	}
+	for (const auto &[path, msg] : errs)
+		emit(opts_.progress, EventKind::Error, counters(), &path, &msg);
+	auto now = std::chrono::steady_clock::now();
+	if (opts_.progress && (force || now - last_event_ > std::chrono::milliseconds(200))) {
+		last_event_ = now;
+		emit(opts_.progress, EventKind::Bytes, counters());
+	}
 }
 
 void Restorer::remove_existing(const std::string &dest, bool keep_dir)
@@ -186,6 +265,62 @@ void Restorer::set_file_metadata(const Entry &e, int fd, const std::string &dest
 		fail_errno(dest + ": utimensat", errno);
 }
 
+// Writes a file's content at fd: chunk by chunk, each run of non-zero 64 KiB blocks in one
+// pwrite, runs of zero blocks left as holes (sparse files stay sparse).
+void Restorer::write_content(const Entry &e, int fd, const std::string &dest)
+{
+	constexpr size_t kBlock = 64 * 1024;
+	auto chunks = file_chunks(repo_, e);
+	uint64_t off = 0, written_end = 0;
+	for (const auto &c : chunks) {
+		bool zero;
+		{
+			std::lock_guard lk(mu_);
+			zero = zero_ids_.count(c.id) != 0;
+		}
+		if (!zero) {
+			Bytes b = repo_.get_blob(c.id, BlobType::Chunk);
+			if (b.size() != c.len)
+				fail(Code::Corrupt, "chunk " + c.id.hex().substr(0, 16) + " has the wrong size");
+			bool any = false;
+			for (size_t i = 0; i < b.size();) {
+				size_t m = std::min(kBlock, b.size() - i);
+				if (all_zero(b.data() + i, m)) {
+					i += m;
+					continue;
+				}
+				size_t j = i + m; // extend the run over the following non-zero blocks
+				while (j < b.size()) {
+					size_t k = std::min(kBlock, b.size() - j);
+					if (all_zero(b.data() + j, k))
+						break;
+					j += k;
+				}
+				for (size_t w = i; w < j;) {
+					ssize_t k = ::pwrite(fd, b.data() + w, j - w, off_t(off + w));
+					if (k < 0) {
+						if (errno == EINTR)
+							continue;
+						fail_errno(dest, errno);
+					}
+					w += size_t(k);
+				}
+				written_end = off + j;
+				any = true;
+				i = j;
+			}
+			if (!any && c.len >= kBlock) {
+				std::lock_guard lk(mu_);
+				zero_ids_.insert(c.id);
+			}
+		}
+		off += c.len;
+		bytes_ += c.len;
+	}
+	if (written_end < off && ::ftruncate(fd, off_t(off)) != 0)
+		fail_errno(dest, errno);
+}
+
 void Restorer::restore_file(const Entry &e, const std::string &dest)
 {
 	if (!e.error.empty()) {
@@ -198,7 +333,7 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 			remove_existing(dest, false);
 			if (::link(it->second.c_str(), dest.c_str()) != 0)
 				fail_errno(dest, errno);
-			counters.files++;
+			files_++;
 			return;
 		}
 	}
@@ -206,47 +341,18 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 	// content goes to a temporary name, renamed into place at the end. A new file is written
 	// in place. Either way a failed file (a chunk that does not authenticate) is removed: it
 	// never stays with wrong or partial content.
-	struct stat st;
-	bool exists = ::lstat(dest.c_str(), &st) == 0;
 	std::string target = dest;
+	Fd f(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+	bool exists = f.fd < 0 && errno == EEXIST;
 	if (exists) {
 		std::string dir = dest.substr(0, dest.rfind('/'));
 		target = dir + "/.plakar-restore-" + hex_encode(crypto::random_bytes(6));
+		f.fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	}
-	Fd f(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
 	if (f.fd < 0)
 		fail_errno(dest, errno);
 	try {
-		FileReader r(repo_, e);
-		constexpr size_t kBlock = 64 * 1024;
-		std::vector<uint8_t> &buf = buf_; // one buffer for every file: no per-file allocation
-		uint64_t off = 0, written_end = 0;
-		for (;;) {
-			size_t n = r.read(buf.data(), buf.size());
-			if (n == 0)
-				break;
-			// Runs of zero blocks become holes: sparse files stay sparse.
-			for (size_t i = 0; i < n; i += kBlock) {
-				size_t m = std::min(kBlock, n - i);
-				if (!all_zero(buf.data() + i, m)) {
-					size_t w = 0;
-					while (w < m) {
-						ssize_t k = ::pwrite(f.fd, buf.data() + i + w, m - w, off_t(off + i + w));
-						if (k < 0) {
-							if (errno == EINTR)
-								continue;
-							fail_errno(dest, errno);
-						}
-						w += size_t(k);
-					}
-					written_end = off + i + m;
-				}
-			}
-			off += n;
-			counters.bytes += n;
-		}
-		if (written_end < off && ::ftruncate(f.fd, off_t(off)) != 0)
-			fail_errno(dest, errno);
+		write_content(e, f.fd, dest);
 		set_file_metadata(e, f.fd, dest);
 		if (::close(f.release()) != 0)
 			fail_errno(dest, errno);
@@ -261,10 +367,29 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 	}
 	if (e.nlink > 1)
 		links_[{e.dev, e.ino}] = dest;
-	counters.files++;
+	files_++;
 }
 
-void Restorer::restore(const Entry &e, const std::string &dest)
+// Any thread: one item of the directory is done; the last one sets its metadata.
+void Restorer::dir_done(DirJob *job)
+{
+	while (job && job->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+		try {
+			set_metadata(job->entry, job->dest);
+		} catch (const Error &err) {
+			failed(job->dest, err);
+		}
+		dirs_++;
+		DirJob *parent = job->parent;
+		{
+			std::lock_guard lk(mu_);
+			jobs_.erase(job->self);
+		}
+		job = parent;
+	}
+}
+
+void Restorer::restore(const Entry &e, const std::string &dest, DirJob *parent)
 {
 	try {
 		switch (e.type) {
@@ -274,22 +399,56 @@ void Restorer::restore(const Entry &e, const std::string &dest)
 				remove_existing(dest, false);
 			if (::mkdir(dest.c_str(), 0700) != 0 && errno != EEXIST)
 				fail_errno(dest, errno);
-			if (e.has_tree) {
-				std::string prefix = dest == "/" ? "/" : dest + "/";
-				for_each_entry(repo_, e.tree, [&](Entry &c) {
-					restore(c, prefix + c.name);
-					return true;
-				});
+			DirJob *job;
+			{
+				auto j = std::make_unique<DirJob>();
+				j->parent = parent;
+				j->entry = e;
+				j->dest = dest;
+				std::lock_guard lk(mu_);
+				jobs_.push_front(std::move(j));
+				jobs_.front()->self = jobs_.begin();
+				job = jobs_.front().get();
 			}
-			set_metadata(e, dest);
-			counters.directories++;
-			emit(opts_.progress, EventKind::Directory, counters, &dest);
+			if (parent)
+				parent->pending++;
+			try {
+				if (e.has_tree) {
+					std::string prefix = dest == "/" ? "/" : dest + "/";
+					for_each_entry(repo_, e.tree, [&](Entry &c) {
+						restore(c, prefix + c.name, job);
+						return true;
+					});
+				}
+			} catch (...) {
+				dir_done(job);
+				throw;
+			}
+			dir_done(job);
+			emit(opts_.progress, EventKind::Directory, counters(), &dest);
 			return;
 		}
 		case EntryType::File:
-			restore_file(e, dest); // sets the metadata through the open file
+			if (e.nlink > 1 || !e.error.empty()) {
+				// Hard links are made by the walker, which knows the first path of each.
+				restore_file(e, dest);
+			} else {
+				if (parent)
+					parent->pending++;
+				pool_.submit([this, e, dest, parent] {
+					try {
+						restore_file(e, dest);
+					} catch (const Error &err) {
+						if (err.code() == Code::Canceled)
+							throw;
+						failed(dest, err);
+					}
+					dir_done(parent);
+				});
+			}
 			if (e.error.empty())
-				emit(opts_.progress, EventKind::File, counters, &dest);
+				emit(opts_.progress, EventKind::File, counters(), &dest);
+			report();
 			return;
 		case EntryType::Symlink:
 			remove_existing(dest, false);
@@ -314,10 +473,15 @@ void Restorer::restore(const Entry &e, const std::string &dest)
 	} catch (const Error &err) {
 		if (err.code() == Code::Canceled)
 			throw;
-		if (err.code() == Code::Corrupt)
-			corrupt = true;
-		item_error(dest, err.what());
+		failed(dest, err);
 	}
+}
+
+void Restorer::finish()
+{
+	while (!pool_.wait_for(std::chrono::milliseconds(200)))
+		report(true);
+	report(true);
 }
 
 } // namespace
@@ -365,21 +529,22 @@ void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, co
 		}
 		dest = at + "/" + parts.back();
 	}
-	r.restore(e, dest);
+	r.restore(e, dest, nullptr);
+	r.finish();
 	for (auto it = created.rbegin(); it != created.rend(); ++it) {
 		try {
 			r.set_metadata(it->first, it->second);
 		} catch (const Error &err) {
 			r.corrupt = r.corrupt || err.code() == Code::Corrupt;
-			r.counters.errors++;
+			r.errors++;
 		}
 	}
+	uint64_t errors = r.errors;
 	if (r.corrupt)
-		fail(Code::Corrupt, "some content failed authentication and was not restored (" +
-		                        std::to_string(r.counters.errors) + " errors)");
-	if (r.counters.errors)
-		fail(Code::Partial, std::to_string(r.counters.errors) + (r.counters.errors == 1 ? " item" : " items") +
-		                        " could not be restored");
+		fail(Code::Corrupt, "some content failed authentication and was not restored (" + std::to_string(errors) +
+		                        " errors)");
+	if (errors)
+		fail(Code::Partial, std::to_string(errors) + (errors == 1 ? " item" : " items") + " could not be restored");
 }
 
 } // namespace plakar

@@ -249,11 +249,49 @@ Bytes FsStore::get(Kind kind, const std::string &name)
 	}
 }
 
+std::shared_ptr<Fd> FsStore::open_pack(const std::string &name, const std::string &path)
+{
+	constexpr size_t kKept = 16;
+	{
+		std::lock_guard lk(fds_mu_);
+		for (auto it = fds_.begin(); it != fds_.end(); ++it)
+			if (it->first == name) {
+				fds_.splice(fds_.begin(), fds_, it);
+				return it->second;
+			}
+	}
+	auto fd = std::make_shared<Fd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (fd->fd < 0)
+		fail_errno(path, errno);
+	std::lock_guard lk(fds_mu_);
+	fds_.emplace_front(name, fd);
+	if (fds_.size() > kKept)
+		fds_.pop_back();
+	return fd;
+}
+
 Bytes FsStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
 {
 	std::string p = path_of(kind, name);
 	try {
-		return read_range(p, offset, length, false);
+		if (kind != Kind::Pack)
+			return read_range(p, offset, length, false);
+		auto fd = open_pack(name, p);
+		Bytes out(length);
+		uint64_t got = 0;
+		while (got < length) {
+			ssize_t r = ::pread(fd->fd, out.data() + got, length - got, off_t(offset + got));
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				fail_errno(p, errno);
+			}
+			if (r == 0)
+				fail(Code::Corrupt, p + ": truncated (wanted " + std::to_string(length) + " bytes at offset " +
+				                        std::to_string(offset) + ")");
+			got += uint64_t(r);
+		}
+		return out;
 	} catch (const Error &e) {
 		if (e.is_not_found())
 			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
@@ -306,6 +344,10 @@ std::vector<std::string> FsStore::list(Kind kind)
 void FsStore::remove(Kind kind, const std::string &name)
 {
 	std::string p = path_of(kind, name);
+	if (kind == Kind::Pack) {
+		std::lock_guard lk(fds_mu_);
+		fds_.remove_if([&](const auto &f) { return f.first == name; });
+	}
 	if (::unlink(p.c_str()) != 0 && errno != ENOENT)
 		fail_errno(p, errno);
 }

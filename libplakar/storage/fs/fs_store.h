@@ -9,6 +9,12 @@
 //   ROOT/tmp/                staging for atomic writes (temp file, fsync, rename, fsync dir)
 #pragma once
 
+#include <list>
+#include <memory>
+#include <mutex>
+
+#include "base/fd.h"
+
 #include "storage/store.h"
 
 namespace plakar {
@@ -31,7 +37,14 @@ private:
 	std::string dir_of(Kind kind, const std::string &name) const;
 	std::string path_of(Kind kind, const std::string &name) const;
 	void write_atomic(const std::string &dir, const std::string &path, ByteView data);
+	std::shared_ptr<Fd> open_pack(const std::string &name, const std::string &path);
 	std::string root_;
+	// Packs opened for ranged reads, most recent first: a restore reads thousands of blobs from
+	// each pack, and an open per blob costs a path lookup. A pack is never rewritten in place
+	// (new content gets a new name), so a kept descriptor reads what the name held; remove()
+	// drops it.
+	std::mutex fds_mu_;
+	std::list<std::pair<std::string, std::shared_ptr<Fd>>> fds_;
 };
 
 } // namespace plakar
