@@ -51,6 +51,9 @@ EntryType type_of(mode_t m)
 	return EntryType::Socket;
 }
 
+// Holes of a sparse file at least this long are not read (see store_file).
+constexpr uint64_t kHoleMin = 1 << 20;
+
 // A virtual directory on the way to a pushed path: "/" and "/usr" when pushing /usr/share.
 struct VNode {
 	bool pushed = false; // this path itself was pushed: walk it for real
@@ -125,6 +128,7 @@ private:
 	void store_file(const std::string &path, Entry &e);
 	bool reuse(Entry &e, const Entry *prev);
 	DirNode *new_node(DirNode *parent, size_t slot, const Entry *prev);
+	Id zero_chunk(size_t n);
 	void child_done(DirNode *n);
 	void record_error(const std::string &path, const std::string &msg);
 	// Emits the errors workers recorded, and a Bytes event at most every 200 ms (walker only).
@@ -146,6 +150,9 @@ private:
 		Id list;
 	};
 	std::map<std::pair<uint64_t, uint64_t>, std::shared_future<Content>> hardlinks_;
+
+	std::mutex zero_mu_;
+	std::unordered_map<size_t, Id> zero_ids_; // chunks of zeros, by length
 
 	// Walker only.
 	std::unordered_map<uid_t, std::string> users_;
@@ -333,53 +340,100 @@ void Builder::store_file(const std::string &path, Entry &e)
 	if (buf.size() < 2 * max)
 		buf.resize(2 * max);
 	std::vector<ChunkRef> chunks;
-	size_t have = 0; // bytes in buf[0, have)
-	bool eof = false;
 	uint64_t total = 0;
+	bool read_failed = false, shrank = false;
+	auto store_chunk = [&](ByteView chunk) {
+		Id id = repo_.blob_id(chunk);
+		if (spread && !repo_.has_blob(id)) {
+			auto copy = std::make_shared<Bytes>(chunk.begin(), chunk.end());
+			pool_.submit([this, id, copy] { repo_.put_blob(BlobType::Chunk, id, *copy); }, chunk.size());
+		} else {
+			repo_.put_blob(BlobType::Chunk, id, chunk);
+		}
+		chunks.push_back({id, uint32_t(chunk.size())});
+		total += chunk.size();
+		bytes_ += chunk.size();
+	};
+	// Reads [from, to) and cuts it into chunks (the range's end ends the last chunk).
+	auto chunk_range = [&](uint64_t from, uint64_t to) {
+		size_t have = 0; // bytes in buf[0, have)
+		uint64_t at = from;
+		bool eof = false;
+		while (!eof || have > 0) {
+			while (!eof && have < max) {
+				if (at >= to) {
+					eof = true;
+					break;
+				}
+				size_t room = size_t(std::min<uint64_t>(buf.size() - have, to - at));
+				ssize_t r = ::pread(fd, buf.data() + have, room, off_t(at));
+				if (r < 0) {
+					if (errno == EINTR)
+						continue;
+					e.error = std::string("read: ") + std::strerror(errno);
+					record_error(path, e.error);
+					read_failed = true;
+					return;
+				}
+				if (r == 0) {
+					eof = shrank = true;
+					break;
+				}
+				have += size_t(r);
+				at += uint64_t(r);
+			}
+			size_t start = 0;
+			// Cut every chunk that the buffer holds entirely, then refill.
+			while (have - start > 0) {
+				size_t n = ck.cut(buf.data() + start, have - start, eof);
+				if (n == 0)
+					break;
+				store_chunk(ByteView(buf.data() + start, n));
+				start += n;
+			}
+			std::memmove(buf.data(), buf.data() + start, have - start);
+			have -= start;
+		}
+	};
 	// The file is read up to the size it had when it was listed: a file that grows meanwhile is
 	// recorded as it was then; one that shrinks, as far as it goes.
 	const uint64_t want = e.size;
-	while (!eof || have > 0) {
-		while (!eof && have < max) {
-			if (total + have >= want) {
-				eof = true;
+	struct stat fst;
+	bool sparse = want >= kHoleMin && ::fstat(fd, &fst) == 0 && uint64_t(fst.st_blocks) * 512 < want;
+	if (!sparse) {
+		chunk_range(0, want);
+	} else {
+		// Holes of a sparse file are not read: each becomes repeats of one stored chunk of zeros
+		// (restored as holes again). Data runs between holes are chunked as usual; holes shorter
+		// than kHoleMin are read with the data around them.
+		uint64_t run = 0, pos = 0; // the data run being gathered starts at run
+		while (pos < want && !read_failed && !shrank) {
+			off_t d = ::lseek(fd, off_t(pos), SEEK_DATA);
+			uint64_t data = d < 0 ? want : std::min<uint64_t>(uint64_t(d), want);
+			if (data - pos >= kHoleMin) {
+				if (run < pos)
+					chunk_range(run, pos);
+				for (uint64_t h = pos; h < data && !read_failed && !shrank;) {
+					size_t n = size_t(std::min<uint64_t>(max, data - h));
+					Id zid = zero_chunk(n);
+					chunks.push_back({zid, uint32_t(n)});
+					total += n;
+					bytes_ += n;
+					h += n;
+				}
+				run = data;
+			}
+			if (data >= want)
 				break;
-			}
-			size_t room = std::min<uint64_t>(buf.size() - have, want - total - have);
-			ssize_t r = ::read(fd, buf.data() + have, room);
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				e.error = std::string("read: ") + std::strerror(errno);
-				record_error(path, e.error);
-				e.chunks.clear();
-				return;
-			}
-			if (r == 0)
-				eof = true;
-			have += size_t(r);
+			off_t h = ::lseek(fd, off_t(data), SEEK_HOLE);
+			pos = h < 0 ? want : std::min<uint64_t>(uint64_t(h), want);
 		}
-		size_t start = 0;
-		// Cut every chunk that the buffer holds entirely, then refill.
-		while (have - start > 0) {
-			size_t n = ck.cut(buf.data() + start, have - start, eof);
-			if (n == 0)
-				break;
-			ByteView chunk(buf.data() + start, n);
-			Id id = repo_.blob_id(chunk);
-			if (spread && !repo_.has_blob(id)) {
-				auto copy = std::make_shared<Bytes>(chunk.begin(), chunk.end());
-				pool_.submit([this, id, copy] { repo_.put_blob(BlobType::Chunk, id, *copy); }, n);
-			} else {
-				repo_.put_blob(BlobType::Chunk, id, chunk);
-			}
-			chunks.push_back({id, uint32_t(n)});
-			start += n;
-			total += n;
-			bytes_ += n;
-		}
-		std::memmove(buf.data(), buf.data() + start, have - start);
-		have -= start;
+		if (!read_failed && !shrank && run < want)
+			chunk_range(run, want);
+	}
+	if (read_failed) {
+		e.chunks.clear();
+		return;
 	}
 	e.size = total;
 	set_chunks(repo_, e, std::move(chunks));
@@ -407,6 +461,20 @@ bool Builder::reuse(Entry &e, const Entry *prev)
 	e.list = prev->list;
 	stats.unchanged++;
 	return true;
+}
+
+// Any thread: the id of a chunk of n zeros, stored once.
+Id Builder::zero_chunk(size_t n)
+{
+	std::lock_guard lk(zero_mu_);
+	auto it = zero_ids_.find(n);
+	if (it != zero_ids_.end())
+		return it->second;
+	Bytes zeros(n);
+	Id id = repo_.blob_id(zeros);
+	repo_.put_blob(BlobType::Chunk, id, zeros);
+	zero_ids_.emplace(n, id);
+	return id;
 }
 
 DirNode *Builder::new_node(DirNode *parent, size_t slot, const Entry *prev)
