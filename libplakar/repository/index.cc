@@ -45,7 +45,44 @@ uint32_t Index::pack_number(const Id &pack)
 void Index::add(const Id &pack, const BlobRecord &rec)
 {
 	uint32_t p = pack_number(pack);
-	fresh_.try_emplace(rec.id, BlobLoc{p, rec.offset, rec.length, rec.raw_len, rec.type, rec.flags});
+	fresh_.try_emplace(rec.id, BlobLoc{p, rec.offset, rec.length, rec.raw_len, rec.type, rec.flags, 1});
+	if (fresh_.size() >= kFreshMax)
+		spill_fresh();
+}
+
+void Index::spill_fresh()
+{
+	std::vector<Entry> v;
+	v.reserve(fresh_.size());
+	for (const auto &[id, loc] : fresh_)
+		v.push_back({id, loc});
+	fresh_in_sorted_ += v.size();
+	fresh_ = {};
+	merge_sorted(std::move(v));
+}
+
+void Index::merge_sorted(std::vector<Entry> more)
+{
+	auto less = [](const Entry &a, const Entry &b) { return a.id < b.id; };
+	if (!std::is_sorted(more.begin(), more.end(), less))
+		std::stable_sort(more.begin(), more.end(), less);
+	size_t n = sorted_.size(), m = more.size();
+	if (n == 0) {
+		sorted_ = std::move(more);
+		return;
+	}
+	if (sorted_.capacity() < n + m)
+		sorted_.reserve(std::max(n + m, n + n / 8));
+	sorted_.resize(n + m);
+	// From the back, so that no other buffer is needed; on equal ids the entry already in
+	// sorted_ stays first.
+	size_t i = n, j = m, k = n + m;
+	while (j > 0) {
+		if (i > 0 && less(more[j - 1], sorted_[i - 1]))
+			sorted_[--k] = sorted_[--i];
+		else
+			sorted_[--k] = more[--j];
+	}
 }
 
 // Segment body: version u8, npacks varint, pack ids, nentries varint, entries
@@ -80,7 +117,11 @@ Bytes Index::encode(const std::vector<Entry> &entries) const
 Bytes Index::encode_fresh() const
 {
 	std::vector<Entry> v;
-	v.reserve(fresh_.size());
+	v.reserve(fresh_.size() + fresh_in_sorted_);
+	if (fresh_in_sorted_)
+		for (const auto &e : sorted_)
+			if (e.loc.fresh)
+				v.push_back(e);
 	for (const auto &[id, loc] : fresh_)
 		v.push_back({id, loc});
 	std::sort(v.begin(), v.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
@@ -120,10 +161,11 @@ Index::Summary Index::summary() const
 
 void Index::commit_fresh()
 {
-	for (const auto &[id, loc] : fresh_)
-		loading_.push_back({id, loc});
-	fresh_.clear();
-	finish_load();
+	if (!fresh_.empty())
+		spill_fresh();
+	for (auto &e : sorted_)
+		e.loc.fresh = 0;
+	fresh_in_sorted_ = 0;
 }
 
 void Index::load_segment(ByteView body)
@@ -161,15 +203,9 @@ void Index::finish_load()
 {
 	if (loading_.empty())
 		return;
-	auto less = [](const Entry &a, const Entry &b) { return a.id < b.id; };
-	if (sorted_.empty())
-		sorted_ = std::move(loading_); // the common case: one compacted segment, already sorted
-	else
-		sorted_.insert(sorted_.end(), loading_.begin(), loading_.end());
-	loading_ = {};
 	// Stable: when concurrent pushes stored one blob twice, the first copy loaded wins.
-	if (!std::is_sorted(sorted_.begin(), sorted_.end(), less))
-		std::stable_sort(sorted_.begin(), sorted_.end(), less);
+	merge_sorted(std::move(loading_));
+	loading_ = {};
 	// The same entry loaded twice (a segment and its compaction) is kept once; two locations of
 	// one blob (stored again by a push that found its pack gone, or concurrently by two pushes)
 	// are both kept, the first loaded first: find() returns it, find_all() every one.

@@ -1,7 +1,9 @@
 // The blob index: blob id -> (pack, offset, length, type). docs/format.md, "Index segments".
 //
-// In memory the loaded index is one sorted vector of 56-byte entries (binary search), plus a
-// hash table of the blobs added since the last save. On disk it is a set of sealed segments;
+// In memory the index is one sorted vector of 52-byte entries (binary search), grown by an
+// eighth at a time, plus a hash table of at most kFreshMax blobs added since the last save;
+// past that they are merged into the vector, marked fresh. So a blob costs under 64 bytes,
+// however many a push adds. On disk it is a set of sealed segments;
 // the repository compacts them into one when there are too many.
 // Not thread-safe: the Repository serializes access.
 #pragma once
@@ -23,6 +25,7 @@ struct BlobLoc {
 	uint32_t raw_len;
 	BlobType type;
 	uint8_t flags;
+	uint8_t fresh = 0; // in memory only: added in this session, not yet in a saved segment
 };
 
 class Index {
@@ -41,7 +44,7 @@ public:
 
 	// Adds blobs written in this session (kept apart until save).
 	void add(const Id &pack, const BlobRecord &rec);
-	bool has_fresh() const { return !fresh_.empty(); }
+	bool has_fresh() const { return !fresh_.empty() || fresh_in_sorted_ > 0; }
 	struct Summary {
 		uint64_t blobs[4] = {};       // by BlobType (index 1..3)
 		uint64_t stored_bytes[4] = {}; // sealed bytes in packs
@@ -50,6 +53,12 @@ public:
 	};
 	Summary summary() const;
 	size_t size() const { return sorted_.size() + fresh_.size(); }
+	// Bytes of memory held for the entries (vector capacity, hash table nodes and buckets).
+	size_t memory() const
+	{
+		return sorted_.capacity() * sizeof(Entry) + fresh_.size() * (sizeof(Entry) + 2 * sizeof(void *)) +
+		       fresh_.bucket_count() * sizeof(void *);
+	}
 	size_t pack_count() const { return packs_.size(); }
 	// Visits the saved entries in id order (not the fresh ones).
 	template <class F> void for_each_saved(F &&f) const
@@ -73,6 +82,12 @@ private:
 		BlobLoc loc;
 	};
 	Bytes encode(const std::vector<Entry> &entries) const;
+	// Merges entries into sorted_ (entries already there stay first among equal ids).
+	void merge_sorted(std::vector<Entry> more);
+	// Moves the hash table's entries into sorted_, marked fresh.
+	void spill_fresh();
+	static constexpr size_t kFreshMax = 65536;
+	size_t fresh_in_sorted_ = 0;
 	std::vector<Id> packs_;
 	std::unordered_map<Id, uint32_t, IdHash> pack_no_;
 	std::vector<Entry> sorted_;

@@ -120,7 +120,10 @@ public:
 	const std::string &user_name(uid_t uid);
 
 private:
-	Entry stat_entry(const std::string &path, const std::string &name, const struct stat &st);
+	// prev: the same path in the parent snapshot; when its inode and ctime are unchanged, its
+	// xattrs and symlink target are too (changing either changes the ctime) and are not read.
+	Entry stat_entry(const std::string &path, const std::string &name, const struct stat &st,
+	                 const Entry *prev = nullptr);
 	void read_xattrs(const std::string &path, Entry &e);
 	void dispatch(DirNode *node, size_t i, const std::string &path, const VNode *v, const Entry *prev);
 	void walk_dir(DirNode *node, size_t i, const std::string &path, const Entry *prev);
@@ -226,7 +229,7 @@ void Builder::report(bool force)
 	}
 }
 
-Entry Builder::stat_entry(const std::string &path, const std::string &name, const struct stat &st)
+Entry Builder::stat_entry(const std::string &path, const std::string &name, const struct stat &st, const Entry *prev)
 {
 	Entry e;
 	e.name = name;
@@ -243,6 +246,15 @@ Entry Builder::stat_entry(const std::string &path, const std::string &name, cons
 	e.dev = st.st_dev;
 	e.nlink = st.st_nlink;
 	e.rdev = st.st_rdev;
+	if (prev && prev->type == e.type && prev->ino == e.ino && prev->dev == e.dev && prev->ctime_ns == e.ctime_ns &&
+	    prev->error.empty()) {
+		e.xattrs = prev->xattrs;
+		if (e.type == EntryType::Symlink) {
+			e.target = prev->target;
+			e.size = prev->size;
+		}
+		return e;
+	}
 	if (e.type == EntryType::Symlink) {
 		std::string t(size_t(st.st_size > 0 ? st.st_size : 256) + 1, '\0');
 		ssize_t n = ::readlink(path.c_str(), t.data(), t.size());
@@ -576,77 +588,75 @@ void Builder::walk_dir(DirNode *node, size_t i, const std::string &path, const E
 				continue;
 			names.emplace_back(de->d_name);
 		}
-		::closedir(d);
 		std::sort(names.begin(), names.end());
 	}
-	DirNode *dir = new_node(node, i, prev);
-	std::string prefix = path == "/" ? "/" : path + "/";
-	std::vector<std::string> kept; // the names of dir->children, in order
-	dir->children.reserve(names.size());
-	kept.reserve(names.size());
-	for (auto &n : names) {
-		std::string child = prefix + n;
-		if (std::find(opts_.exclude.begin(), opts_.exclude.end(), child) != opts_.exclude.end())
-			continue;
-		struct stat st;
-		if (::lstat(child.c_str(), &st) != 0) {
-			record_error(child, errno == ENOENT ? "vanished during backup" : std::string("lstat: ") + std::strerror(errno));
-			continue;
+	struct CloseDir {
+		DIR *d;
+		~CloseDir()
+		{
+			if (d)
+				::closedir(d);
 		}
-		dir->children.push_back(stat_entry(child, n, st));
-		kept.push_back(std::move(n));
-	}
-	names = {};
+	} closer{d};
+	const int dfd = d ? ::dirfd(d) : -1;
+	DirNode *dir = new_node(node, i, prev);
+	// No reallocation from here on: workers fill entries while the walker appends.
+	dir->children.reserve(names.size());
+	std::string prefix = path == "/" ? "/" : path + "/";
 	// The parent snapshot's entries are read alongside, in the same (name) order: one leaf at
 	// a time in memory, whatever the size of the directory.
 	std::optional<DirIterator> before;
 	Entry pe;
 	bool have_pe = false;
-	if (dir->has_prev) {
+	auto next_prev = [&] {
 		try {
-			before.emplace(repo_, dir->prev_tree);
 			have_pe = before->next(pe);
 		} catch (const Error &err) {
 			// The parent is only a shortcut: if it cannot be read, read everything.
 			if (err.code() == Code::Canceled)
 				throw;
-			before.reset();
 			have_pe = false;
-			dir->changed = true;
 		}
-	} else {
-		dir->changed = true;
-	}
-	for (size_t k = 0; k < kept.size(); k++) {
-		const Entry *match = nullptr;
+		if (!have_pe)
+			before.reset();
+	};
+	if (dir->has_prev) {
 		try {
-			while (have_pe && pe.name < kept[k]) {
-				dir->changed = true; // an entry gone since
-				have_pe = before->next(pe);
-			}
+			before.emplace(repo_, dir->prev_tree);
 		} catch (const Error &err) {
 			if (err.code() == Code::Canceled)
 				throw;
-			have_pe = false;
-			dir->changed = true;
 		}
-		if (have_pe && pe.name == kept[k])
-			match = &pe;
-		else
-			dir->changed = true;
-		dispatch(dir, k, prefix + kept[k], nullptr, match);
-		if (match) {
-			try {
-				have_pe = before->next(pe);
-			} catch (const Error &err) {
-				if (err.code() == Code::Canceled)
-					throw;
-				have_pe = false;
-				dir->changed = true;
-			}
-		}
+		if (before)
+			next_prev();
 	}
-	if (have_pe)
+	size_t matched = 0;
+	bool gone = false;
+	for (auto &n : names) {
+		std::string child = prefix + n;
+		while (have_pe && pe.name < n) {
+			gone = true; // in the parent snapshot, not here any more
+			next_prev();
+		}
+		const Entry *match = have_pe && pe.name == n ? &pe : nullptr;
+		if (!opts_.exclude.empty() &&
+		    std::find(opts_.exclude.begin(), opts_.exclude.end(), child) != opts_.exclude.end())
+			continue;
+		struct stat st;
+		if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			record_error(child, errno == ENOENT ? "vanished during backup" : std::string("lstat: ") + std::strerror(errno));
+			continue;
+		}
+		size_t k = dir->children.size();
+		dir->children.push_back(stat_entry(child, n, st, match));
+		if (match)
+			matched++;
+		dispatch(dir, k, child, nullptr, match);
+		if (match)
+			next_prev();
+	}
+	// Entries gone, added, or not read: the directory's tree is encoded anew.
+	if (!dir->has_prev || gone || have_pe || matched != dir->children.size())
 		dir->changed = true;
 	child_done(dir); // the walker is done with it
 }

@@ -55,3 +55,38 @@ TEST_CASE("index: a malformed segment is refused", "[index]")
 	Index b;
 	CHECK_THROWS_AS(b.load_segment(bad), Error);
 }
+
+TEST_CASE("index: many fresh blobs cost under 64 bytes each and are all saved", "[index]")
+{
+	Index idx;
+	Id pack;
+	pack.b.fill(7);
+	const int n = 300000; // several spills of the fresh table into the sorted vector
+	for (int i = 0; i < n; i++) {
+		Id id = crypto::sha256(as_bytes(std::to_string(i)));
+		idx.add(pack, BlobRecord{id, BlobType::Chunk, 0, uint32_t(i), 100, 84});
+	}
+	CHECK(idx.size() == size_t(n));
+	CHECK(idx.memory() / size_t(n) < 64);
+	CHECK(idx.has_fresh());
+	for (int i = 0; i < n; i += 997) {
+		auto loc = idx.find(crypto::sha256(as_bytes(std::to_string(i))));
+		REQUIRE(loc);
+		CHECK(loc->offset == uint32_t(i));
+	}
+	Bytes seg = idx.encode_fresh();
+	idx.commit_fresh();
+	CHECK_FALSE(idx.has_fresh());
+	// A second batch: only it is fresh.
+	for (int i = n; i < n + 10; i++)
+		idx.add(pack, BlobRecord{crypto::sha256(as_bytes(std::to_string(i))), BlobType::Chunk, 0, uint32_t(i), 1, 1});
+	Index second;
+	second.load_segment(idx.encode_fresh());
+	second.finish_load();
+	CHECK(second.size() == 10);
+	Index back;
+	back.load_segment(seg);
+	back.finish_load();
+	CHECK(back.size() == size_t(n));
+	CHECK(back.memory() / size_t(n) < 64);
+}
