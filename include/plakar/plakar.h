@@ -156,7 +156,9 @@ typedef struct plakar_open_options {
 	unsigned int version;   /* PLAKAR_OPEN_OPTIONS_VERSION */
 	const char *passphrase; /* needed for encrypted repositories; ignored for plaintext ones */
 	size_t passphrase_len;  /* 0 with a non-NULL passphrase means strlen */
-	int cpu;                /* worker threads; 0 = max(1, cores - 1) */
+	int cpu;                /* CPU budget of push and pull: at most this many threads compute at
+	                           once, the calling thread included; 0 = max(1, cores - 1); above
+	                           the cores usable (sched_getaffinity) it is clamped; < 0: EINVAL */
 	int no_cache;           /* 1: do not use the local cache (docs/storage.md, "Local cache") */
 	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/plakar/<repository id>, else ~/.cache/plakar/<id> */
 	/* Since version 2. A key agent's socket (see "key agent" below), or NULL. The master key is

@@ -52,8 +52,7 @@ void Index::add(const Id &pack, const BlobRecord &rec)
 
 void Index::spill_fresh()
 {
-	std::vector<Entry> v;
-	v.reserve(fresh_.size());
+	std::deque<Entry> v;
 	for (const auto &[id, loc] : fresh_)
 		v.push_back({id, loc});
 	fresh_in_sorted_ += v.size();
@@ -61,7 +60,7 @@ void Index::spill_fresh()
 	merge_sorted(std::move(v));
 }
 
-void Index::merge_sorted(std::vector<Entry> more)
+void Index::merge_sorted(std::deque<Entry> more)
 {
 	auto less = [](const Entry &a, const Entry &b) { return a.id < b.id; };
 	if (!std::is_sorted(more.begin(), more.end(), less))
@@ -71,8 +70,6 @@ void Index::merge_sorted(std::vector<Entry> more)
 		sorted_ = std::move(more);
 		return;
 	}
-	if (sorted_.capacity() < n + m)
-		sorted_.reserve(std::max(n + m, n + n / 8));
 	sorted_.resize(n + m);
 	// From the back, so that no other buffer is needed; on equal ids the entry already in
 	// sorted_ stays first.
@@ -87,7 +84,7 @@ void Index::merge_sorted(std::vector<Entry> more)
 
 // Segment body: version u8, npacks varint, pack ids, nentries varint, entries
 // (id[32] pack:u32 offset:u32 length:u32 raw_len:u32 type:u8 flags:u8), sorted by id.
-Bytes Index::encode(const std::vector<Entry> &entries) const
+template <class C> Bytes Index::encode(const C &entries) const
 {
 	std::vector<uint32_t> remap(packs_.size(), UINT32_MAX);
 	std::vector<Id> used;
@@ -130,7 +127,9 @@ Bytes Index::encode_fresh() const
 
 Bytes Index::encode_all() const
 {
-	std::vector<Entry> v = sorted_;
+	if (fresh_.empty())
+		return encode(sorted_); // no copy of the whole index
+	std::vector<Entry> v(sorted_.begin(), sorted_.end());
 	for (const auto &[id, loc] : fresh_)
 		if (!std::binary_search(sorted_.begin(), sorted_.end(), Entry{id, loc},
 		                        [](const Entry &a, const Entry &b) { return a.id < b.id; }))
@@ -178,7 +177,6 @@ void Index::load_segment(ByteView body)
 	for (size_t i = 0; i < np; i++)
 		local[i] = pack_number(Id::from(r.raw(32)));
 	size_t n = r.count(kEntrySize);
-	loading_.reserve(loading_.size() + n);
 	for (size_t i = 0; i < n; i++) {
 		Entry e;
 		e.id = Id::from(r.raw(32));
@@ -214,8 +212,7 @@ void Index::finish_load()
 		                          return a.id == b.id && a.loc.pack == b.loc.pack && a.loc.offset == b.loc.offset;
 	                          }),
 	              sorted_.end());
-	if (sorted_.capacity() - sorted_.size() > sorted_.size() / 8)
-		sorted_.shrink_to_fit();
+	sorted_.shrink_to_fit();
 }
 
 } // namespace plakar

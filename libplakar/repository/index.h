@@ -1,13 +1,15 @@
 // The blob index: blob id -> (pack, offset, length, type). docs/format.md, "Index segments".
 //
-// In memory the index is one sorted vector of 52-byte entries (binary search), grown by an
-// eighth at a time, plus a hash table of at most kFreshMax blobs added since the last save;
-// past that they are merged into the vector, marked fresh. So a blob costs under 64 bytes,
+// In memory the index is one sorted deque of 52-byte entries (binary search), plus a hash
+// table of at most kFreshMax blobs added since the last save; past that they are merged into
+// the deque, marked fresh. So a blob costs under 64 bytes,
 // however many a push adds. On disk it is a set of sealed segments;
 // the repository compacts them into one when there are too many.
 // Not thread-safe: the Repository serializes access.
 #pragma once
 
+#include <algorithm>
+#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +47,7 @@ public:
 	// Adds blobs written in this session (kept apart until save).
 	void add(const Id &pack, const BlobRecord &rec);
 	bool has_fresh() const { return !fresh_.empty() || fresh_in_sorted_ > 0; }
+	size_t fresh_count() const { return fresh_.size() + fresh_in_sorted_; }
 	struct Summary {
 		uint64_t blobs[4] = {};       // by BlobType (index 1..3)
 		uint64_t stored_bytes[4] = {}; // sealed bytes in packs
@@ -56,8 +59,11 @@ public:
 	// Bytes of memory held for the entries (vector capacity, hash table nodes and buckets).
 	size_t memory() const
 	{
-		return sorted_.capacity() * sizeof(Entry) + fresh_.size() * (sizeof(Entry) + 2 * sizeof(void *)) +
-		       fresh_.bucket_count() * sizeof(void *);
+		// A deque: blocks of 512 bytes (whole entries) plus one pointer per block.
+		size_t per_block = std::max<size_t>(1, 512 / sizeof(Entry));
+		size_t blocks = (sorted_.size() + per_block - 1) / per_block + 2;
+		return blocks * (per_block * sizeof(Entry) + sizeof(void *)) +
+		       fresh_.size() * (sizeof(Entry) + 2 * sizeof(void *)) + fresh_.bucket_count() * sizeof(void *);
 	}
 	size_t pack_count() const { return packs_.size(); }
 	// Visits the saved entries in id order (not the fresh ones).
@@ -81,17 +87,19 @@ private:
 		Id id;
 		BlobLoc loc;
 	};
-	Bytes encode(const std::vector<Entry> &entries) const;
+	template <class C> Bytes encode(const C &entries) const;
 	// Merges entries into sorted_ (entries already there stay first among equal ids).
-	void merge_sorted(std::vector<Entry> more);
+	void merge_sorted(std::deque<Entry> more);
 	// Moves the hash table's entries into sorted_, marked fresh.
 	void spill_fresh();
 	static constexpr size_t kFreshMax = 65536;
 	size_t fresh_in_sorted_ = 0;
 	std::vector<Id> packs_;
 	std::unordered_map<Id, uint32_t, IdHash> pack_no_;
-	std::vector<Entry> sorted_;
-	std::vector<Entry> loading_;
+	// A deque, not a vector: it grows without copying (no transient second copy of the index)
+	// and still has random access for the binary search.
+	std::deque<Entry> sorted_;
+	std::deque<Entry> loading_;
 	std::unordered_map<Id, BlobLoc, IdHash> fresh_;
 };
 

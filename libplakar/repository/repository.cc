@@ -17,6 +17,7 @@ namespace {
 // Blobs located through the index table before the index is loaded instead.
 constexpr uint64_t kTableLookupsMax = 4096;
 constexpr size_t kMaxSegments = 8;
+constexpr size_t kSegmentEntries = 262144; // about 13 MB encoded
 constexpr size_t kKeyCacheMax = 4096;
 
 int64_t now_ns()
@@ -435,6 +436,11 @@ void Repository::apply_uploads_locked(bool wait)
 		for (const auto &r : job.records)
 			index_.add(job.name, r);
 	}
+	// A long push writes its index in segments of bounded size as it goes: memory stays bounded
+	// (one segment's encoding at a time), and an interrupted push leaves most of its blobs
+	// indexed already.
+	if (index_.fresh_count() >= kSegmentEntries)
+		write_segment_locked();
 	// The blobs of a pack that failed to be stored are forgotten: a later put_blob stores them
 	// again.
 	for (const auto &job : done.failed)
@@ -691,8 +697,20 @@ void Repository::flush()
 		if (*w && !(*w)->empty())
 			finish_pack_locked(*w);
 	apply_uploads_locked(true);
-	if (!index_.has_fresh())
+	if (index_.has_fresh())
+		write_segment_locked();
+	if (!wrote_segments_)
 		return;
+	wrote_segments_ = false;
+	maybe_compact();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
+// One index segment for the blobs indexed since the last one (all in stored packs).
+void Repository::write_segment_locked()
+{
 	std::string name = hex_encode(crypto::random_bytes(32));
 	Bytes body = index_.encode_fresh();
 	store_->put(Kind::Index, name,
@@ -701,10 +719,7 @@ void Repository::flush()
 		cache_->put(CacheTable::Segment, name, body);
 	index_.commit_fresh();
 	segments_.push_back(name);
-	maybe_compact();
-	sync_table_locked();
-	if (cache_)
-		cache_->flush();
+	wrote_segments_ = true;
 }
 
 // Keeps the number of index segments bounded: when there are more than kMaxSegments, one

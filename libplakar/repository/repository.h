@@ -199,6 +199,7 @@ private:
 	// Indexes the packs the uploader stored (after waiting for all when wait); rethrows the
 	// first upload failure.
 	void apply_uploads_locked(bool wait);
+	void write_segment_locked();
 
 	std::unique_ptr<Store> store_;
 	std::unique_ptr<Cache> cache_;
@@ -219,6 +220,7 @@ private:
 	std::unordered_map<Id, Id, IdHash> open_blobs_; // blobs in packs not yet stored -> pack name
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
 	std::vector<std::string> segments_; // index segments known (loaded or written by us)
+	bool wrote_segments_ = false;       // since the last flush
 	std::map<Id, std::shared_ptr<PackKey>> key_cache_;
 	// Blobs found in packs the index does not name, and the packs already scanned.
 	std::unordered_map<Id, BlobPlace, IdHash> unindexed_;

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/pool.h"
 #include "crypto/crypto.h"
 #include "repository/repository.h"
 
@@ -40,6 +43,7 @@ private:
 
 	void problem(Code code, std::string object, std::string message)
 	{
+		std::lock_guard lk(mu_);
 		rep_.problems.push_back({code, std::move(object), std::move(message)});
 	}
 	void progress(const std::string &stage, uint64_t done, uint64_t total)
@@ -72,6 +76,7 @@ private:
 	std::unordered_set<Id, IdHash> clean_trees_;        // Read/Exists: directories fully checked
 	bool dir_clean_ = true;
 	bool index_broken_ = false;
+	std::mutex mu_; // rep_ while workers verify packs
 };
 
 std::optional<uint64_t> Checker::pack_size(const Id &pack)
@@ -342,6 +347,8 @@ void Checker::repository()
 	std::sort(pack_names.begin(), pack_names.end());
 	std::unordered_set<Id, IdHash> present;
 	done = 0;
+	WorkPool pool(repo_.cpu(), 64, 64 << 20);
+	std::vector<std::vector<CheckProblem>> damaged(pack_names.size()); // by pack, from the workers
 	for (const auto &name : pack_names) {
 		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
 		Id pack;
@@ -404,20 +411,41 @@ void Checker::repository()
 				}
 		}
 		if (o_.read_data) {
+			// Verifying a pack's blobs (decrypt, decompress, MAC) goes to the workers while this
+			// thread reads the next pack.
 			auto key = repo_.pack_key(pack);
-			for (const auto &r : toc) {
-				try {
-					Bytes plain = key->blob_plaintext(r, ByteView(whole).subspan(r.offset, r.length));
-					if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
-						fail(Code::Corrupt, "does not match its id");
-					rep_.bytes += plain.size();
-					rep_.blobs++;
-				} catch (const Error &e) {
-					problem(Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what());
-				}
-			}
+			auto data = std::make_shared<Bytes>(std::move(whole));
+			auto recs = std::make_shared<std::vector<BlobRecord>>(std::move(toc));
+			size_t held = data->size();
+			auto *out = &damaged[done - 1];
+			pool.submit(
+			    [this, key, data, recs, name, out] {
+				    std::vector<CheckProblem> found;
+				    uint64_t bytes = 0, blobs = 0;
+				    for (const auto &r : *recs) {
+					    try {
+						    Bytes plain = key->blob_plaintext(r, ByteView(*data).subspan(r.offset, r.length));
+						    if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
+							    fail(Code::Corrupt, "does not match its id");
+						    bytes += plain.size();
+						    blobs++;
+					    } catch (const Error &e) {
+						    found.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
+					    }
+				    }
+				    *out = std::move(found);
+				    std::lock_guard lk(mu_);
+				    rep_.bytes += bytes;
+				    rep_.blobs += blobs;
+			    },
+			    held);
 		}
 	}
+	pool.wait();
+	// What the workers found, in pack order.
+	for (auto &found : damaged)
+		for (auto &f : found)
+			rep_.problems.push_back(std::move(f));
 	// Index entries naming packs that are gone.
 	for (const auto &[pack, recs] : indexed) {
 		if (present.count(pack))

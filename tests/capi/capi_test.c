@@ -476,6 +476,32 @@ int main(int argc, char **argv)
 		plakar_agent_free(NULL);
 	}
 
+	{
+		/* The CPU budget: a negative one is refused; any budget pushes the same content. */
+		plakar_open_options co = PLAKAR_OPEN_OPTIONS_INIT;
+		co.passphrase = "correct horse";
+		co.cpu = -1;
+		plakar_repository *r3 = NULL;
+		CHECK(plakar_repository_open(&r3, repo_uri, &co) == PLAKAR_EINVALID && r3 == NULL);
+		int budgets[] = {1, 2, 4096};
+		uint64_t files0 = 0, size0 = 0;
+		for (int i = 0; i < 3; i++) {
+			co.cpu = budgets[i];
+			CHECK(plakar_repository_open(&r3, repo_uri, &co) == PLAKAR_OK);
+			plakar_snapshot *s3 = NULL;
+			CHECK(plakar_push(&s3, r3, paths, 1, NULL) == PLAKAR_OK);
+			if (i == 0) {
+				files0 = plakar_snapshot_files(s3);
+				size0 = plakar_snapshot_size(s3);
+				CHECK(files0 > 0);
+			}
+			CHECK(plakar_snapshot_files(s3) == files0 && plakar_snapshot_size(s3) == size0);
+			plakar_snapshot_free(s3);
+			plakar_repository_free(r3);
+			r3 = NULL;
+		}
+	}
+
 	/* NULL is accepted by every _free. */
 	plakar_snapshot_free(NULL);
 	plakar_snapshot_list_free(NULL);

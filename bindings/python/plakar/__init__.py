@@ -101,8 +101,9 @@ def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None,
          cpu: int = 0, cache: bool = True, agent: Optional[PathArg] = None) -> Repository:
     """Opens an existing repository (default: default_repository()).
 
-    Plaintext repositories need no passphrase. cpu caps the worker threads (0: one less
-    than the cores). cache=False bypasses the local cache. agent: a key agent's socket
+    Plaintext repositories need no passphrase. cpu is the CPU budget of push and pull:
+    threads computing at once (0: one less than the cores, at least one; clamped to the
+    cores). cache=False bypasses the local cache. agent: a key agent's socket
     (`plakar agent`, run_agent()): the master key is asked there first, so no passphrase
     is needed and no key derivation runs; a passphrase that opens the repository hands the
     key to it. Raises NotFoundError when nothing is there, AuthError on a wrong or missing

@@ -98,3 +98,20 @@ def test_close_while_another_thread_pushes(repo, tree):
     [snap] = result
     assert isinstance(snap, plakar.Snapshot)
     assert snap.cat(tree / "README") == SAMPLE["README"]
+
+
+def test_cpu_budgets_push_and_pull_the_same_content(tmp_path, tree):
+    """cpu=1 and cpu=2 (and a budget above the cores, clamped) store and restore the same tree."""
+    listings = []
+    for cpu in (1, 2, 512):
+        uri = tmp_path / ("repo-%d" % cpu)
+        plakar.create(uri, "pw", kdf_log2_n=10).close()
+        with plakar.open(uri, "pw", cpu=cpu) as repo:
+            snap = repo.push(tree)
+            out = tmp_path / ("out-%d" % cpu)
+            snap.pull(to=out)
+            listings.append(sorted((str(p.relative_to(out)), p.read_bytes() if p.is_file() and not p.is_symlink()
+                                    else None) for p in out.rglob("*")))
+    assert listings[0] == listings[1] == listings[2]
+    with pytest.raises(plakar.InvalidArgumentError):
+        plakar.open(tmp_path / "repo-1", "pw", cpu=-1)
