@@ -1,4 +1,5 @@
 // The `plakar` command: parse the command line, run one command, map failures to exit codes.
+#include <malloc.h>
 #include <sched.h>
 
 #include <cstdio>
@@ -86,6 +87,11 @@ int run(int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+	// Packs and read buffers (megabytes each) come and go all through a push or a pull. Setting
+	// the threshold keeps every allocation of 1 MiB or more in its own mapping, returned to the
+	// system when freed; glibc's adaptive threshold would move them into the heap arenas, where
+	// freed buffers stay resident. The library leaves this choice to the program embedding it.
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	int code = run(argc, argv);
 	if (std::fflush(stdout) != 0 && code == kExitOk) {
 		report_error("", "cannot write the output");

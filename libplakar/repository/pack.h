@@ -41,6 +41,8 @@ public:
 	// Adds an already compressed (or raw, flags = 0) payload.
 	const BlobRecord &add_payload(const Id &id, BlobType type, uint8_t flags, ByteView payload, uint32_t raw_len);
 	size_t size() const { return buf_.size(); }
+	// Reserves room for a pack of about this many bytes (no regrowth, no copy on the way).
+	void reserve(size_t bytes) { buf_.reserve(bytes); }
 	bool empty() const { return records_.empty(); }
 	// Appends the sealed table of contents and the trailer; returns the pack's bytes.
 	Bytes finish();

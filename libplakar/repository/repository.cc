@@ -275,8 +275,7 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	in_flight_.erase(id);
 	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
 	if (!w)
-		w = std::make_unique<PackWriter>(keys_, cfg_.encrypted, type == BlobType::Chunk ? PackType::Data : PackType::Meta,
-		                                 cfg_.compression_level);
+		w = new_pack_writer(type);
 	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
 	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
 	// New directory nodes are what the next push compares against: keep them at hand.
@@ -290,6 +289,15 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	if (w->size() >= cfg_.pack_size)
 		finish_pack_locked(w);
 	return true;
+}
+
+std::unique_ptr<PackWriter> Repository::new_pack_writer(BlobType type)
+{
+	auto w = std::make_unique<PackWriter>(keys_, cfg_.encrypted, type == BlobType::Chunk ? PackType::Data : PackType::Meta,
+	                                      cfg_.compression_level);
+	// A pack is closed once it reaches pack_size, so it holds at most one blob more.
+	w->reserve(size_t(cfg_.pack_size) + chunker_->params().max + 64 * 1024);
+	return w;
 }
 
 void Repository::read_segment(const std::string &name,
@@ -352,8 +360,7 @@ void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
 	ensure_index_locked();
 	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
 	if (!w)
-		w = std::make_unique<PackWriter>(keys_, cfg_.encrypted, type == BlobType::Chunk ? PackType::Data : PackType::Meta,
-		                                 cfg_.compression_level);
+		w = new_pack_writer(type);
 	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
 	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
 	open_blobs_.emplace(id, w->name());

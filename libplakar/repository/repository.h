@@ -200,6 +200,7 @@ private:
 	// first upload failure.
 	void apply_uploads_locked(bool wait);
 	void write_segment_locked();
+	std::unique_ptr<PackWriter> new_pack_writer(BlobType type);
 
 	std::unique_ptr<Store> store_;
 	std::unique_ptr<Cache> cache_;

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <atomic>
 #include <future>
+#include <deque>
 #include <list>
 #include <mutex>
 
@@ -78,21 +79,32 @@ bool same_entry(const Entry &a, const Entry &b)
 	       (!a.has_list || a.list == b.list) && chunks_equal(a.chunks, b.chunks);
 }
 
-// A directory being built. Its entries are filled by the walker (metadata) and by workers
-// (file contents); when the last one is in (pending drops to 0) the directory's tree is
-// stored, by whichever thread got there, and the parent is told. The walker holds one
-// pending count while it lists the directory.
+// A directory being built, leaf by leaf (runs of kLeafMax entries, as stored). The walker
+// appends each entry's metadata; workers fill in file contents. A leaf is stored (and its
+// entries freed) once its last entry is in, so a directory of a million entries never holds
+// them all; the directory is stored when its last leaf is, by whichever thread got there, and
+// its parent is told. The walker holds one pending count on the directory while it lists it,
+// and one on the leaf it is appending to.
+struct Leaf {
+	std::vector<Entry> entries; // reserved: no reallocation while workers fill them
+	std::atomic<size_t> pending{1};
+	bool stored = false;
+	TreeNodeRef ref;
+};
+
 struct DirNode {
 	DirNode *parent = nullptr;
-	size_t slot = 0; // this directory's entry in parent->children
-	std::vector<Entry> children;
+	size_t leaf = 0, slot = 0; // this directory's entry: parent->leaves[leaf].entries[slot]
+	std::deque<Leaf> leaves;   // a deque: appending keeps the addresses of the others
 	std::atomic<size_t> pending{1};
 	// The tree of this directory in the parent snapshot, and whether any entry differs from
 	// it: an unchanged directory takes that tree without encoding anything.
 	bool has_prev = false;
 	Id prev_tree;
 	std::atomic<bool> changed{false};
+	size_t expected = 0, appended = 0; // entries listed, entries appended (walker)
 	std::list<std::unique_ptr<DirNode>>::iterator self;
+	Entry &entry(size_t l, size_t i) { return leaves[l].entries[i]; }
 };
 
 class Builder {
@@ -125,14 +137,20 @@ private:
 	Entry stat_entry(const std::string &path, const std::string &name, const struct stat &st,
 	                 const Entry *prev = nullptr);
 	void read_xattrs(const std::string &path, Entry &e);
-	void dispatch(DirNode *node, size_t i, const std::string &path, const VNode *v, const Entry *prev);
-	void walk_dir(DirNode *node, size_t i, const std::string &path, const Entry *prev);
-	void virtual_dir(DirNode *node, size_t i, const std::string &path, const VNode &v, const Entry *prev);
+	void dispatch(DirNode *node, size_t l, size_t i, const std::string &path, const VNode *v, const Entry *prev);
+	void walk_dir(DirNode *node, size_t l, size_t i, const std::string &path, const Entry *prev);
+	void virtual_dir(DirNode *node, size_t l, size_t i, const std::string &path, const VNode &v, const Entry *prev);
+	// Walker: appends an entry to the directory; returns its (leaf, slot).
+	std::pair<size_t, size_t> append(DirNode *d, Entry e);
 	void store_file(const std::string &path, Entry &e);
 	bool reuse(Entry &e, const Entry *prev);
-	DirNode *new_node(DirNode *parent, size_t slot, const Entry *prev);
+	// expected: how many entries the directory lists (an upper bound).
+	DirNode *new_node(DirNode *parent, size_t leaf, size_t slot, const Entry *prev, size_t expected);
 	Id zero_chunk(size_t n);
-	void child_done(DirNode *n);
+	// Any thread: one entry of leaf l of n is complete.
+	void entry_done(DirNode *n, size_t l);
+	// Any thread: one leaf of n (or the walker's hold) is done.
+	void dir_done(DirNode *n);
 	void record_error(const std::string &path, const std::string &msg);
 	// Emits the errors workers recorded, and a Bytes event at most every 200 ms (walker only).
 	void report(bool force = false);
@@ -489,61 +507,109 @@ Id Builder::zero_chunk(size_t n)
 	return id;
 }
 
-DirNode *Builder::new_node(DirNode *parent, size_t slot, const Entry *prev)
+DirNode *Builder::new_node(DirNode *parent, size_t leaf, size_t slot, const Entry *prev, size_t expected)
 {
 	auto n = std::make_unique<DirNode>();
 	n->parent = parent;
+	n->leaf = leaf;
 	n->slot = slot;
 	if (prev && prev->type == EntryType::Directory && prev->has_tree) {
 		n->has_prev = true;
 		n->prev_tree = prev->tree;
 	}
-	parent->pending++;
+	n->expected = expected;
+	n->leaves.emplace_back();
+	n->leaves.back().entries.reserve(std::min(expected, kLeafMax));
+	n->pending++; // for its first leaf
+	parent->leaves[leaf].pending++;
 	std::lock_guard lk(mu_);
 	nodes_.push_front(std::move(n));
 	nodes_.front()->self = nodes_.begin();
 	return nodes_.front().get();
 }
 
-// Any thread: one entry of n is complete. The last one stores the directory.
-void Builder::child_done(DirNode *n)
+std::pair<size_t, size_t> Builder::append(DirNode *d, Entry e)
 {
-	while (n->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-		if (n == &top_)
-			return;
-		Entry &e = n->parent->children[n->slot];
-		// A single-leaf directory whose entries are all those of the parent snapshot has the
-		// parent's tree (still stored: checked). Larger ones are encoded again, so that a lost
-		// node is stored anew.
-		if (n->has_prev && !n->changed && n->children.size() <= kLeafMax && repo_.has_blob(n->prev_tree))
-			e.tree = n->prev_tree;
-		else
-			e.tree = store_directory(repo_, n->children);
-		e.has_tree = true;
-		DirNode *parent = n->parent;
-		if (!n->has_prev || e.tree != n->prev_tree)
-			parent->changed = true;
-		{
-			std::lock_guard lk(mu_);
-			nodes_.erase(n->self);
-		}
-		n = parent;
+	size_t l = d->leaves.size() - 1;
+	if (d->leaves[l].entries.size() == kLeafMax) {
+		// Full: a new leaf takes the next entries, and this one is let go.
+		d->leaves.emplace_back();
+		d->leaves.back().entries.reserve(std::min(d->expected - d->appended, kLeafMax));
+		d->pending++;
+		entry_done(d, l);
+		l++;
 	}
+	Leaf &leaf = d->leaves[l];
+	// Reserved for what the directory listed: entries never move once handed to workers.
+	if (leaf.entries.size() == leaf.entries.capacity())
+		fail(Code::Error, "push: more entries than listed");
+	leaf.entries.push_back(std::move(e));
+	d->appended++;
+	return {l, leaf.entries.size() - 1};
+}
+
+void Builder::entry_done(DirNode *n, size_t l)
+{
+	Leaf &leaf = n->leaves[l];
+	if (leaf.pending.fetch_sub(1, std::memory_order_acq_rel) != 1)
+		return;
+	if (n == &top_)
+		return;
+	// A full leaf is stored now and its entries freed; the last one waits for the directory
+	// (which may turn out unchanged, then nothing is stored).
+	if (leaf.entries.size() == kLeafMax) {
+		leaf.ref = {leaf.entries.front().name, store_leaf(repo_, leaf.entries.data(), leaf.entries.size())};
+		leaf.stored = true;
+		std::vector<Entry>().swap(leaf.entries);
+	}
+	dir_done(n);
+}
+
+void Builder::dir_done(DirNode *n)
+{
+	if (n->pending.fetch_sub(1, std::memory_order_acq_rel) != 1)
+		return;
+	Id tree;
+	if (n->leaves.size() == 1 && !n->leaves[0].stored && n->has_prev && !n->changed && repo_.has_blob(n->prev_tree)) {
+		tree = n->prev_tree;
+	} else {
+		std::vector<TreeNodeRef> refs;
+		refs.reserve(n->leaves.size());
+		for (auto &leaf : n->leaves) {
+			if (!leaf.stored)
+				leaf.ref = {leaf.entries.empty() ? std::string() : leaf.entries.front().name,
+				            store_leaf(repo_, leaf.entries.data(), leaf.entries.size())};
+			refs.push_back(leaf.ref);
+		}
+		tree = store_levels(repo_, std::move(refs));
+	}
+	DirNode *parent = n->parent;
+	size_t l = n->leaf;
+	Entry &e = parent->entry(l, n->slot);
+	e.tree = tree;
+	e.has_tree = true;
+	if (!n->has_prev || tree != n->prev_tree)
+		parent->changed = true;
+	{
+		std::lock_guard lk(mu_);
+		nodes_.erase(n->self);
+	}
+	entry_done(parent, l);
 }
 
 // Walker: fills entry i of node (stat'ed already) with its content, now or through workers.
-void Builder::dispatch(DirNode *node, size_t i, const std::string &path, const VNode *v, const Entry *prev)
+void Builder::dispatch(DirNode *node, size_t l, size_t i, const std::string &path, const VNode *v, const Entry *prev)
 {
-	Entry &e = node->children[i];
+	Entry &e = node->entry(l, i);
 	if (v && !v->pushed) {
-		virtual_dir(node, i, path, *v, prev);
+		virtual_dir(node, l, i, path, *v, prev);
 		return;
 	}
 	switch (e.type) {
 	case EntryType::Directory:
 		if (!prev || !same_entry(e, *prev))
 			node->changed = true;
-		walk_dir(node, i, path, prev);
+		walk_dir(node, l, i, path, prev);
 		dirs_++;
 		emit(opts_.progress, EventKind::Directory, counters(), &path);
 		break;
@@ -555,12 +621,12 @@ void Builder::dispatch(DirNode *node, size_t i, const std::string &path, const V
 				node->changed = true;
 		} else {
 			node->changed = true;
-			node->pending++;
-			pool_.submit([this, node, i, path] {
-				Entry &fe = node->children[i];
+			node->leaves[l].pending++;
+			pool_.submit([this, node, l, i, path] {
+				Entry &fe = node->entry(l, i);
 				store_file(path, fe);
 				size_ += fe.size;
-				child_done(node);
+				entry_done(node, l);
 			});
 		}
 		emit(opts_.progress, EventKind::File, counters(), &path);
@@ -573,9 +639,9 @@ void Builder::dispatch(DirNode *node, size_t i, const std::string &path, const V
 	report();
 }
 
-void Builder::walk_dir(DirNode *node, size_t i, const std::string &path, const Entry *prev)
+void Builder::walk_dir(DirNode *node, size_t l, size_t i, const std::string &path, const Entry *prev)
 {
-	Entry &e = node->children[i];
+	Entry &e = node->entry(l, i);
 	std::vector<std::string> names;
 	DIR *d = ::opendir(path.c_str());
 	if (!d) {
@@ -599,9 +665,7 @@ void Builder::walk_dir(DirNode *node, size_t i, const std::string &path, const E
 		}
 	} closer{d};
 	const int dfd = d ? ::dirfd(d) : -1;
-	DirNode *dir = new_node(node, i, prev);
-	// No reallocation from here on: workers fill entries while the walker appends.
-	dir->children.reserve(names.size());
+	DirNode *dir = new_node(node, l, i, prev, names.size());
 	std::string prefix = path == "/" ? "/" : path + "/";
 	// The parent snapshot's entries are read alongside, in the same (name) order: one leaf at
 	// a time in memory, whatever the size of the directory.
@@ -647,47 +711,54 @@ void Builder::walk_dir(DirNode *node, size_t i, const std::string &path, const E
 			record_error(child, errno == ENOENT ? "vanished during backup" : std::string("lstat: ") + std::strerror(errno));
 			continue;
 		}
-		size_t k = dir->children.size();
-		dir->children.push_back(stat_entry(child, n, st, match));
+		auto [cl, ci] = append(dir, stat_entry(child, n, st, match));
 		if (match)
 			matched++;
-		dispatch(dir, k, child, nullptr, match);
+		dispatch(dir, cl, ci, child, nullptr, match);
 		if (match)
 			next_prev();
 	}
 	// Entries gone, added, or not read: the directory's tree is encoded anew.
-	if (!dir->has_prev || gone || have_pe || matched != dir->children.size())
+	if (!dir->has_prev || gone || have_pe || matched != dir->appended)
 		dir->changed = true;
-	child_done(dir); // the walker is done with it
+	// The walker is done with it: its last leaf, then the directory.
+	entry_done(dir, dir->leaves.size() - 1);
+	dir_done(dir);
 }
 
-void Builder::virtual_dir(DirNode *node, size_t i, const std::string &path, const VNode &v, const Entry *prev)
+void Builder::virtual_dir(DirNode *node, size_t l, size_t i, const std::string &path, const VNode &v, const Entry *prev)
 {
-	DirNode *dir = new_node(node, i, prev);
+	DirNode *dir = new_node(node, l, i, prev, v.children.size());
 	dir->changed = true; // never compared: a few nodes at most
 	std::string prefix = path == "/" ? "/" : path + "/";
-	std::vector<std::pair<std::string, const VNode *>> kids;
+	struct Kid {
+		std::string name;
+		const VNode *v;
+		std::pair<size_t, size_t> at;
+	};
+	std::vector<Kid> kids;
 	for (const auto &[n, c] : v.children) {
 		struct stat st;
 		// Only reachable for a vanished path on the way to a pushed one.
 		if (::lstat((prefix + n).c_str(), &st) != 0)
 			fail_errno(prefix + n, errno);
-		dir->children.push_back(stat_entry(prefix + n, n, st));
-		kids.emplace_back(n, c.get());
+		auto at = append(dir, stat_entry(prefix + n, n, st));
+		kids.push_back({n, c.get(), at});
 	}
 	for (size_t k = 0; k < kids.size(); k++) {
 		Entry pc;
 		bool have = false;
 		try {
-			have = dir->has_prev && find_in_directory(repo_, dir->prev_tree, kids[k].first, pc);
+			have = dir->has_prev && find_in_directory(repo_, dir->prev_tree, kids[k].name, pc);
 		} catch (const Error &err) {
 			if (err.code() == Code::Canceled)
 				throw;
 			// The parent is only a shortcut: without it, everything is read.
 		}
-		dispatch(dir, k, prefix + kids[k].first, kids[k].second, have ? &pc : nullptr);
+		dispatch(dir, kids[k].at.first, kids[k].at.second, prefix + kids[k].name, kids[k].v, have ? &pc : nullptr);
 	}
-	child_done(dir);
+	entry_done(dir, dir->leaves.size() - 1);
+	dir_done(dir);
 }
 
 Entry Builder::build_root(const VNode &top, const Entry *prev)
@@ -695,22 +766,25 @@ Entry Builder::build_root(const VNode &top, const Entry *prev)
 	struct stat st;
 	if (::lstat("/", &st) != 0)
 		fail_errno("/", errno);
-	top_.children.push_back(stat_entry("/", "/", st));
-	top_.pending = 1;
-	dispatch(&top_, 0, "/", &top, prev);
+	top_.expected = 1;
+	top_.leaves.emplace_back();
+	top_.leaves[0].entries.reserve(1);
+	append(&top_, stat_entry("/", "/", st));
+	dispatch(&top_, 0, 0, "/", &top, prev);
 	// Every file and directory is handed out: wait for the workers, reporting meanwhile.
 	while (!pool_.wait_for(std::chrono::milliseconds(200)))
 		report(true);
 	report(true);
-	child_done(&top_);
-	if (top_.pending != 0 || !top_.children[0].has_tree)
+	entry_done(&top_, 0); // the walker's hold
+	Entry &root = top_.entry(0, 0);
+	if (top_.leaves[0].pending != 0 || !root.has_tree)
 		fail(Code::Error, "push: the tree was not completed");
 	header.files = files_;
 	header.directories = dirs_;
 	header.size = size_;
 	std::lock_guard lk(mu_);
 	std::sort(header.errors.begin(), header.errors.end());
-	return top_.children[0];
+	return root;
 }
 
 std::string hostname()

@@ -35,10 +35,6 @@ std::vector<ChunkRef> decode_chunks(Reader &r)
 	return out;
 }
 
-struct Child {
-	std::string first;
-	Id id;
-};
 } // namespace
 
 void Entry::encode(Writer &w) const
@@ -133,29 +129,30 @@ Entry Entry::decode(Reader &r, bool allow_root)
 	return e;
 }
 
-Id store_directory(Repository &repo, const std::vector<Entry> &entries)
+namespace {
+Id put_node(Repository &repo, const Bytes &node)
 {
-	auto put = [&repo](const Bytes &node) {
-		Id id = repo.blob_id(node);
-		repo.put_blob(BlobType::Tree, id, node);
-		return id;
-	};
-	// Leaves of at most kLeafMax entries, then inner levels until one node remains.
-	std::vector<Child> level;
-	for (size_t i = 0; i < entries.size() || i == 0; i += kLeafMax) {
-		size_t end = std::min(entries.size(), i + kLeafMax);
-		Writer w;
-		w.u8(kNodeVersion);
-		w.u8(kLeaf);
-		w.varint(end - i);
-		for (size_t j = i; j < end; j++)
-			entries[j].encode(w);
-		level.push_back({i < entries.size() ? entries[i].name : std::string(), put(w.buf())});
-		if (entries.empty())
-			break;
-	}
+	Id id = repo.blob_id(node);
+	repo.put_blob(BlobType::Tree, id, node);
+	return id;
+}
+} // namespace
+
+Id store_leaf(Repository &repo, const Entry *entries, size_t n)
+{
+	Writer w;
+	w.u8(kNodeVersion);
+	w.u8(kLeaf);
+	w.varint(n);
+	for (size_t j = 0; j < n; j++)
+		entries[j].encode(w);
+	return put_node(repo, w.buf());
+}
+
+Id store_levels(Repository &repo, std::vector<TreeNodeRef> level)
+{
 	while (level.size() > 1) {
-		std::vector<Child> up;
+		std::vector<TreeNodeRef> up;
 		for (size_t i = 0; i < level.size(); i += kLeafMax) {
 			size_t end = std::min(level.size(), i + kLeafMax);
 			Writer w;
@@ -166,11 +163,25 @@ Id store_directory(Repository &repo, const std::vector<Entry> &entries)
 				w.str(level[j].first);
 				w.raw(level[j].id.view());
 			}
-			up.push_back({level[i].first, put(w.buf())});
+			up.push_back({level[i].first, put_node(repo, w.buf())});
 		}
 		level = std::move(up);
 	}
-	return level[0].id;
+	return level.at(0).id;
+}
+
+Id store_directory(Repository &repo, const std::vector<Entry> &entries)
+{
+	// Leaves of at most kLeafMax entries, then inner levels until one node remains.
+	std::vector<TreeNodeRef> level;
+	for (size_t i = 0; i < entries.size() || i == 0; i += kLeafMax) {
+		size_t end = std::min(entries.size(), i + kLeafMax);
+		level.push_back({i < entries.size() ? entries[i].name : std::string(),
+		                 store_leaf(repo, entries.data() + i, end - i)});
+		if (entries.empty())
+			break;
+	}
+	return store_levels(repo, std::move(level));
 }
 
 void set_chunks(Repository &repo, Entry &e, std::vector<ChunkRef> chunks)
@@ -202,7 +213,7 @@ namespace {
 struct Node {
 	bool leaf;
 	std::vector<Entry> entries;
-	std::vector<Child> children;
+	std::vector<TreeNodeRef> children;
 };
 
 Node read_node(Repository &repo, const Id &id, bool from_store = false)
@@ -225,7 +236,7 @@ Node read_node(Repository &repo, const Id &id, bool from_store = false)
 		if (count == 0)
 			r.bad();
 		for (size_t i = 0; i < count; i++) {
-			Child c;
+			TreeNodeRef c;
 			c.first = r.str();
 			c.id = Id::from(r.raw(32));
 			n.children.push_back(std::move(c));
@@ -286,7 +297,7 @@ bool find_in_directory(Repository &repo, const Id &tree, const std::string &name
 		}
 		// The last child whose first name is <= name.
 		auto it = std::upper_bound(n.children.begin(), n.children.end(), name,
-		                           [](const std::string &k, const Child &c) { return k < c.first; });
+		                           [](const std::string &k, const TreeNodeRef &c) { return k < c.first; });
 		if (it == n.children.begin())
 			return false;
 		at = std::prev(it)->id;

@@ -56,6 +56,15 @@ constexpr size_t kLeafMax = 2048;
 
 // Stores a directory's entries (sorted by name) as tree blobs; returns the top node's id.
 Id store_directory(Repository &repo, const std::vector<Entry> &entries);
+// The same in steps, for a directory built leaf by leaf: each run of kLeafMax entries (the last
+// one shorter) is a leaf; store_levels() stores the inner nodes above the leaves and returns
+// the top node's id (a single leaf is its own top).
+struct TreeNodeRef {
+	std::string first; // the first name under the node
+	Id id;
+};
+Id store_leaf(Repository &repo, const Entry *entries, size_t n);
+Id store_levels(Repository &repo, std::vector<TreeNodeRef> leaves);
 // Stores a file's chunk list, inline or as a chunk-list blob, into e.
 void set_chunks(Repository &repo, Entry &e, std::vector<ChunkRef> chunks);
 // The chunks of a file entry (reads the chunk-list blob when there is one).
