@@ -96,6 +96,14 @@ PackWriter::PackWriter(const KeyRing &keys, bool encrypted, PackType type, int l
 	buf_ = w.take();
 }
 
+void PackWriter::reuse_buffer(Bytes buf)
+{
+	if (buf.capacity() <= buf_.capacity())
+		return;
+	buf.assign(buf_.begin(), buf_.end());
+	buf_ = std::move(buf);
+}
+
 const BlobRecord &PackWriter::add(const Id &id, BlobType type, ByteView plaintext)
 {
 	Bytes packed;

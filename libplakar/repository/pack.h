@@ -43,6 +43,9 @@ public:
 	size_t size() const { return buf_.size(); }
 	// Reserves room for a pack of about this many bytes (no regrowth, no copy on the way).
 	void reserve(size_t bytes) { buf_.reserve(bytes); }
+	// Takes over the memory of a finished pack's buffer (before anything was added): no new
+	// mapping to fault in for each pack.
+	void reuse_buffer(Bytes buf);
 	bool empty() const { return records_.empty(); }
 	// Appends the sealed table of contents and the trailer; returns the pack's bytes.
 	Bytes finish();

@@ -296,6 +296,10 @@ std::unique_ptr<PackWriter> Repository::new_pack_writer(BlobType type)
 	auto w = std::make_unique<PackWriter>(keys_, cfg_.encrypted, type == BlobType::Chunk ? PackType::Data : PackType::Meta,
 	                                      cfg_.compression_level);
 	// A pack is closed once it reaches pack_size, so it holds at most one blob more.
+	if (type == BlobType::Chunk && !spare_buffers_.empty()) {
+		w->reuse_buffer(std::move(spare_buffers_.back()));
+		spare_buffers_.pop_back();
+	}
 	w->reserve(size_t(cfg_.pack_size) + chunker_->params().max + 64 * 1024);
 	return w;
 }
@@ -435,7 +439,9 @@ void Repository::apply_uploads_locked(bool wait)
 	if (wait)
 		uploader_->drain();
 	auto done = uploader_->take_done();
-	for (const auto &job : done.stored) {
+	for (auto &job : done.stored) {
+		if (spare_buffers_.empty())
+			spare_buffers_.push_back(std::move(job.pack));
 		for (const auto &r : job.records)
 			open_blobs_.erase(r.id);
 		if (packs_known_)

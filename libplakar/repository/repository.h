@@ -222,6 +222,7 @@ private:
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
 	std::vector<std::string> segments_; // index segments known (loaded or written by us)
 	bool wrote_segments_ = false;       // since the last flush
+	std::vector<Bytes> spare_buffers_;  // of stored packs, for the next ones
 	std::map<Id, std::shared_ptr<PackKey>> key_cache_;
 	// Blobs found in packs the index does not name, and the packs already scanned.
 	std::unordered_map<Id, BlobPlace, IdHash> unindexed_;

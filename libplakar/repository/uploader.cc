@@ -38,7 +38,7 @@ void PackUploader::run()
 		} catch (...) {
 			err = std::current_exception();
 		}
-		job.pack = Bytes();
+		job.pack.clear(); // the memory is kept: the next pack reuses it
 		lk.lock();
 		working_ = false;
 		if (err) {

@@ -35,7 +35,8 @@ public:
 	void enqueue(Job job);
 	// Waits until every queued pack is stored or failed.
 	void drain();
-	// The packs stored since the last call (their bytes released), and the failed ones.
+	// The packs stored since the last call (their buffers emptied, capacity kept for reuse), and
+	// the failed ones.
 	struct Done {
 		std::vector<Job> stored, failed;
 		std::exception_ptr error; // the first failure, if any

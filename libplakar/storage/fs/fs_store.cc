@@ -64,7 +64,8 @@ void write_data(int fd, ByteView data, const std::string &path)
 			struct Free {
 				void operator()(void *p) const { std::free(p); }
 			};
-			std::unique_ptr<void, Free> stage(std::aligned_alloc(kDirectAlign, kDirectStage));
+			// One per thread that writes packs (the uploader), kept: no mapping per pack.
+			thread_local std::unique_ptr<void, Free> stage(std::aligned_alloc(kDirectAlign, kDirectStage));
 			size_t aligned = data.size() / kDirectAlign * kDirectAlign;
 			while (stage && done < aligned) {
 				size_t n = std::min(kDirectStage, aligned - done);
