@@ -17,7 +17,14 @@ struct Id {
 
 	static constexpr size_t size = 32;
 	auto operator<=>(const Id &) const = default;
-	bool operator==(const Id &) const = default;
+	// Four word compares, inlined: ids are compared in every hash table and binary search.
+	bool operator==(const Id &o) const noexcept
+	{
+		uint64_t x[4], y[4];
+		std::memcpy(x, b.data(), 32);
+		std::memcpy(y, o.b.data(), 32);
+		return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+	}
 	std::string hex() const { return hex_encode(ByteView(b.data(), b.size())); }
 	ByteView view() const { return {b.data(), b.size()}; }
 	// Throws Code::Invalid on a malformed string.

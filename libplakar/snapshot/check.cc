@@ -55,10 +55,17 @@ private:
 	{
 		return h.id_string() + ":" + (path.empty() ? "/" : path);
 	}
+	// The object a problem names, spelled out only when there is a problem (a check meets
+	// every blob of every snapshot).
+	struct Where {
+		const SnapshotHeader &h;
+		const std::string &path;
+		operator std::string() const { return Checker::where(h, path); }
+	};
 	// Checks one referenced blob; false when it is missing or damaged (a problem was recorded
 	// naming object). Each blob is verified once per check.
-	bool blob(const Id &id, BlobType type, const std::string &object);
-	bool exists(const Id &id, BlobType type, const std::string &object);
+	bool blob(const Id &id, BlobType type, const Where &object);
+	bool exists(const Id &id, BlobType type, const Where &object);
 	void walk(const SnapshotHeader &h);
 	void walk_dir(const SnapshotHeader &h, const std::string &path, const Id &tree);
 	void file(const SnapshotHeader &h, const std::string &path, const Entry &e);
@@ -73,7 +80,14 @@ private:
 	std::unordered_map<Id, bool, IdHash> seen_;          // blob -> it was fine
 	std::unordered_map<Id, std::optional<uint64_t>, IdHash> pack_sizes_;
 	std::unordered_set<Id, IdHash> *snap_blobs_ = nullptr; // Collect: the blobs of one snapshot
-	std::unordered_set<Id, IdHash> clean_trees_;        // Read/Exists: directories fully checked
+	// Directories fully checked: not walked again (when collecting references, only unless
+	// exact per-snapshot counts were asked for with refcounts).
+	std::unordered_set<Id, IdHash> clean_trees_;
+	bool skip_clean() const { return mode_ != Mode::Collect || !o_.refcounts; }
+	std::string referenced(uint32_t n) const
+	{
+		return o_.refcounts ? "referenced by " + std::to_string(n) + " snapshot(s)" : "referenced";
+	}
 	bool dir_clean_ = true;
 	bool index_broken_ = false;
 	std::mutex mu_; // rep_ while workers verify packs
@@ -111,7 +125,7 @@ std::optional<Repository::BlobPlace> Checker::locate(const Id &id)
 	}
 }
 
-bool Checker::exists(const Id &id, BlobType type, const std::string &object)
+bool Checker::exists(const Id &id, BlobType type, const Where &object)
 {
 	auto first = locate(id);
 	if (index_broken_)
@@ -123,7 +137,7 @@ bool Checker::exists(const Id &id, BlobType type, const std::string &object)
 	if (!first->indexed)
 		problem(Code::Corrupt, "blob " + short_id(id),
 		        std::string(type_name(type)) + " in pack " + first->pack.hex() + " has no index entry (referenced by " +
-		            object + "; `plakar repair` restores it)");
+		            std::string(object) + "; `plakar repair` restores it)");
 	// Any usable copy will do (a blob stored again after its pack was lost has two).
 	std::string why;
 	Code code = Code::NotFound;
@@ -150,7 +164,7 @@ bool Checker::exists(const Id &id, BlobType type, const std::string &object)
 	return false;
 }
 
-bool Checker::blob(const Id &id, BlobType type, const std::string &object)
+bool Checker::blob(const Id &id, BlobType type, const Where &object)
 {
 	if (snap_blobs_)
 		snap_blobs_->insert(id);
@@ -186,7 +200,7 @@ void Checker::file(const SnapshotHeader &h, const std::string &path, const Entry
 		return; // the push could not read it and said so; nothing was stored
 	std::vector<ChunkRef> chunks;
 	if (e.has_list) {
-		if (!blob(e.list, BlobType::ChunkList, where(h, path))) {
+		if (!blob(e.list, BlobType::ChunkList, Where{h, path})) {
 			dir_clean_ = false;
 			return;
 		}
@@ -206,7 +220,7 @@ void Checker::file(const SnapshotHeader &h, const std::string &path, const Entry
 	uint64_t total = 0;
 	for (const auto &c : chunks) {
 		total += c.len;
-		if (!blob(c.id, BlobType::Chunk, where(h, path)))
+		if (!blob(c.id, BlobType::Chunk, Where{h, path}))
 			dir_clean_ = false;
 	}
 	if (total != e.size && e.type == EntryType::File) {
@@ -220,7 +234,7 @@ void Checker::walk_dir(const SnapshotHeader &h, const std::string &path, const I
 {
 	// A directory already found clean (in this snapshot or another) is not walked again,
 	// except when collecting references (each snapshot counts its own).
-	if (mode_ != Mode::Collect && clean_trees_.count(tree))
+	if (skip_clean() && clean_trees_.count(tree))
 		return;
 	bool outer_clean = dir_clean_;
 	dir_clean_ = true;
@@ -230,7 +244,7 @@ void Checker::walk_dir(const SnapshotHeader &h, const std::string &path, const I
 		// from the cache when there is one.
 		DirIterator it(repo_, tree);
 		it.on_node = [&](const Id &node) {
-			if (!blob(node, BlobType::Tree, where(h, path)))
+			if (!blob(node, BlobType::Tree, Where{h, path}))
 				throw SkipDirectory{}; // already reported
 		};
 		Entry e;
@@ -256,7 +270,7 @@ void Checker::walk_dir(const SnapshotHeader &h, const std::string &path, const I
 	}
 	for (const auto &[p, t] : subdirs)
 		walk_dir(h, p, t);
-	if (dir_clean_ && mode_ != Mode::Collect)
+	if (dir_clean_ && skip_clean())
 		clean_trees_.insert(tree);
 	dir_clean_ = outer_clean && dir_clean_;
 }
@@ -324,16 +338,16 @@ void Checker::repository()
 		if (index_broken_)
 			break;
 		if (!place) {
-			problem(Code::NotFound, "blob " + short_id(id), "referenced by " + std::to_string(n) + " snapshot(s), is missing");
+			problem(Code::NotFound, "blob " + short_id(id), referenced(n) + ", is missing");
 		} else if (!place->indexed) {
 			problem(Code::Corrupt, "blob " + short_id(id),
-			        "in pack " + place->pack.hex() + " has no index entry (referenced by " + std::to_string(n) +
-			            " snapshot(s); `plakar repair` restores it)");
+			        "in pack " + place->pack.hex() + " has no index entry (" + referenced(n) +
+			            "; `plakar repair` restores it)");
 		}
 	}
 
 	// 2. The index against the packs' own tables of contents.
-	std::map<Id, std::vector<BlobRecord>> indexed; // pack -> its indexed blobs
+	std::unordered_map<Id, std::vector<BlobRecord>, IdHash> indexed; // pack -> its indexed blobs
 	try {
 		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].push_back(rec); });
 	} catch (const Error &e) {
@@ -347,7 +361,8 @@ void Checker::repository()
 	std::sort(pack_names.begin(), pack_names.end());
 	std::unordered_set<Id, IdHash> present;
 	done = 0;
-	WorkPool pool(repo_.cpu(), 64, 64 << 20);
+	// At most two packs wait for a worker: memory stays at a few packs whatever the repository.
+	WorkPool pool(repo_.cpu(), 64, 32 << 20);
 	std::vector<std::vector<CheckProblem>> damaged(pack_names.size()); // by pack, from the workers
 	for (const auto &name : pack_names) {
 		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
@@ -401,9 +416,6 @@ void Checker::repository()
 					problem(Code::Corrupt, "index",
 					        "blob " + short_id(rec.id) + " in pack " + name + ": the index and the pack disagree");
 			}
-			std::unordered_set<Id, IdHash> in_index;
-			for (const auto &rec : it->second)
-				in_index.insert(rec.id);
 			for (const auto &r : toc)
 				if (!refs.count(r.id)) {
 					rep_.unreferenced_blobs++;
@@ -446,10 +458,14 @@ void Checker::repository()
 	for (auto &found : damaged)
 		for (auto &f : found)
 			rep_.problems.push_back(std::move(f));
-	// Index entries naming packs that are gone.
-	for (const auto &[pack, recs] : indexed) {
-		if (present.count(pack))
-			continue;
+	// Index entries naming packs that are gone, in pack order.
+	std::vector<Id> gone;
+	for (const auto &[pack, recs] : indexed)
+		if (!present.count(pack))
+			gone.push_back(pack);
+	std::sort(gone.begin(), gone.end());
+	for (const auto &pack : gone) {
+		const auto &recs = indexed[pack];
 		size_t referenced = 0;
 		for (const auto &r : recs)
 			referenced += refs.count(r.id);
