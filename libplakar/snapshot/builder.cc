@@ -161,8 +161,8 @@ private:
 
 	// Shared with the workers.
 	std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0}, errors_{0}, size_{0}, unchanged_{0};
-	std::mutex mu_; // errors_seen_, unreported_, nodes_, hardlinks_
-	std::vector<std::pair<std::string, std::string>> unreported_;
+	std::mutex mu_; // header.errors, nodes_, hardlinks_
+	EventRelay relay_;
 	std::list<std::unique_ptr<DirNode>> nodes_;
 	struct Content {
 		bool ok = false;
@@ -178,7 +178,6 @@ private:
 	// Walker only.
 	std::unordered_map<uid_t, std::string> users_;
 	std::unordered_map<gid_t, std::string> groups_;
-	std::chrono::steady_clock::time_point last_bytes_event_{};
 	DirNode top_; // holds the root entry
 
 	WorkPool pool_; // last: destroyed (joined) first
@@ -225,26 +224,16 @@ const std::string &Builder::group_name(gid_t gid)
 void Builder::record_error(const std::string &path, const std::string &msg)
 {
 	errors_++;
-	std::lock_guard lk(mu_);
-	header.errors.emplace_back(path, msg);
-	unreported_.emplace_back(path, msg);
+	{
+		std::lock_guard lk(mu_);
+		header.errors.emplace_back(path, msg);
+	}
+	relay_.error(path, msg);
 }
 
 void Builder::report(bool force)
 {
-	std::vector<std::pair<std::string, std::string>> errs;
-	{
-		std::lock_guard lk(mu_);
-		errs.swap(unreported_);
-	}
-	for (const auto &[path, msg] : errs)
-		emit(opts_.progress, EventKind::Error, counters(), &path, &msg);
-	auto now = std::chrono::steady_clock::now();
-	if (force || now - last_bytes_event_ > std::chrono::milliseconds(200)) {
-		last_bytes_event_ = now;
-		if (opts_.progress)
-			emit(opts_.progress, EventKind::Bytes, counters());
-	}
+	relay_.report(opts_.progress, [this] { return counters(); }, force);
 }
 
 Entry Builder::stat_entry(const std::string &path, const std::string &name, const struct stat &st, const Entry *prev)

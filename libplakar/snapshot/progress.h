@@ -1,9 +1,13 @@
 // Progress events and cancellation shared by push and pull.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace plakar {
 
@@ -26,5 +30,19 @@ using ProgressFn = std::function<bool(const Event &)>;
 // Calls the callback, if any, and throws Code::Canceled when it asks to stop.
 void emit(const ProgressFn &fn, EventKind kind, const Counters &c, const std::string *path = nullptr,
           const std::string *message = nullptr);
+
+// Carries events from worker threads to the calling thread, where callbacks run: errors are
+// queued by any thread and emitted by report(), which also emits a Bytes event at most every
+// 200 ms (or at once with force).
+class EventRelay {
+public:
+	void error(const std::string &path, const std::string &message);
+	void report(const ProgressFn &fn, const std::function<Counters()> &counters, bool force);
+
+private:
+	std::mutex mu_;
+	std::vector<std::pair<std::string, std::string>> queued_;
+	std::chrono::steady_clock::time_point last_{};
+};
 
 } // namespace plakar

@@ -161,13 +161,12 @@ private:
 	bool root_;
 	std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0};
 	std::map<std::pair<uint64_t, uint64_t>, std::string> links_; // walker only
-	std::mutex mu_; // unreported_, jobs_, zero_ids_
-	std::vector<std::pair<std::string, std::string>> unreported_;
+	std::mutex mu_; // jobs_, zero_ids_
+	EventRelay relay_;
 	std::list<std::unique_ptr<DirJob>> jobs_;
 	// Chunks known to be all zeros: skipped (left as holes) without being read again. A
 	// sparse file's holes are stored as repeats of one zero chunk.
 	std::unordered_set<Id, IdHash> zero_ids_;
-	std::chrono::steady_clock::time_point last_event_{};
 	WorkPool pool_; // last: joined first
 };
 
@@ -185,8 +184,7 @@ Counters Restorer::counters()
 void Restorer::item_error(const std::string &path, const std::string &msg)
 {
 	errors++;
-	std::lock_guard lk(mu_);
-	unreported_.emplace_back(path, msg);
+	relay_.error(path, msg);
 }
 
 void Restorer::failed(const std::string &dest, const Error &err)
@@ -198,18 +196,7 @@ void Restorer::failed(const std::string &dest, const Error &err)
 
 void Restorer::report(bool force)
 {
-	std::vector<std::pair<std::string, std::string>> errs;
-	{
-		std::lock_guard lk(mu_);
-		errs.swap(unreported_);
-	}
-	for (const auto &[path, msg] : errs)
-		emit(opts_.progress, EventKind::Error, counters(), &path, &msg);
-	auto now = std::chrono::steady_clock::now();
-	if (opts_.progress && (force || now - last_event_ > std::chrono::milliseconds(200))) {
-		last_event_ = now;
-		emit(opts_.progress, EventKind::Bytes, counters());
-	}
+	relay_.report(opts_.progress, [this] { return counters(); }, force);
 }
 
 void Restorer::remove_existing(const std::string &dest, bool keep_dir)

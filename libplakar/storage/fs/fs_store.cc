@@ -105,21 +105,13 @@ void make_dir(const std::string &p)
 		fail_errno(p, errno);
 }
 
-Bytes read_range(const std::string &path, uint64_t offset, uint64_t length, bool whole)
+// Reads exactly length bytes at offset (Code::Corrupt when the file is shorter).
+Bytes pread_exact(int fd, uint64_t offset, uint64_t length, const std::string &path)
 {
-	Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-	if (f.fd < 0)
-		fail_errno(path, errno);
-	if (whole) {
-		struct stat st;
-		if (::fstat(f.fd, &st) != 0)
-			fail_errno(path, errno);
-		length = uint64_t(st.st_size);
-	}
 	Bytes out(length);
 	uint64_t got = 0;
 	while (got < length) {
-		ssize_t r = ::pread(f.fd, out.data() + got, length - got, off_t(offset + got));
+		ssize_t r = ::pread(fd, out.data() + got, length - got, off_t(offset + got));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -131,6 +123,20 @@ Bytes read_range(const std::string &path, uint64_t offset, uint64_t length, bool
 		got += uint64_t(r);
 	}
 	return out;
+}
+
+Bytes read_range(const std::string &path, uint64_t offset, uint64_t length, bool whole)
+{
+	Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (f.fd < 0)
+		fail_errno(path, errno);
+	if (whole) {
+		struct stat st;
+		if (::fstat(f.fd, &st) != 0)
+			fail_errno(path, errno);
+		length = uint64_t(st.st_size);
+	}
+	return pread_exact(f.fd, offset, length, path);
 }
 
 } // namespace
@@ -278,21 +284,7 @@ Bytes FsStore::get_range(Kind kind, const std::string &name, uint64_t offset, ui
 		if (kind != Kind::Pack)
 			return read_range(p, offset, length, false);
 		auto fd = open_pack(name, p);
-		Bytes out(length);
-		uint64_t got = 0;
-		while (got < length) {
-			ssize_t r = ::pread(fd->fd, out.data() + got, length - got, off_t(offset + got));
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				fail_errno(p, errno);
-			}
-			if (r == 0)
-				fail(Code::Corrupt, p + ": truncated (wanted " + std::to_string(length) + " bytes at offset " +
-				                        std::to_string(offset) + ")");
-			got += uint64_t(r);
-		}
-		return out;
+		return pread_exact(fd->fd, offset, length, p);
 	} catch (const Error &e) {
 		if (e.is_not_found())
 			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
