@@ -190,6 +190,15 @@ void WorkPool::cancel()
 	wake_owner_locked();
 }
 
+void WorkPool::stop()
+{
+	cancel();
+	try {
+		wait();
+	} catch (...) {
+	}
+}
+
 bool WorkPool::failed() const
 {
 	std::lock_guard lk(mu_);

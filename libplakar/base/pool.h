@@ -48,6 +48,8 @@ public:
 	bool wait_for(std::chrono::milliseconds period);
 	// Drops the tasks not yet started; running ones finish.
 	void cancel();
+	// cancel(), then waits for the running tasks; their errors are dropped (after a failure).
+	void stop();
 	// Whether a task failed (or cancel() was called).
 	bool failed() const;
 	unsigned cpu() const { return cpu_; }

@@ -115,14 +115,7 @@ public:
 	}
 	~Builder() { stop(); }
 	// Drops the work not started and waits for the running tasks (after a failure).
-	void stop()
-	{
-		pool_.cancel();
-		try {
-			pool_.wait();
-		} catch (...) {
-		}
-	}
+	void stop() { pool_.stop(); }
 
 	// Builds the snapshot's root ("/") and returns it once every file and directory is stored.
 	Entry build_root(const VNode &top, const Entry *prev);
@@ -160,7 +153,8 @@ private:
 	const PushOptions &opts_;
 
 	// Shared with the workers.
-	std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0}, errors_{0}, size_{0}, unchanged_{0};
+	SharedCounters count_;
+	std::atomic<uint64_t> size_{0};
 	std::mutex mu_; // header.errors, nodes_, hardlinks_
 	EventRelay relay_;
 	std::list<std::unique_ptr<DirNode>> nodes_;
@@ -185,11 +179,7 @@ private:
 
 Counters Builder::counters()
 {
-	Counters c;
-	c.files = files_;
-	c.directories = dirs_;
-	c.bytes = bytes_;
-	c.errors = errors_;
+	Counters c = count_.load();
 	c.stored_bytes = repo_.stats().bytes_written;
 	return c;
 }
@@ -223,7 +213,7 @@ const std::string &Builder::group_name(gid_t gid)
 // Any thread: the event itself is emitted by the walker (callbacks run on the calling thread).
 void Builder::record_error(const std::string &path, const std::string &msg)
 {
-	errors_++;
+	count_.errors++;
 	{
 		std::lock_guard lk(mu_);
 		header.errors.emplace_back(path, msg);
@@ -371,7 +361,7 @@ void Builder::store_file(const std::string &path, Entry &e)
 		}
 		chunks.push_back({id, uint32_t(chunk.size())});
 		total += chunk.size();
-		bytes_ += chunk.size();
+		count_.bytes += chunk.size();
 	};
 	// Reads [from, to) and cuts it into chunks (the range's end ends the last chunk).
 	auto chunk_range = [&](uint64_t from, uint64_t to) {
@@ -437,7 +427,7 @@ void Builder::store_file(const std::string &path, Entry &e)
 					Id zid = zero_chunk(n);
 					chunks.push_back({zid, uint32_t(n)});
 					total += n;
-					bytes_ += n;
+					count_.bytes += n;
 					h += n;
 				}
 				run = data;
@@ -599,11 +589,11 @@ void Builder::dispatch(DirNode *node, size_t l, size_t i, const std::string &pat
 		if (!prev || !same_entry(e, *prev))
 			node->changed = true;
 		walk_dir(node, l, i, path, prev);
-		dirs_++;
+		count_.directories++;
 		emit(opts_.progress, EventKind::Directory, counters(), &path);
 		break;
 	case EntryType::File:
-		files_++;
+		count_.files++;
 		if (reuse(e, prev)) {
 			size_ += e.size;
 			if (!same_entry(e, *prev))
@@ -768,8 +758,8 @@ Entry Builder::build_root(const VNode &top, const Entry *prev)
 	Entry &root = top_.entry(0, 0);
 	if (top_.leaves[0].pending != 0 || !root.has_tree)
 		fail(Code::Error, "push: the tree was not completed");
-	header.files = files_;
-	header.directories = dirs_;
+	header.files = count_.files;
+	header.directories = count_.directories;
 	header.size = size_;
 	std::lock_guard lk(mu_);
 	std::sort(header.errors.begin(), header.errors.end());

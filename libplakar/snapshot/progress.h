@@ -1,6 +1,7 @@
 // Progress events and cancellation shared by push and pull.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,20 @@ using ProgressFn = std::function<bool(const Event &)>;
 // Calls the callback, if any, and throws Code::Canceled when it asks to stop.
 void emit(const ProgressFn &fn, EventKind kind, const Counters &c, const std::string *path = nullptr,
           const std::string *message = nullptr);
+
+// Counters updated by several threads at once.
+struct SharedCounters {
+	std::atomic<uint64_t> files{0}, directories{0}, bytes{0}, errors{0};
+	Counters load() const
+	{
+		Counters c;
+		c.files = files;
+		c.directories = directories;
+		c.bytes = bytes;
+		c.errors = errors;
+		return c;
+	}
+};
 
 // Carries events from worker threads to the calling thread, where callbacks run: errors are
 // queued by any thread and emitted by report(), which also emits a Bytes event at most every

@@ -129,14 +129,7 @@ public:
 	{
 	}
 	~Restorer() { stop(); }
-	void stop()
-	{
-		pool_.cancel();
-		try {
-			pool_.wait();
-		} catch (...) {
-		}
-	}
+	void stop() { pool_.stop(); }
 
 	void restore(const Entry &e, const std::string &dest, DirJob *parent);
 	// Waits for the workers (reporting meanwhile); rethrows what is not a per-item failure.
@@ -144,7 +137,7 @@ public:
 	void set_metadata(const Entry &e, const std::string &dest);
 	Counters counters();
 	std::atomic<bool> corrupt{false};
-	std::atomic<uint64_t> errors{0};
+	SharedCounters count;
 
 private:
 	void restore_file(const Entry &e, const std::string &dest);
@@ -159,7 +152,6 @@ private:
 	Repository &repo_;
 	const PullOptions &opts_;
 	bool root_;
-	std::atomic<uint64_t> files_{0}, dirs_{0}, bytes_{0};
 	std::map<std::pair<uint64_t, uint64_t>, std::string> links_; // walker only
 	std::mutex mu_; // jobs_, zero_ids_
 	EventRelay relay_;
@@ -172,18 +164,13 @@ private:
 
 Counters Restorer::counters()
 {
-	Counters c;
-	c.files = files_;
-	c.directories = dirs_;
-	c.bytes = bytes_;
-	c.errors = errors;
-	return c;
+	return count.load();
 }
 
 // Any thread; the event is emitted by the walker.
 void Restorer::item_error(const std::string &path, const std::string &msg)
 {
-	errors++;
+	count.errors++;
 	relay_.error(path, msg);
 }
 
@@ -302,7 +289,7 @@ void Restorer::write_content(const Entry &e, int fd, const std::string &dest)
 			}
 		}
 		off += c.len;
-		bytes_ += c.len;
+		count.bytes += c.len;
 	}
 	if (written_end < off && ::ftruncate(fd, off_t(off)) != 0)
 		fail_errno(dest, errno);
@@ -320,7 +307,7 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 			remove_existing(dest, false);
 			if (::link(it->second.c_str(), dest.c_str()) != 0)
 				fail_errno(dest, errno);
-			files_++;
+			count.files++;
 			return;
 		}
 	}
@@ -354,7 +341,7 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 	}
 	if (e.nlink > 1)
 		links_[{e.dev, e.ino}] = dest;
-	files_++;
+	count.files++;
 }
 
 // Any thread: one item of the directory is done; the last one sets its metadata.
@@ -366,7 +353,7 @@ void Restorer::dir_done(DirJob *job)
 		} catch (const Error &err) {
 			failed(job->dest, err);
 		}
-		dirs_++;
+		count.directories++;
 		DirJob *parent = job->parent;
 		{
 			std::lock_guard lk(mu_);
@@ -523,10 +510,10 @@ void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, co
 			r.set_metadata(it->first, it->second);
 		} catch (const Error &err) {
 			r.corrupt = r.corrupt || err.code() == Code::Corrupt;
-			r.errors++;
+			r.count.errors++;
 		}
 	}
-	uint64_t errors = r.errors;
+	uint64_t errors = r.count.errors;
 	if (r.corrupt)
 		fail(Code::Corrupt, "some content failed authentication and was not restored (" + std::to_string(errors) +
 		                        " errors)");
