@@ -18,6 +18,9 @@ namespace {
 constexpr uint64_t kTableLookupsMax = 4096;
 constexpr size_t kMaxSegments = 8;
 constexpr size_t kSegmentEntries = 262144; // about 13 MB encoded
+// A pack is also closed at this many blobs: what a writer tracks per blob of its open and
+// uploading packs stays bounded when blobs are tiny (a tree of small files).
+constexpr size_t kPackMaxBlobs = 32768;
 constexpr size_t kKeyCacheMax = 4096;
 
 int64_t now_ns()
@@ -286,7 +289,7 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	open_blobs_.emplace(id, w->name());
 	stats_.blobs_written++;
 	stats_.bytes_written += rec.length;
-	if (w->size() >= cfg_.pack_size)
+	if (w->size() >= cfg_.pack_size || w->records().size() >= kPackMaxBlobs)
 		finish_pack_locked(w);
 	return true;
 }
@@ -370,7 +373,7 @@ void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
 	open_blobs_.emplace(id, w->name());
 	stats_.blobs_written++;
 	stats_.bytes_written += rec.length;
-	if (w->size() >= cfg_.pack_size)
+	if (w->size() >= cfg_.pack_size || w->records().size() >= kPackMaxBlobs)
 		finish_pack_locked(w);
 }
 
