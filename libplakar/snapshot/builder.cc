@@ -136,6 +136,7 @@ private:
 	// Walker: appends an entry to the directory; returns its (leaf, slot).
 	std::pair<size_t, size_t> append(DirNode *d, Entry e);
 	void store_file(const std::string &path, Entry &e);
+	void read_file(const std::string &path, Entry &e);
 	bool reuse(Entry &e, const Entry *prev);
 	// expected: how many entries the directory lists (an upper bound).
 	DirNode *new_node(DirNode *parent, size_t leaf, size_t slot, const Entry *prev, size_t expected);
@@ -296,40 +297,50 @@ void Builder::read_xattrs(const std::string &path, Entry &e)
 	std::sort(e.xattrs.begin(), e.xattrs.end());
 }
 
-// Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
-// workers while this one reads on.
+// Worker: stores one file's content (once per inode for hard links).
 void Builder::store_file(const std::string &path, Entry &e)
 {
-	std::promise<Content> mine;
-	if (e.nlink > 1) {
-		std::shared_future<Content> first;
-		{
-			std::lock_guard lk(mu_);
-			auto [it, fresh] = hardlinks_.try_emplace({e.dev, e.ino});
-			if (fresh)
-				it->second = mine.get_future().share();
-			else
-				first = it->second;
-		}
-		if (first.valid()) {
-			// The first link is being read (or was) by another worker: take its content.
-			Content c = first.get();
-			if (c.ok) {
-				e.chunks = std::move(c.chunks);
-				e.has_list = c.has_list;
-				e.list = c.list;
-				return;
-			}
-			mine = std::promise<Content>(); // it failed: read this link on its own
-		}
+	if (e.nlink <= 1) {
+		read_file(path, e);
+		return;
 	}
-	Content result;
-	struct Publish {
-		std::promise<Content> &p;
-		Content &c;
-		~Publish() { p.set_value(c); }
-	} publish{mine, result};
+	// A hard link: its content is read once, by the first worker that meets the inode.
+	std::promise<Content> mine;
+	std::shared_future<Content> first;
+	{
+		std::lock_guard lk(mu_);
+		auto [it, fresh] = hardlinks_.try_emplace({e.dev, e.ino});
+		if (fresh)
+			it->second = mine.get_future().share();
+		else
+			first = it->second;
+	}
+	if (first.valid()) {
+		// The first link is being read (or was) by another worker: take its content, or read
+		// this link on its own when that failed.
+		Content c = first.get();
+		if (!c.ok) {
+			read_file(path, e);
+			return;
+		}
+		e.chunks = std::move(c.chunks);
+		e.has_list = c.has_list;
+		e.list = c.list;
+		return;
+	}
+	try {
+		read_file(path, e);
+	} catch (...) {
+		mine.set_value(Content{});
+		throw;
+	}
+	mine.set_value(e.error.empty() ? Content{true, e.chunks, e.has_list, e.list} : Content{});
+}
 
+// Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
+// workers while this one reads on.
+void Builder::read_file(const std::string &path, Entry &e)
+{
 	int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -422,7 +433,7 @@ void Builder::store_file(const std::string &path, Entry &e)
 			if (data - pos >= kHoleMin) {
 				if (run < pos)
 					chunk_range(run, pos);
-				for (uint64_t h = pos; h < data && !read_failed && !shrank;) {
+				for (uint64_t h = pos; h < data;) {
 					size_t n = size_t(std::min<uint64_t>(max, data - h));
 					Id zid = zero_chunk(n);
 					chunks.push_back({zid, uint32_t(n)});
@@ -446,7 +457,6 @@ void Builder::store_file(const std::string &path, Entry &e)
 	}
 	e.size = total;
 	set_chunks(repo_, e, std::move(chunks));
-	result = Content{true, e.chunks, e.has_list, e.list};
 }
 
 // Walker: a file whose size, mtime, ctime, inode and mode are those recorded in the parent
