@@ -177,6 +177,13 @@ size_t remove_concurrently(Repository &repo, const std::vector<std::string> &nam
 	return removed;
 }
 
+// Whether the store still lists a snapshot (a fresh listing, not a cached one).
+static bool listed(Repository &repo, const std::string &name)
+{
+	auto names = repo.list_snapshots();
+	return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 GcReport collect_garbage(Repository &repo, const GcOptions &o)
 {
 	GcReport rep;
@@ -196,6 +203,7 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	std::vector<std::string> snaps0 = repo.list_snapshots();
 	std::sort(snaps0.begin(), snaps0.end());
 	LiveSet live(repo);
+	size_t gone = 0;
 	for (size_t i = 0; i < snaps0.size(); i++) {
 		progress("walking snapshots", i, snaps0.size());
 		try {
@@ -203,11 +211,16 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		} catch (const Error &e) {
 			if (e.code() == Code::Canceled)
 				throw;
+			// Removed by `rm -no-gc` since the listing: what it referenced is garbage now.
+			if (e.is_not_found() && !listed(repo, snaps0[i])) {
+				gone++;
+				continue;
+			}
 			fail(e.code(), "gc stopped, nothing deleted: snapshot " + snaps0[i] + " cannot be read (" + e.what() +
 			                   "); run plakar check");
 		}
 	}
-	rep.snapshots = snaps0.size();
+	rep.snapshots = snaps0.size() - gone;
 
 	// 2. The index afresh, and the packs in the store.
 	std::vector<std::string> segs0 = repo.reload_index();

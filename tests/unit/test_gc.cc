@@ -392,3 +392,35 @@ TEST_CASE("gc: a snapshot that cannot be read stops it before anything is delete
 	CHECK(test::code_of([&] { collect_garbage(*r, o); }) == Code::Corrupt);
 	CHECK(f.count("packs") == packs);
 }
+
+TEST_CASE("gc: a snapshot removed while gc walks the others is not an error", "[gc]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/a", test::random_data(100000, 1));
+	std::string s1 = f.push_src();
+	test::write_file(f.d / "src/b", test::random_data(100000, 2));
+	std::string s2 = f.push_src();
+	std::vector<std::string> names = {s1, s2};
+	std::sort(names.begin(), names.end());
+	OpenOptions no_cache;
+	no_cache.use_cache = false;
+	auto r = Repository::open(f.uri, std::string("pw"), no_cache);
+	GcOptions o;
+	bool removed = false;
+	o.progress = [&](const std::string &stage, uint64_t, uint64_t) {
+		if (stage == "walking snapshots" && !removed) {
+			// `rm -no-gc` from another process, between gc's listing and its reading.
+			auto other = f.open();
+			remove_snapshots(*other, {names[1]});
+			removed = true;
+		}
+		return true;
+	};
+	GcReport rep = collect_garbage(*r, o);
+	CHECK(removed);
+	CHECK(rep.snapshots == 1);
+	CHECK(f.check_ok());
+	Bytes a = f.read(names[0], f.d / "src/a");
+	CHECK(a == test::random_data(100000, 1));
+	// A snapshot still listed but unreadable stops gc, as before (the test above).
+}
