@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,27 @@ inline std::string_view as_string(ByteView b) { return {reinterpret_cast<const c
 std::string hex_encode(ByteView b);
 // Returns false on a malformed string (odd length, non-hex digit).
 bool hex_decode(std::string_view s, Bytes &out);
+
+// A buffer reused from call to call: growing it neither zeroes its bytes nor keeps the old ones,
+// and it never shrinks. Hot paths (one per chunk) keep one per thread, so a chunk costs no
+// allocation and no fresh pages.
+class Scratch {
+public:
+	uint8_t *get(size_t n)
+	{
+		if (n > cap_) {
+			p_.reset();
+			p_ = std::make_unique_for_overwrite<uint8_t[]>(n);
+			cap_ = n;
+		}
+		return p_.get();
+	}
+	size_t capacity() const { return cap_; }
+
+private:
+	std::unique_ptr<uint8_t[]> p_;
+	size_t cap_ = 0;
+};
 
 class Writer {
 public:

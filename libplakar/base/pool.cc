@@ -205,4 +205,38 @@ bool WorkPool::failed() const
 	return failed_;
 }
 
+std::unique_ptr<Bytes> BufferPool::reuse()
+{
+	std::lock_guard lk(mu_);
+	if (spare_.empty())
+		return std::make_unique<Bytes>();
+	auto b = std::move(spare_.back());
+	spare_.pop_back();
+	return b;
+}
+
+std::shared_ptr<Bytes> BufferPool::wrap(std::unique_ptr<Bytes> b)
+{
+	return std::shared_ptr<Bytes>(b.release(), [this](Bytes *p) {
+		std::unique_ptr<Bytes> back(p);
+		std::lock_guard lk(mu_);
+		if (spare_.size() < max_)
+			spare_.push_back(std::move(back));
+	});
+}
+
+std::shared_ptr<Bytes> BufferPool::take(size_t n)
+{
+	auto b = reuse();
+	b->resize(n);
+	return wrap(std::move(b));
+}
+
+std::shared_ptr<const Bytes> BufferPool::copy(ByteView data)
+{
+	auto b = reuse();
+	b->assign(data.begin(), data.end());
+	return wrap(std::move(b));
+}
+
 } // namespace plakar

@@ -17,9 +17,12 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "base/bytes.h"
 
 namespace plakar {
 
@@ -82,6 +85,26 @@ private:
 	bool failed_ = false;
 	std::exception_ptr error_;
 	std::vector<std::thread> threads_;
+};
+
+// Byte buffers handed from thread to thread and reused: a buffer whose last reference goes
+// comes back here (at most max_kept are kept), so a stream of large buffers (chunks given to
+// other workers, packs read for checking) costs no allocation and no fresh pages each. The
+// pool must outlive the buffers it gave.
+class BufferPool {
+public:
+	explicit BufferPool(size_t max_kept) : max_(max_kept) {}
+	// A buffer of n bytes: its contents are what a previous user left, or zeros.
+	std::shared_ptr<Bytes> take(size_t n);
+	// A buffer holding a copy of data.
+	std::shared_ptr<const Bytes> copy(ByteView data);
+
+private:
+	std::unique_ptr<Bytes> reuse();
+	std::shared_ptr<Bytes> wrap(std::unique_ptr<Bytes> b);
+	const size_t max_;
+	std::mutex mu_;
+	std::vector<std::unique_ptr<Bytes>> spare_;
 };
 
 } // namespace plakar

@@ -23,28 +23,37 @@ Contexts &contexts()
 }
 } // namespace
 
+size_t compress_into(ByteView in, int level, uint8_t *out)
+{
+	if (in.size() < 64)
+		return 0;
+	// Only a strictly smaller result is kept, so the destination never needs more than in.size() - 1.
+	size_t n = ZSTD_compressCCtx(contexts().c, out, in.size() - 1, in.data(), in.size(), level);
+	return ZSTD_isError(n) ? 0 : n;
+}
+
 bool compress(ByteView in, int level, Bytes &out)
 {
 	if (in.size() < 64)
 		return false;
 	size_t at = out.size();
-	// Only a strictly smaller result is kept, so the destination never needs more than in.size().
 	out.resize(at + in.size() - 1);
-	size_t n = ZSTD_compressCCtx(contexts().c, out.data() + at, in.size() - 1, in.data(), in.size(), level);
-	if (ZSTD_isError(n)) {
-		out.resize(at);
-		return false;
-	}
+	size_t n = compress_into(in, level, out.data() + at);
 	out.resize(at + n);
-	return true;
+	return n != 0;
+}
+
+void decompress_into(ByteView in, uint8_t *out, size_t raw_len)
+{
+	size_t n = ZSTD_decompressDCtx(contexts().d, out, raw_len, in.data(), in.size());
+	if (ZSTD_isError(n) || n != raw_len)
+		fail(Code::Corrupt, "malformed compressed data");
 }
 
 Bytes decompress(ByteView in, size_t raw_len)
 {
 	Bytes out(raw_len);
-	size_t n = ZSTD_decompressDCtx(contexts().d, out.data(), raw_len, in.data(), in.size());
-	if (ZSTD_isError(n) || n != raw_len)
-		fail(Code::Corrupt, "malformed compressed data");
+	decompress_into(in, out.data(), raw_len);
 	return out;
 }
 

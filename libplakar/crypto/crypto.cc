@@ -202,6 +202,15 @@ Bytes gcm_seal(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext)
 
 Bytes gcm_open(ByteView key, ByteView nonce, ByteView aad, ByteView sealed)
 {
+	if (sealed.size() < kGcmTag)
+		fail(Code::Corrupt, "authentication failed (truncated)");
+	Bytes out(sealed.size() - kGcmTag);
+	gcm_open_into(key, nonce, aad, sealed, out.data());
+	return out;
+}
+
+void gcm_open_into(ByteView key, ByteView nonce, ByteView aad, ByteView sealed, uint8_t *out)
+{
 	check_sizes(key, nonce);
 	if (sealed.size() < kGcmTag)
 		fail(Code::Corrupt, "authentication failed (truncated)");
@@ -212,18 +221,19 @@ Bytes gcm_open(ByteView key, ByteView nonce, ByteView aad, ByteView sealed)
 	int len = 0;
 	if (!aad.empty() && EVP_DecryptUpdate(ctx.c, nullptr, &len, aad.data(), int(aad.size())) != 1)
 		openssl_fail("AES-GCM aad");
-	Bytes out(n);
-	if (n && EVP_DecryptUpdate(ctx.c, out.data(), &len, sealed.data(), int(n)) != 1)
+	// The tag is copied first: out may be sealed's own bytes (decryption in place).
+	uint8_t tag[kGcmTag];
+	std::memcpy(tag, sealed.data() + n, kGcmTag);
+	if (n && EVP_DecryptUpdate(ctx.c, out, &len, sealed.data(), int(n)) != 1)
 		openssl_fail("AES-GCM decrypt");
-	if (EVP_CIPHER_CTX_ctrl(ctx.c, EVP_CTRL_GCM_SET_TAG, kGcmTag, const_cast<uint8_t *>(sealed.data() + n)) != 1)
+	if (EVP_CIPHER_CTX_ctrl(ctx.c, EVP_CTRL_GCM_SET_TAG, kGcmTag, tag) != 1)
 		openssl_fail("AES-GCM tag");
 	int fl = 0;
 	uint8_t none[16];
 	if (EVP_DecryptFinal_ex(ctx.c, none, &fl) != 1) {
-		OPENSSL_cleanse(out.data(), out.size());
+		OPENSSL_cleanse(out, n);
 		fail(Code::Corrupt, "authentication failed");
 	}
-	return out;
 }
 
 } // namespace plakar::crypto

@@ -88,5 +88,8 @@ void gcm_seal_append(Bytes &out, ByteView key, ByteView nonce, ByteView aad, Byt
 // Verifies and decrypts ciphertext || tag. Throws Code::Corrupt when authentication fails;
 // nothing of the plaintext is returned in that case.
 Bytes gcm_open(ByteView key, ByteView nonce, ByteView aad, ByteView sealed);
+// gcm_open into out (sealed.size() - kGcmTag bytes; out may be sealed.data() itself). On a
+// failed authentication out is wiped before the throw.
+void gcm_open_into(ByteView key, ByteView nonce, ByteView aad, ByteView sealed, uint8_t *out);
 
 } // namespace plakar::crypto

@@ -185,6 +185,39 @@ Bytes PackKey::blob_plaintext(const BlobRecord &rec, ByteView sealed) const
 	return compression::decompress(payload, rec.raw_len);
 }
 
+ByteView PackKey::blob_plaintext(const BlobRecord &rec, std::span<uint8_t> sealed, Scratch &plain_buf) const
+{
+	if (sealed.size() < crypto::kGcmTag)
+		fail(Code::Corrupt, "blob " + rec.id.hex().substr(0, 16) + " in pack " + pack_.hex() + " is truncated");
+	ByteView payload;
+	try {
+		auto nonce = blob_nonce(rec.offset);
+		Bytes aad = blob_aad(pack_, rec);
+		size_t n = sealed.size() - crypto::kGcmTag;
+		if (encrypted_) {
+			crypto::gcm_open_into(key_.view(), nonce, aad, sealed, sealed.data());
+			payload = ByteView(sealed.data(), n);
+		} else {
+			payload = sealed.first(n);
+			if (!crypto::equal(plain_tag(key_.view(), aad, payload), sealed.last(crypto::kGcmTag)))
+				fail(Code::Corrupt, "authentication failed");
+		}
+	} catch (const Error &e) {
+		if (e.code() == Code::Corrupt)
+			fail(Code::Corrupt, "blob " + rec.id.hex().substr(0, 16) + " in pack " + pack_.hex() +
+			                        " failed authentication (corrupted or tampered)");
+		throw;
+	}
+	if (!(rec.flags & kBlobCompressed)) {
+		if (payload.size() != rec.raw_len)
+			fail(Code::Corrupt, "blob " + rec.id.hex().substr(0, 16) + ": size mismatch");
+		return payload;
+	}
+	uint8_t *plain = plain_buf.get(rec.raw_len);
+	compression::decompress_into(payload, plain, rec.raw_len);
+	return ByteView(plain, rec.raw_len);
+}
+
 std::pair<uint64_t, uint32_t> PackKey::toc_location(ByteView trailer, uint64_t pack_size) const
 {
 	std::string label = "pack " + pack_.hex();

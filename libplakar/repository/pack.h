@@ -63,6 +63,11 @@ private:
 	std::vector<BlobRecord> records_;
 };
 
+// Buffers a thread reuses to read blob after blob without an allocation per blob.
+struct BlobBuffers {
+	Scratch sealed, plain;
+};
+
 // Reading: the pack key comes from the header, each blob is opened separately.
 class PackKey {
 public:
@@ -72,6 +77,9 @@ public:
 	Bytes open_blob(const BlobRecord &rec, ByteView sealed) const;
 	// Returns the plaintext of a blob (decompressed).
 	Bytes blob_plaintext(const BlobRecord &rec, ByteView sealed) const;
+	// The same without allocating: sealed is decrypted in place (its bytes are lost) and, when
+	// compressed, decompressed into plain. The view is into sealed or plain.
+	ByteView blob_plaintext(const BlobRecord &rec, std::span<uint8_t> sealed, Scratch &plain) const;
 	// Parses the trailer + table of contents of a whole pack.
 	std::vector<BlobRecord> read_toc(ByteView pack) const;
 	// Where the sealed table of contents lies, from the trailer (the last kPackTrailer bytes)

@@ -265,10 +265,12 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 		if (stored_locked(id) || !in_flight_.insert(id).second)
 			return false;
 	}
-	Bytes packed;
-	bool compressed = false;
+	// One compression buffer per thread, reused blob after blob.
+	thread_local Scratch packed;
+	size_t n = 0;
 	try {
-		compressed = compression::compress(plaintext, cfg_.compression_level, packed);
+		if (plaintext.size() > 1)
+			n = compression::compress_into(plaintext, cfg_.compression_level, packed.get(plaintext.size() - 1));
 	} catch (...) {
 		std::lock_guard lk(mu_);
 		in_flight_.erase(id);
@@ -279,8 +281,8 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
 	if (!w)
 		w = new_pack_writer(type);
-	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
-	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
+	const BlobRecord &rec = w->add_payload(id, type, n ? kBlobCompressed : 0,
+	                                       n ? ByteView(packed.get(0), n) : plaintext, uint32_t(plaintext.size()));
 	// New directory nodes are what the next push compares against: keep them at hand.
 	if (cache_ && type != BlobType::Chunk)
 		cache_->put(CacheTable::Blob, id.hex(), plaintext);
@@ -483,18 +485,9 @@ std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
 	return key;
 }
 
-Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
+template <class Read>
+auto Repository::read_located(const Id &id, bool from_store, Read read) -> decltype(read(Id(), BlobRecord()))
 {
-	// Directory nodes and chunk lists come from the cache when it has them, checked against
-	// their id, before any index lookup: snapshots only reference live blobs, so a cached node
-	// of a listed snapshot is what the store holds.
-	// Read from the store, a node is still written to the cache: it was just verified.
-	bool cacheable = cache_ && expected != BlobType::Chunk;
-	if (cacheable && !from_store) {
-		auto hit = cache_->get(CacheTable::Blob, id.hex());
-		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
-			return std::move(*hit);
-	}
 	// Before the index is loaded, the cached index table locates the blob without loading it.
 	// The table is a hint: a blob it places wrongly (repacked since, or a damaged table) fails
 	// authentication there, and the index decides.
@@ -514,7 +507,7 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 	if (table)
 		if (auto hit = table->find(id)) {
 			try {
-				Bytes plain = read_blob(id, expected, hit->pack, hit->rec, cacheable);
+				auto plain = read(hit->pack, hit->rec);
 				std::lock_guard lk(mu_);
 				stats_.table_hits++;
 				return plain;
@@ -532,7 +525,7 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 	if (!place)
 		fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
 	try {
-		return read_blob(id, expected, place->pack, place->rec, cacheable);
+		return read(place->pack, place->rec);
 	} catch (const Error &e) {
 		if (!e.is_not_found() || !place->indexed)
 			throw;
@@ -553,7 +546,7 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 			if (o.pack == place->pack)
 				continue;
 			try {
-				return read_blob(id, expected, o.pack, o.rec, cacheable);
+				return read(o.pack, o.rec);
 			} catch (const Error &e2) {
 				if (!e2.is_not_found())
 					throw;
@@ -561,6 +554,28 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 		}
 		throw;
 	}
+}
+
+Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
+{
+	// Directory nodes and chunk lists come from the cache when it has them, checked against
+	// their id, before any index lookup: snapshots only reference live blobs, so a cached node
+	// of a listed snapshot is what the store holds.
+	// Read from the store, a node is still written to the cache: it was just verified.
+	bool cacheable = cache_ && expected != BlobType::Chunk;
+	if (cacheable && !from_store) {
+		auto hit = cache_->get(CacheTable::Blob, id.hex());
+		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
+			return std::move(*hit);
+	}
+	return read_located(id, from_store,
+	                    [&](const Id &pack, const BlobRecord &rec) { return read_blob(id, expected, pack, rec, cacheable); });
+}
+
+ByteView Repository::get_blob(const Id &id, BlobType expected, BlobBuffers &bufs)
+{
+	return read_located(id, false,
+	                    [&](const Id &pack, const BlobRecord &rec) { return read_blob(id, expected, pack, rec, bufs); });
 }
 
 std::optional<Repository::BlobPlace> Repository::locate_blob(const Id &id)
@@ -677,6 +692,23 @@ Bytes Repository::read_blob(const Id &id, BlobType expected, const Id &pack, con
 	}
 	if (cache_it)
 		cache_->put(CacheTable::Blob, id.hex(), plain);
+	return plain;
+}
+
+ByteView Repository::read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec, BlobBuffers &bufs)
+{
+	if (rec.type != expected)
+		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
+	auto key = pack_key(pack);
+	uint8_t *sealed = bufs.sealed.get(rec.length);
+	store_->read_range(Kind::Pack, pack.hex(), rec.offset, rec.length, sealed);
+	ByteView plain = key->blob_plaintext(rec, std::span<uint8_t>(sealed, rec.length), bufs.plain);
+	if (!crypto::equal(blob_id(plain).view(), id.view()))
+		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " does not match its id");
+	if (expected != BlobType::Chunk) {
+		std::lock_guard lk(mu_);
+		stats_.meta_fetched++;
+	}
 	return plain;
 }
 

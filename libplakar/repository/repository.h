@@ -88,6 +88,9 @@ public:
 	// from_store: bypass the local cache (and the index table) and read what the store holds;
 	// what check uses to prove a restore would succeed.
 	Bytes get_blob(const Id &id, BlobType expected, bool from_store = false);
+	// get_blob into bufs, without the cache: a view into bufs, valid until their next use. What
+	// bulk readers (pull, check -read-data) use with one BlobBuffers per thread.
+	ByteView get_blob(const Id &id, BlobType expected, BlobBuffers &bufs);
 
 	// Where a blob is stored: from the index (refreshed on a miss), else from the tables of
 	// contents of packs the index does not name (a blob that lost its index entry is still
@@ -185,6 +188,10 @@ private:
 	void sync_table_locked();
 	// Reads the blob at a known location and checks it against its id and type.
 	Bytes read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec, bool cache_it);
+	ByteView read_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec, BlobBuffers &bufs);
+	// Finds where a blob lies (cached table, index, packs the index does not name) and calls
+	// read(pack, rec) there; when its pack is gone, tries the other copies the index knows.
+	template <class Read> auto read_located(const Id &id, bool from_store, Read read) -> decltype(read(Id(), BlobRecord()));
 	// Looks a blob up in the index, refreshing it on a miss, then in the packs it does not name.
 	std::optional<BlobPlace> locate_locked(const Id &id);
 	// Reads the tables of contents of the packs the index does not name (once per pack).

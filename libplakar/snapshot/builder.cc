@@ -170,6 +170,10 @@ private:
 	std::mutex zero_mu_;
 	std::unordered_map<size_t, Id> zero_ids_; // chunks of zeros, by length
 
+	// Copies of chunks handed to other workers: as many as can be in flight with every worker
+	// reading a large file.
+	BufferPool copies_{2 * size_t(repo_.cpu()) + 2};
+
 	// Walker only.
 	std::unordered_map<uid_t, std::string> users_;
 	std::unordered_map<gid_t, std::string> groups_;
@@ -365,7 +369,7 @@ void Builder::read_file(const std::string &path, Entry &e)
 	auto store_chunk = [&](ByteView chunk) {
 		Id id = repo_.blob_id(chunk);
 		if (spread && !repo_.has_blob(id)) {
-			auto copy = std::make_shared<Bytes>(chunk.begin(), chunk.end());
+			auto copy = copies_.copy(chunk);
 			pool_.submit([this, id, copy] { repo_.put_blob(BlobType::Chunk, id, *copy); }, chunk.size());
 		} else {
 			repo_.put_blob(BlobType::Chunk, id, chunk);

@@ -361,8 +361,9 @@ void Checker::repository()
 	std::sort(pack_names.begin(), pack_names.end());
 	std::unordered_set<Id, IdHash> present;
 	done = 0;
-	// At most two packs wait for a worker: memory stays at a few packs whatever the repository.
-	WorkPool pool(repo_.cpu(), 64, 32 << 20);
+	// At most one pack waits for a worker: memory stays at a few packs whatever the repository.
+	BufferPool packs(2); // outlives the pool below: its workers release the packs
+	WorkPool pool(repo_.cpu(), 64, 16 << 20);
 	std::vector<std::vector<CheckProblem>> damaged(pack_names.size()); // by pack, from the workers
 	for (const auto &name : pack_names) {
 		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
@@ -376,11 +377,12 @@ void Checker::repository()
 		rep_.packs++;
 		auto it = indexed.find(pack);
 		std::vector<BlobRecord> toc;
-		Bytes whole;
+		std::shared_ptr<Bytes> whole;
 		try {
 			if (o_.read_data) {
-				whole = repo_.store().get(Kind::Pack, name);
-				toc = repo_.pack_key(pack)->read_toc(whole);
+				whole = packs.take(repo_.store().size(Kind::Pack, name));
+				repo_.store().read_range(Kind::Pack, name, 0, whole->size(), whole->data());
+				toc = repo_.pack_key(pack)->read_toc(*whole);
 			} else {
 				toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
 			}
@@ -426,17 +428,19 @@ void Checker::repository()
 			// Verifying a pack's blobs (decrypt, decompress, MAC) goes to the workers while this
 			// thread reads the next pack.
 			auto key = repo_.pack_key(pack);
-			auto data = std::make_shared<Bytes>(std::move(whole));
+			auto data = std::move(whole);
 			auto recs = std::make_shared<std::vector<BlobRecord>>(std::move(toc));
-			size_t held = data->size();
+			size_t held = data->capacity(); // a reused buffer holds its capacity
 			auto *out = &damaged[done - 1];
 			pool.submit(
 			    [this, key, data, recs, name, out] {
 				    std::vector<CheckProblem> found;
 				    uint64_t bytes = 0, blobs = 0;
+				    thread_local Scratch plain_buf;
 				    for (const auto &r : *recs) {
 					    try {
-						    Bytes plain = key->blob_plaintext(r, ByteView(*data).subspan(r.offset, r.length));
+						    // Decrypted in place: the pack's bytes are not needed after.
+						    ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*data).subspan(r.offset, r.length), plain_buf);
 						    if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
 							    fail(Code::Corrupt, "does not match its id");
 						    bytes += plain.size();

@@ -244,6 +244,7 @@ void Restorer::set_file_metadata(const Entry &e, int fd, const std::string &dest
 void Restorer::write_content(const Entry &e, int fd, const std::string &dest)
 {
 	constexpr size_t kBlock = 64 * 1024;
+	thread_local BlobBuffers bufs;
 	auto chunks = file_chunks(repo_, e);
 	uint64_t off = 0, written_end = 0;
 	for (const auto &c : chunks) {
@@ -253,7 +254,7 @@ void Restorer::write_content(const Entry &e, int fd, const std::string &dest)
 			zero = zero_ids_.count(c.id) != 0;
 		}
 		if (!zero) {
-			Bytes b = repo_.get_blob(c.id, BlobType::Chunk);
+			ByteView b = repo_.get_blob(c.id, BlobType::Chunk, bufs);
 			if (b.size() != c.len)
 				fail(Code::Corrupt, "chunk " + c.id.hex().substr(0, 16) + " has the wrong size");
 			bool any = false;

@@ -13,12 +13,14 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/error.h"
 
 namespace plakar {
 
@@ -42,6 +44,14 @@ public:
 	virtual void put(Kind kind, const std::string &name, ByteView data) = 0;
 	virtual Bytes get(Kind kind, const std::string &name) = 0;
 	virtual Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) = 0;
+	// get_range into dst (length bytes), for stores that can read without a buffer of their own.
+	virtual void read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst)
+	{
+		Bytes b = get_range(kind, name, offset, length);
+		if (b.size() != length)
+			fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": short read");
+		std::memcpy(dst, b.data(), length);
+	}
 	// The size of an object in bytes. Throws Code::NotFound when it does not exist.
 	virtual uint64_t size(Kind kind, const std::string &name) = 0;
 	virtual std::vector<std::string> list(Kind kind) = 0;

@@ -105,13 +105,12 @@ void make_dir(const std::string &p)
 		fail_errno(p, errno);
 }
 
-// Reads exactly length bytes at offset (Code::Corrupt when the file is shorter).
-Bytes pread_exact(int fd, uint64_t offset, uint64_t length, const std::string &path)
+// Reads exactly length bytes at offset into out (Code::Corrupt when the file is shorter).
+void pread_exact(int fd, uint64_t offset, uint64_t length, uint8_t *out, const std::string &path)
 {
-	Bytes out(length);
 	uint64_t got = 0;
 	while (got < length) {
-		ssize_t r = ::pread(fd, out.data() + got, length - got, off_t(offset + got));
+		ssize_t r = ::pread(fd, out + got, length - got, off_t(offset + got));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -122,10 +121,16 @@ Bytes pread_exact(int fd, uint64_t offset, uint64_t length, const std::string &p
 			                        std::to_string(offset) + ")");
 		got += uint64_t(r);
 	}
+}
+
+Bytes pread_exact(int fd, uint64_t offset, uint64_t length, const std::string &path)
+{
+	Bytes out(length);
+	pread_exact(fd, offset, length, out.data(), path);
 	return out;
 }
 
-Bytes read_range(const std::string &path, uint64_t offset, uint64_t length, bool whole)
+Bytes read_file_range(const std::string &path, uint64_t offset, uint64_t length, bool whole)
 {
 	Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
 	if (f.fd < 0)
@@ -235,7 +240,7 @@ Bytes FsStore::open()
 	}
 	if (!S_ISDIR(st.st_mode) || ::access((root_ + "/CONFIG").c_str(), F_OK) != 0)
 		fail(Code::NotFound, root_ + ": not a plakar repository");
-	return read_range(root_ + "/CONFIG", 0, 0, true);
+	return read_file_range(root_ + "/CONFIG", 0, 0, true);
 }
 
 void FsStore::put(Kind kind, const std::string &name, ByteView data)
@@ -248,7 +253,7 @@ Bytes FsStore::get(Kind kind, const std::string &name)
 {
 	std::string p = path_of(kind, name);
 	try {
-		return read_range(p, 0, 0, true);
+		return read_file_range(p, 0, 0, true);
 	} catch (const Error &e) {
 		if (e.is_not_found())
 			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
@@ -282,9 +287,26 @@ Bytes FsStore::get_range(Kind kind, const std::string &name, uint64_t offset, ui
 	std::string p = path_of(kind, name);
 	try {
 		if (kind != Kind::Pack)
-			return read_range(p, offset, length, false);
+			return read_file_range(p, offset, length, false);
 		auto fd = open_pack(name, p);
 		return pread_exact(fd->fd, offset, length, p);
+	} catch (const Error &e) {
+		if (e.is_not_found())
+			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
+		throw;
+	}
+}
+
+void FsStore::read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst)
+{
+	if (kind != Kind::Pack) {
+		Store::read_range(kind, name, offset, length, dst);
+		return;
+	}
+	std::string p = path_of(kind, name);
+	try {
+		auto fd = open_pack(name, p);
+		pread_exact(fd->fd, offset, length, dst, p);
 	} catch (const Error &e) {
 		if (e.is_not_found())
 			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");

@@ -28,6 +28,7 @@ public:
 	void put(Kind kind, const std::string &name, ByteView data) override;
 	Bytes get(Kind kind, const std::string &name) override;
 	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override;
+	void read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst) override;
 	uint64_t size(Kind kind, const std::string &name) override;
 	std::vector<std::string> list(Kind kind) override;
 	void remove(Kind kind, const std::string &name) override;

@@ -49,6 +49,11 @@ Bytes RetryStore::get_range(Kind kind, const std::string &name, uint64_t offset,
 	return run([&] { return inner_->get_range(kind, name, offset, length); });
 }
 
+void RetryStore::read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst)
+{
+	run([&] { inner_->read_range(kind, name, offset, length, dst); });
+}
+
 uint64_t RetryStore::size(Kind kind, const std::string &name)
 {
 	return run([&] { return inner_->size(kind, name); });
