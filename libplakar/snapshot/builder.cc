@@ -21,6 +21,7 @@
 #include <future>
 #include <deque>
 #include <list>
+#include <condition_variable>
 #include <mutex>
 
 #include "base/error.h"
@@ -343,6 +344,61 @@ void Builder::store_file(const std::string &path, Entry &e)
 
 // Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
 // workers while this one reads on.
+namespace {
+
+// The ids of the chunks cut from one buffer of a large file, computed by its reader and by a
+// helper on another worker at once. The reader takes jobs too and then waits only for the jobs
+// a helper has begun, so a helper that starts late (or never) costs nothing: it finds no job.
+struct HashJobs {
+	HashJobs(const Repository &r, const std::vector<ByteView> &p, std::vector<Id> &i) : repo(r), pieces(&p), ids(&i) {}
+	// Runs one job; false when none is left.
+	bool run_one()
+	{
+		size_t k;
+		{
+			std::lock_guard lk(mu);
+			if (!pieces || next == pieces->size())
+				return false;
+			k = next++;
+			running++;
+		}
+		Id id;
+		std::exception_ptr err;
+		try {
+			id = repo.blob_id((*pieces)[k]);
+		} catch (...) {
+			err = std::current_exception();
+		}
+		std::lock_guard lk(mu);
+		(*ids)[k] = id;
+		if (err && !error)
+			error = err;
+		if (--running == 0)
+			cv.notify_all();
+		return true;
+	}
+	// Reader: runs what is left, waits for the helpers' jobs, and closes the batch.
+	void finish()
+	{
+		while (run_one()) {
+		}
+		std::unique_lock lk(mu);
+		cv.wait(lk, [&] { return running == 0; });
+		pieces = nullptr;
+		if (error)
+			std::rethrow_exception(error);
+	}
+	const Repository &repo;
+	std::mutex mu;
+	std::condition_variable cv;
+	const std::vector<ByteView> *pieces; // null once the reader has moved on
+	std::vector<Id> *ids;
+	size_t next = 0, running = 0;
+	std::exception_ptr error;
+};
+
+} // namespace
+
 void Builder::read_file(const std::string &path, Entry &e)
 {
 	int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
@@ -364,10 +420,11 @@ void Builder::read_file(const std::string &path, Entry &e)
 	if (buf.size() < 2 * max)
 		buf.resize(2 * max);
 	std::vector<ChunkRef> chunks;
+	std::vector<ByteView> pieces; // the chunks cut from buf, and their ids
+	std::vector<Id> ids;
 	uint64_t total = 0;
 	bool read_failed = false, shrank = false;
-	auto store_chunk = [&](ByteView chunk) {
-		Id id = repo_.blob_id(chunk);
+	auto store_chunk = [&](ByteView chunk, const Id &id) {
 		if (spread && !repo_.has_blob(id)) {
 			auto copy = copies_.copy(chunk);
 			pool_.submit([this, id, copy] { repo_.put_blob(BlobType::Chunk, id, *copy); }, chunk.size());
@@ -408,13 +465,30 @@ void Builder::read_file(const std::string &path, Entry &e)
 			}
 			size_t start = 0;
 			// Cut every chunk that the buffer holds entirely, then refill.
+			pieces.clear();
 			while (have - start > 0) {
 				size_t n = ck.cut(buf.data() + start, have - start, eof);
 				if (n == 0)
 					break;
-				store_chunk(ByteView(buf.data() + start, n));
+				pieces.emplace_back(buf.data() + start, n);
 				start += n;
 			}
+			ids.resize(pieces.size());
+			if (spread && pieces.size() > 1) {
+				// Another worker hashes some of the chunks meanwhile (the buffer stays put until
+				// every id is known).
+				auto jobs = std::make_shared<HashJobs>(repo_, pieces, ids);
+				pool_.submit([jobs] {
+					while (jobs->run_one()) {
+					}
+				});
+				jobs->finish();
+			} else {
+				for (size_t k = 0; k < pieces.size(); k++)
+					ids[k] = repo_.blob_id(pieces[k]);
+			}
+			for (size_t k = 0; k < pieces.size(); k++)
+				store_chunk(pieces[k], ids[k]);
 			std::memmove(buf.data(), buf.data() + start, have - start);
 			have -= start;
 		}

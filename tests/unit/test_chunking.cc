@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <bit>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -106,4 +109,59 @@ TEST_CASE("invalid chunk parameters are refused", "[chunking]")
 	q.min = q.avg;
 	CHECK_THROWS_AS(q.validate(), Error);
 	CHECK_NOTHROW(ChunkParams().validate());
+}
+
+// The chunker as specified in docs/format.md, one byte at a time: the fast one must cut exactly
+// where it does (boundaries decide deduplication against every existing repository).
+static size_t reference_cut(const ChunkParams &p, ByteView seed, const uint8_t *data, size_t n, bool eof)
+{
+	auto spread = [](int bits) {
+		uint64_t m = 0;
+		for (int i = 0; i < bits; i++)
+			m |= uint64_t(1) << (63 - 2 * i % 48 - (2 * i / 48));
+		return m;
+	};
+	uint64_t gear[256];
+	std::memcpy(gear, seed.data(), sizeof gear);
+	int bits = std::countr_zero(p.avg);
+	uint64_t ms = spread(bits + 2), ml = spread(bits - 2);
+	if (n < p.max && !eof)
+		return 0;
+	if (n <= p.min)
+		return n;
+	size_t end = std::min<size_t>(n, p.max), normal = std::min<size_t>(end, p.avg);
+	uint64_t fp = 0;
+	for (size_t i = p.min; i < end; i++) {
+		fp = (fp << 1) + gear[data[i]];
+		if (!(fp & (i < normal ? ms : ml)))
+			return i + 1;
+	}
+	return end;
+}
+
+TEST_CASE("the chunker cuts exactly where the byte-at-a-time definition does", "[chunking]")
+{
+	Bytes seed = test::random_data(2048, 7);
+	for (ChunkParams p : {small_params(), ChunkParams{}, ChunkParams{65, 128, 1024}, ChunkParams{100, 4096, 4103}}) {
+		Chunker c(p, seed);
+		// Random data, text-like data and zeros; every length of tail up to a few bytes.
+		Bytes data = test::random_data(3 << 20, 8);
+		for (size_t i = 1 << 20; i < (2 << 20); i++)
+			data[i] = uint8_t('a' + (data[i] % 7));
+		std::fill(data.begin() + (2 << 20), data.begin() + (2 << 20) + 300000, 0);
+		size_t at = 0, cuts = 0;
+		while (at < data.size()) {
+			size_t left = data.size() - at;
+			for (size_t trim : {size_t(0), size_t(1), size_t(2), size_t(3)})
+				if (left > trim) {
+					bool eof = trim == 0;
+					REQUIRE(c.cut(data.data() + at, left - trim, eof) ==
+					        reference_cut(p, seed, data.data() + at, left - trim, eof));
+				}
+			size_t n = c.cut(data.data() + at, left, true);
+			at += n;
+			cuts++;
+		}
+		CHECK(cuts > 2);
+	}
 }
