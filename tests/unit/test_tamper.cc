@@ -63,6 +63,18 @@ struct Fixture {
 		out.resize(n);
 		return out;
 	}
+	// The same file through pull (chunks read into reused buffers, decrypted in place).
+	Bytes pull_back()
+	{
+		auto r = open();
+		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
+		PullOptions o;
+		o.to = d / "out";
+		o.rebase = true;
+		fs::remove_all(o.to);
+		pull(*r, h, d / "src/file", o);
+		return test::read_file(d / "out/file");
+	}
 };
 
 
@@ -78,6 +90,7 @@ TEST_CASE("tamper: the untouched fixture reads back", "[tamper]")
 {
 	Fixture f;
 	CHECK(f.read_back() == f.content);
+	CHECK(f.pull_back() == f.content);
 }
 
 TEST_CASE("tamper: a flipped bit in a data pack", "[tamper]")
@@ -88,6 +101,7 @@ TEST_CASE("tamper: a flipped bit in a data pack", "[tamper]")
 		REQUIRE(packs.size() == 1);
 		flip(packs[0], 100);
 		CHECK(code_of([&] { f.read_back(); }) == Code::Corrupt);
+		CHECK(code_of([&] { f.pull_back(); }) == Code::Corrupt);
 	}
 }
 
@@ -97,6 +111,7 @@ TEST_CASE("tamper: a truncated pack", "[tamper]")
 	auto p = f.data_packs()[0];
 	fs::resize_file(p, 1000);
 	CHECK(code_of([&] { f.read_back(); }) == Code::Corrupt);
+	CHECK(code_of([&] { f.pull_back(); }) == Code::Corrupt);
 }
 
 TEST_CASE("tamper: a pack renamed over another", "[tamper]")
