@@ -136,6 +136,10 @@ private:
 	void virtual_dir(DirNode *node, size_t l, size_t i, const std::string &path, const VNode &v, const Entry *prev);
 	// Walker: appends an entry to the directory; returns its (leaf, slot).
 	std::pair<size_t, size_t> append(DirNode *d, Entry e);
+	// Worker: reads and stores file i of leaf l of node.
+	void store_one(DirNode *node, size_t l, size_t i, const std::string &path);
+	// Walker: hands the batched small files to a worker.
+	void flush_batch();
 	void store_file(const std::string &path, Entry &e);
 	void read_file(const std::string &path, Entry &e);
 	bool reuse(Entry &e, const Entry *prev);
@@ -176,6 +180,16 @@ private:
 	BufferPool copies_{2 * size_t(repo_.cpu()) + 2};
 
 	// Walker only.
+	struct FileJob {
+		DirNode *node;
+		size_t leaf, slot;
+		std::string path;
+	};
+	static constexpr uint64_t kSmallFile = 256 * 1024;
+	static constexpr size_t kBatchFiles = 64;
+	static constexpr uint64_t kBatchBytes = 2 << 20;
+	std::vector<FileJob> batch_;
+	uint64_t batch_bytes_ = 0;
 	std::unordered_map<uid_t, std::string> users_;
 	std::unordered_map<gid_t, std::string> groups_;
 	DirNode top_; // holds the root entry
@@ -665,6 +679,29 @@ void Builder::dir_done(DirNode *n)
 }
 
 // Walker: fills entry i of node (stat'ed already) with its content, now or through workers.
+void Builder::store_one(DirNode *node, size_t l, size_t i, const std::string &path)
+{
+	Entry &fe = node->entry(l, i);
+	store_file(path, fe);
+	size_ += fe.size;
+	entry_done(node, l);
+}
+
+void Builder::flush_batch()
+{
+	if (batch_.empty())
+		return;
+	auto jobs = std::make_shared<std::vector<FileJob>>(std::move(batch_));
+	batch_.clear();
+	pool_.submit(
+	    [this, jobs] {
+		    for (const auto &j : *jobs)
+			    store_one(j.node, j.leaf, j.slot, j.path);
+	    },
+	    batch_bytes_);
+	batch_bytes_ = 0;
+}
+
 void Builder::dispatch(DirNode *node, size_t l, size_t i, const std::string &path, const VNode *v, const Entry *prev)
 {
 	Entry &e = node->entry(l, i);
@@ -689,12 +726,15 @@ void Builder::dispatch(DirNode *node, size_t l, size_t i, const std::string &pat
 		} else {
 			node->changed = true;
 			node->leaves[l].pending++;
-			pool_.submit([this, node, l, i, path] {
-				Entry &fe = node->entry(l, i);
-				store_file(path, fe);
-				size_ += fe.size;
-				entry_done(node, l);
-			});
+			if (e.size <= kSmallFile) {
+				// Small files go to the workers in batches: one task, one wake-up for many.
+				batch_.push_back({node, l, i, path});
+				batch_bytes_ += e.size;
+				if (batch_.size() >= kBatchFiles || batch_bytes_ >= kBatchBytes)
+					flush_batch();
+			} else {
+				pool_.submit([this, node, l, i, path] { store_one(node, l, i, path); });
+			}
 		}
 		emit(opts_.progress, EventKind::File, counters(), &path);
 		break;
@@ -838,6 +878,7 @@ Entry Builder::build_root(const VNode &top, const Entry *prev)
 	top_.leaves[0].entries.reserve(1);
 	append(&top_, stat_entry("/", "/", st));
 	dispatch(&top_, 0, 0, "/", &top, prev);
+	flush_batch();
 	// Every file and directory is handed out: wait for the workers, reporting meanwhile.
 	while (!pool_.wait_for(std::chrono::milliseconds(200)))
 		report(true);
