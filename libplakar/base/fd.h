@@ -12,6 +12,16 @@ struct Fd {
 	explicit Fd(int f) : fd(f) {}
 	Fd(const Fd &) = delete;
 	Fd &operator=(const Fd &) = delete;
+	Fd(Fd &&o) noexcept : fd(std::exchange(o.fd, -1)) {}
+	Fd &operator=(Fd &&o) noexcept
+	{
+		if (this != &o) {
+			if (fd >= 0)
+				::close(fd);
+			fd = std::exchange(o.fd, -1);
+		}
+		return *this;
+	}
 	~Fd()
 	{
 		if (fd >= 0)
