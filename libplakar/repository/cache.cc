@@ -162,7 +162,31 @@ Cache::~Cache()
 		flush();
 	} catch (...) {
 	}
+	for (auto *s : stmts_)
+		sqlite3_finalize(s);
 	sqlite3_close_v2(db_);
+}
+
+Cache::Prepared::~Prepared()
+{
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+}
+
+Cache::Prepared Cache::prepared_locked(Query q)
+{
+	static const char *const sql[kQueries] = {
+	    "SELECT value FROM entries WHERE tab = ? AND key = ?",
+	    "INSERT OR REPLACE INTO entries (tab, key, value) VALUES (?, ?, ?)",
+	    "DELETE FROM entries WHERE tab = ? AND key = ?",
+	};
+	if (!stmts_[q] && sqlite3_prepare_v2(db_, sql[q], -1, &stmts_[q], nullptr) != SQLITE_OK) {
+		sqlite3_finalize(stmts_[q]);
+		stmts_[q] = nullptr;
+	}
+	return Prepared(stmts_[q]);
 }
 
 crypto::SecureBytes Cache::subkey(std::string_view purpose) const
@@ -208,7 +232,7 @@ void Cache::flush()
 std::optional<Bytes> Cache::get(CacheTable t, const std::string &key)
 {
 	std::lock_guard lk(mu_);
-	Stmt q(db_, "SELECT value FROM entries WHERE tab = ? AND key = ?");
+	auto q = prepared_locked(kGet);
 	if (!q)
 		return std::nullopt;
 	sqlite3_bind_int(q.s, 1, int(t));
@@ -225,7 +249,8 @@ std::optional<Bytes> Cache::get(CacheTable t, const std::string &key)
 		}
 	}
 	// Damaged: forget it, the caller fetches the real thing.
-	Stmt d(db_, "DELETE FROM entries WHERE tab = ? AND key = ?");
+	sqlite3_reset(q.s);
+	auto d = prepared_locked(kRemove);
 	if (d) {
 		sqlite3_bind_int(d.s, 1, int(t));
 		sqlite3_bind_text(d.s, 2, key.data(), int(key.size()), SQLITE_STATIC);
@@ -241,13 +266,15 @@ void Cache::put(CacheTable t, const std::string &key, ByteView value)
 	crypto::gcm_seal_append(sealed, key_.view(), nonce, aad(t, key), value);
 	std::lock_guard lk(mu_);
 	begin_locked();
-	Stmt q(db_, "INSERT OR REPLACE INTO entries (tab, key, value) VALUES (?, ?, ?)");
-	if (!q)
-		return;
-	sqlite3_bind_int(q.s, 1, int(t));
-	sqlite3_bind_text(q.s, 2, key.data(), int(key.size()), SQLITE_STATIC);
-	sqlite3_bind_blob(q.s, 3, sealed.data(), int(sealed.size()), SQLITE_STATIC);
-	sqlite3_step(q.s);
+	{
+		auto q = prepared_locked(kPut);
+		if (!q)
+			return;
+		sqlite3_bind_int(q.s, 1, int(t));
+		sqlite3_bind_text(q.s, 2, key.data(), int(key.size()), SQLITE_STATIC);
+		sqlite3_bind_blob(q.s, 3, sealed.data(), int(sealed.size()), SQLITE_STATIC);
+		sqlite3_step(q.s);
+	} // reset before a commit
 	if (++pending_ >= kBatch || std::chrono::steady_clock::now() - txn_start_ > kBatchTime)
 		commit_locked();
 }
@@ -255,7 +282,7 @@ void Cache::put(CacheTable t, const std::string &key, ByteView value)
 void Cache::remove(CacheTable t, const std::string &key)
 {
 	std::lock_guard lk(mu_);
-	Stmt q(db_, "DELETE FROM entries WHERE tab = ? AND key = ?");
+	auto q = prepared_locked(kRemove);
 	if (!q)
 		return;
 	sqlite3_bind_int(q.s, 1, int(t));

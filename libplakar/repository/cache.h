@@ -22,6 +22,7 @@
 #include "repository/keys.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace plakar {
 
@@ -54,6 +55,18 @@ private:
 	void begin_locked();
 	void commit_locked();
 	Bytes aad(CacheTable t, const std::string &key) const;
+	// The statements every get, put and remove runs, prepared once (a push or check makes one
+	// call per directory). The returned handle is reset when it goes out of scope.
+	enum Query { kGet, kPut, kRemove, kQueries };
+	struct Prepared {
+		sqlite3_stmt *s;
+		explicit Prepared(sqlite3_stmt *st) : s(st) {}
+		Prepared(const Prepared &) = delete;
+		~Prepared();
+		explicit operator bool() const { return s != nullptr; }
+	};
+	Prepared prepared_locked(Query q);
+	sqlite3_stmt *stmts_[kQueries] = {};
 
 	std::string path_;
 	std::mutex mu_;
