@@ -361,20 +361,14 @@ void Checker::repository()
 	std::sort(pack_names.begin(), pack_names.end());
 	std::unordered_set<Id, IdHash> present;
 	done = 0;
-	// At most one pack waits for a worker: memory stays at a few packs whatever the repository.
-	BufferPool packs(2); // outlives the pool below: its workers release the packs
-	WorkPool pool(repo_.cpu(), 64, 16 << 20);
-	std::vector<std::vector<CheckProblem>> damaged(pack_names.size()); // by pack, from the workers
-	for (const auto &name : pack_names) {
-		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
-		Id pack;
-		try {
-			pack = Id::from_hex(name);
-		} catch (const Error &) {
-			continue;
-		}
-		present.insert(pack);
-		rep_.packs++;
+	// Each pack is a task: read (its table of contents, or all of it with -read-data), compared
+	// with the index, and its blobs verified, while other workers do the same with the next
+	// packs. Memory: one pack per running task; the queue holds names.
+	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
+	WorkPool pool(repo_.cpu(), 64);
+	std::vector<std::vector<CheckProblem>> found(pack_names.size()); // by pack, from the workers
+	auto check_pack = [this, &indexed, &refs, &packs](const std::string &name, const Id &pack,
+	                                                   std::vector<CheckProblem> &out) {
 		auto it = indexed.find(pack);
 		std::vector<BlobRecord> toc;
 		std::shared_ptr<Bytes> whole;
@@ -389,78 +383,76 @@ void Checker::repository()
 		} catch (const Error &e) {
 			if (e.code() == Code::Canceled)
 				throw;
-			if (e.is_not_found())
-				continue; // removed meanwhile (a concurrent gc)
-			problem(e.code(), "pack " + name, e.what());
-			continue;
+			if (!e.is_not_found()) // else removed meanwhile (a concurrent gc)
+				out.push_back({e.code(), "pack " + name, e.what()});
+			return;
 		}
-		if (it == indexed.end()) {
-			// Not indexed at all: what an interrupted push leaves; garbage unless referenced
-			// (reported above).
-			rep_.unindexed_packs++;
-			for (const auto &r : toc)
-				if (!refs.count(r.id)) {
-					rep_.unreferenced_blobs++;
-					rep_.unreferenced_bytes += r.length;
-				}
-		} else {
+		uint64_t unref_blobs = 0, unref_bytes = 0;
+		for (const auto &r : toc)
+			if (!refs.count(r.id)) {
+				unref_blobs++;
+				unref_bytes += r.length;
+			}
+		if (it != indexed.end()) {
 			std::unordered_map<Id, const BlobRecord *, IdHash> by_id;
 			for (const auto &r : toc)
 				by_id[r.id] = &r;
 			for (const auto &rec : it->second) {
 				auto t = by_id.find(rec.id);
 				if (t == by_id.end())
-					problem(Code::Corrupt, "index",
-					        "blob " + short_id(rec.id) + " is indexed in pack " + name + ", whose table of contents lacks it");
+					out.push_back({Code::Corrupt, "index",
+					               "blob " + short_id(rec.id) + " is indexed in pack " + name +
+					                   ", whose table of contents lacks it"});
 				else if (t->second->offset != rec.offset || t->second->length != rec.length ||
 				         t->second->type != rec.type || t->second->raw_len != rec.raw_len ||
 				         t->second->flags != rec.flags)
-					problem(Code::Corrupt, "index",
-					        "blob " + short_id(rec.id) + " in pack " + name + ": the index and the pack disagree");
+					out.push_back({Code::Corrupt, "index",
+					               "blob " + short_id(rec.id) + " in pack " + name + ": the index and the pack disagree"});
 			}
-			for (const auto &r : toc)
-				if (!refs.count(r.id)) {
-					rep_.unreferenced_blobs++;
-					rep_.unreferenced_bytes += r.length;
-				}
 		}
+		uint64_t bytes = 0, blobs = 0;
 		if (o_.read_data) {
-			// Verifying a pack's blobs (decrypt, decompress, MAC) goes to the workers while this
-			// thread reads the next pack.
 			auto key = repo_.pack_key(pack);
-			auto data = std::move(whole);
-			auto recs = std::make_shared<std::vector<BlobRecord>>(std::move(toc));
-			size_t held = data->capacity(); // a reused buffer holds its capacity
-			auto *out = &damaged[done - 1];
-			pool.submit(
-			    [this, key, data, recs, name, out] {
-				    std::vector<CheckProblem> found;
-				    uint64_t bytes = 0, blobs = 0;
-				    thread_local Scratch plain_buf;
-				    for (const auto &r : *recs) {
-					    try {
-						    // Decrypted in place: the pack's bytes are not needed after.
-						    ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*data).subspan(r.offset, r.length), plain_buf);
-						    if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
-							    fail(Code::Corrupt, "does not match its id");
-						    bytes += plain.size();
-						    blobs++;
-					    } catch (const Error &e) {
-						    found.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
-					    }
-				    }
-				    *out = std::move(found);
-				    std::lock_guard lk(mu_);
-				    rep_.bytes += bytes;
-				    rep_.blobs += blobs;
-			    },
-			    held);
+			thread_local Scratch plain_buf;
+			for (const auto &r : toc) {
+				try {
+					// Decrypted in place: the pack's bytes are not needed after.
+					ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*whole).subspan(r.offset, r.length), plain_buf);
+					if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
+						fail(Code::Corrupt, "does not match its id");
+					bytes += plain.size();
+					blobs++;
+				} catch (const Error &e) {
+					out.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
+				}
+			}
 		}
+		std::lock_guard lk(mu_);
+		// Not indexed at all: what an interrupted push leaves; garbage unless referenced
+		// (reported above).
+		if (it == indexed.end())
+			rep_.unindexed_packs++;
+		rep_.unreferenced_blobs += unref_blobs;
+		rep_.unreferenced_bytes += unref_bytes;
+		rep_.bytes += bytes;
+		rep_.blobs += blobs;
+	};
+	for (size_t i = 0; i < pack_names.size(); i++) {
+		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
+		Id pack;
+		try {
+			pack = Id::from_hex(pack_names[i]);
+		} catch (const Error &) {
+			continue;
+		}
+		present.insert(pack);
+		rep_.packs++;
+		pool.submit([&check_pack, &pack_names, &found, i, pack] { check_pack(pack_names[i], pack, found[i]); });
 	}
 	pool.wait();
 	// What the workers found, in pack order.
-	for (auto &found : damaged)
-		for (auto &f : found)
+	for (auto &one : found)
+		for (auto &f : one)
 			rep_.problems.push_back(std::move(f));
 	// Index entries naming packs that are gone, in pack order.
 	std::vector<Id> gone;
