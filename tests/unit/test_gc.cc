@@ -48,6 +48,12 @@ struct Fixture {
 		auto r = open();
 		return push(*r, {d / "src"}, {}).id_string();
 	}
+	// Adds src/name (size random bytes from seed) and pushes src.
+	std::string add_and_push(const std::string &name, size_t size, uint64_t seed)
+	{
+		test::write_file(d / ("src/" + name), test::random_data(size, seed));
+		return push_src();
+	}
 	uint64_t repo_bytes()
 	{
 		uint64_t n = 0;
@@ -375,10 +381,8 @@ TEST_CASE("gc: out of space midway loses nothing", "[gc]")
 TEST_CASE("gc: a snapshot that cannot be read stops it before anything is deleted", "[gc]")
 {
 	Fixture f;
-	test::write_file(f.d / "src/a", test::random_data(100000, 1));
-	std::string s1 = f.push_src();
-	test::write_file(f.d / "src/b", test::random_data(100000, 2));
-	std::string s2 = f.push_src();
+	f.add_and_push("a", 100000, 1);
+	f.add_and_push("b", 100000, 2);
 	auto snaps = test::files_under(f.uri + "/snapshots");
 	Bytes b = test::read_file(snaps[0]);
 	b[b.size() / 2] ^= 1;
@@ -396,11 +400,7 @@ TEST_CASE("gc: a snapshot that cannot be read stops it before anything is delete
 TEST_CASE("gc: a snapshot removed while gc walks the others is not an error", "[gc]")
 {
 	Fixture f;
-	test::write_file(f.d / "src/a", test::random_data(100000, 1));
-	std::string s1 = f.push_src();
-	test::write_file(f.d / "src/b", test::random_data(100000, 2));
-	std::string s2 = f.push_src();
-	std::vector<std::string> names = {s1, s2};
+	std::vector<std::string> names = {f.add_and_push("a", 100000, 1), f.add_and_push("b", 100000, 2)};
 	std::sort(names.begin(), names.end());
 	OpenOptions no_cache;
 	no_cache.use_cache = false;
