@@ -1,6 +1,8 @@
 #include "snapshot/check.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -310,9 +312,119 @@ void Checker::snapshots()
 
 void Checker::repository()
 {
+	mode_ = Mode::Collect;
+	// The index, as the packs are checked against it. A broken one is reported after the
+	// snapshots, which are checked all the same.
+	std::unordered_map<Id, std::vector<BlobRecord>, IdHash> indexed; // pack -> its indexed blobs
+	std::optional<Error> index_error;
+	try {
+		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].push_back(rec); });
+	} catch (const Error &e) {
+		if (e.code() == Code::Canceled)
+			throw;
+		index_error = e;
+	}
+	std::vector<std::string> pack_names;
+	if (!index_error) {
+		pack_names = repo_.store().list(Kind::Pack);
+		std::sort(pack_names.begin(), pack_names.end());
+	}
+
+	// 2 (started first). Each pack is a task for the workers: read (its table of contents, or
+	// all of it with -read-data), compared with the index, its blobs verified, while this
+	// thread walks the snapshots (1, below). Memory: one pack per running task; the queue holds
+	// names. What needs the snapshots' references (unreferenced blobs) is counted after.
+	struct PackResult {
+		std::vector<CheckProblem> problems;
+		std::vector<std::pair<Id, uint32_t>> blobs; // id and stored length, from the pack itself
+		bool read = false, unindexed = false;
+	};
+	std::vector<PackResult> results(pack_names.size());
+	std::unordered_set<Id, IdHash> present;
+	std::atomic<size_t> checked{0};
+	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
+	WorkPool pool(repo_.cpu(), pack_names.size() + 1);
+	auto check_pack = [this, &indexed, &packs, &checked](const std::string &name, const Id &pack, PackResult &out) {
+		struct Done {
+			std::atomic<size_t> &n;
+			~Done() { n++; }
+		} done{checked};
+		auto it = indexed.find(pack);
+		std::vector<BlobRecord> toc;
+		std::shared_ptr<Bytes> whole;
+		try {
+			if (o_.read_data) {
+				whole = packs.take(repo_.store().size(Kind::Pack, name));
+				repo_.store().read_range(Kind::Pack, name, 0, whole->size(), whole->data());
+				toc = repo_.pack_key(pack)->read_toc(*whole);
+			} else {
+				toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
+			}
+		} catch (const Error &e) {
+			if (e.code() == Code::Canceled)
+				throw;
+			if (!e.is_not_found()) // else removed meanwhile (a concurrent gc)
+				out.problems.push_back({e.code(), "pack " + name, e.what()});
+			return;
+		}
+		out.read = true;
+		out.unindexed = it == indexed.end();
+		out.blobs.reserve(toc.size());
+		for (const auto &r : toc)
+			out.blobs.emplace_back(r.id, r.length);
+		if (it != indexed.end()) {
+			std::unordered_map<Id, const BlobRecord *, IdHash> by_id;
+			for (const auto &r : toc)
+				by_id[r.id] = &r;
+			for (const auto &rec : it->second) {
+				auto t = by_id.find(rec.id);
+				if (t == by_id.end())
+					out.problems.push_back({Code::Corrupt, "index",
+					                        "blob " + short_id(rec.id) + " is indexed in pack " + name +
+					                            ", whose table of contents lacks it"});
+				else if (t->second->offset != rec.offset || t->second->length != rec.length ||
+				         t->second->type != rec.type || t->second->raw_len != rec.raw_len ||
+				         t->second->flags != rec.flags)
+					out.problems.push_back({Code::Corrupt, "index",
+					                        "blob " + short_id(rec.id) + " in pack " + name +
+					                            ": the index and the pack disagree"});
+			}
+		}
+		if (!o_.read_data)
+			return;
+		uint64_t bytes = 0, blobs = 0;
+		auto key = repo_.pack_key(pack);
+		thread_local Scratch plain_buf;
+		for (const auto &r : toc) {
+			try {
+				// Decrypted in place: the pack's bytes are not needed after.
+				ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*whole).subspan(r.offset, r.length), plain_buf);
+				if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
+					fail(Code::Corrupt, "does not match its id");
+				bytes += plain.size();
+				blobs++;
+			} catch (const Error &e) {
+				out.problems.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
+			}
+		}
+		std::lock_guard lk(mu_);
+		rep_.bytes += bytes;
+		rep_.blobs += blobs;
+	};
+	for (size_t i = 0; i < pack_names.size(); i++) {
+		Id pack;
+		try {
+			pack = Id::from_hex(pack_names[i]);
+		} catch (const Error &) {
+			continue;
+		}
+		present.insert(pack);
+		rep_.packs++;
+		pool.submit([&check_pack, &pack_names, &results, i, pack] { check_pack(pack_names[i], pack, results[i]); });
+	}
+
 	// 1. Every snapshot header, every directory node (from the store), and the blobs each
 	//    snapshot references.
-	mode_ = Mode::Collect;
 	std::unordered_map<Id, uint32_t, IdHash> refs;
 	std::vector<std::string> names = repo_.list_snapshots();
 	std::sort(names.begin(), names.end());
@@ -345,111 +457,32 @@ void Checker::repository()
 			            "; `plakar repair` restores it)");
 		}
 	}
-
-	// 2. The index against the packs' own tables of contents.
-	std::unordered_map<Id, std::vector<BlobRecord>, IdHash> indexed; // pack -> its indexed blobs
-	try {
-		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].push_back(rec); });
-	} catch (const Error &e) {
-		if (e.code() == Code::Canceled)
-			throw;
+	if (index_error) {
 		if (!index_broken_)
-			problem(e.code(), "index", e.what());
+			problem(index_error->code(), "index", index_error->what());
 		return;
 	}
-	std::vector<std::string> pack_names = repo_.store().list(Kind::Pack);
-	std::sort(pack_names.begin(), pack_names.end());
-	std::unordered_set<Id, IdHash> present;
-	done = 0;
-	// Each pack is a task: read (its table of contents, or all of it with -read-data), compared
-	// with the index, and its blobs verified, while other workers do the same with the next
-	// packs. Memory: one pack per running task; the queue holds names.
-	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
-	WorkPool pool(repo_.cpu(), 64);
-	std::vector<std::vector<CheckProblem>> found(pack_names.size()); // by pack, from the workers
-	auto check_pack = [this, &indexed, &refs, &packs](const std::string &name, const Id &pack,
-	                                                   std::vector<CheckProblem> &out) {
-		auto it = indexed.find(pack);
-		std::vector<BlobRecord> toc;
-		std::shared_ptr<Bytes> whole;
-		try {
-			if (o_.read_data) {
-				whole = packs.take(repo_.store().size(Kind::Pack, name));
-				repo_.store().read_range(Kind::Pack, name, 0, whole->size(), whole->data());
-				toc = repo_.pack_key(pack)->read_toc(*whole);
-			} else {
-				toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
-			}
-		} catch (const Error &e) {
-			if (e.code() == Code::Canceled)
-				throw;
-			if (!e.is_not_found()) // else removed meanwhile (a concurrent gc)
-				out.push_back({e.code(), "pack " + name, e.what()});
-			return;
-		}
-		uint64_t unref_blobs = 0, unref_bytes = 0;
-		for (const auto &r : toc)
-			if (!refs.count(r.id)) {
-				unref_blobs++;
-				unref_bytes += r.length;
-			}
-		if (it != indexed.end()) {
-			std::unordered_map<Id, const BlobRecord *, IdHash> by_id;
-			for (const auto &r : toc)
-				by_id[r.id] = &r;
-			for (const auto &rec : it->second) {
-				auto t = by_id.find(rec.id);
-				if (t == by_id.end())
-					out.push_back({Code::Corrupt, "index",
-					               "blob " + short_id(rec.id) + " is indexed in pack " + name +
-					                   ", whose table of contents lacks it"});
-				else if (t->second->offset != rec.offset || t->second->length != rec.length ||
-				         t->second->type != rec.type || t->second->raw_len != rec.raw_len ||
-				         t->second->flags != rec.flags)
-					out.push_back({Code::Corrupt, "index",
-					               "blob " + short_id(rec.id) + " in pack " + name + ": the index and the pack disagree"});
-			}
-		}
-		uint64_t bytes = 0, blobs = 0;
-		if (o_.read_data) {
-			auto key = repo_.pack_key(pack);
-			thread_local Scratch plain_buf;
-			for (const auto &r : toc) {
-				try {
-					// Decrypted in place: the pack's bytes are not needed after.
-					ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*whole).subspan(r.offset, r.length), plain_buf);
-					if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
-						fail(Code::Corrupt, "does not match its id");
-					bytes += plain.size();
-					blobs++;
-				} catch (const Error &e) {
-					out.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
-				}
-			}
-		}
-		std::lock_guard lk(mu_);
+
+	// 2 (the rest). The packs' results, in pack order.
+	while (!pool.wait_for(std::chrono::milliseconds(200)))
+		progress(o_.read_data ? "reading packs" : "packs", checked.load(), pack_names.size());
+	pool.wait();
+	for (auto &r : results) {
+		if (!r.read)
+			continue;
 		// Not indexed at all: what an interrupted push leaves; garbage unless referenced
 		// (reported above).
-		if (it == indexed.end())
+		if (r.unindexed)
 			rep_.unindexed_packs++;
-		rep_.unreferenced_blobs += unref_blobs;
-		rep_.unreferenced_bytes += unref_bytes;
-		rep_.bytes += bytes;
-		rep_.blobs += blobs;
-	};
-	for (size_t i = 0; i < pack_names.size(); i++) {
-		progress(o_.read_data ? "reading packs" : "packs", done++, pack_names.size());
-		Id pack;
-		try {
-			pack = Id::from_hex(pack_names[i]);
-		} catch (const Error &) {
-			continue;
-		}
-		present.insert(pack);
-		rep_.packs++;
-		pool.submit([&check_pack, &pack_names, &found, i, pack] { check_pack(pack_names[i], pack, found[i]); });
+		for (const auto &[id, length] : r.blobs)
+			if (!refs.count(id)) {
+				rep_.unreferenced_blobs++;
+				rep_.unreferenced_bytes += length;
+			}
 	}
-	pool.wait();
+	std::vector<std::vector<CheckProblem>> found;
+	for (auto &r : results)
+		found.push_back(std::move(r.problems));
 	// What the workers found, in pack order.
 	for (auto &one : found)
 		for (auto &f : one)
