@@ -343,7 +343,6 @@ void Checker::repository()
 	std::unordered_set<Id, IdHash> present;
 	std::atomic<size_t> checked{0};
 	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
-	WorkPool pool(repo_.cpu(), pack_names.size() + 1);
 	auto check_pack = [this, &indexed, &packs, &checked](const std::string &name, const Id &pack, PackResult &out) {
 		struct Done {
 			std::atomic<size_t> &n;
@@ -411,6 +410,9 @@ void Checker::repository()
 		rep_.bytes += bytes;
 		rep_.blobs += blobs;
 	};
+	// Declared after everything its tasks use: destroyed (its running tasks joined) first, also
+	// when the walk below throws.
+	WorkPool pool(repo_.cpu(), pack_names.size() + 1);
 	for (size_t i = 0; i < pack_names.size(); i++) {
 		Id pack;
 		try {

@@ -380,3 +380,22 @@ TEST_CASE("repair -read-data leaves a damaged blob out, and the next push heals 
 	INFO(dump(rep));
 	CHECK(rep.ok());
 }
+
+TEST_CASE("check: canceled while walking the snapshots, with pack tasks queued and running", "[check]")
+{
+	Fixture f;
+	for (bool read_data : {false, true}) {
+		auto r = f.open();
+		CheckOptions o;
+		o.read_data = read_data;
+		int calls = 0;
+		o.progress = [&](const std::string &stage, uint64_t, uint64_t) { return !(stage == "snapshots" && ++calls == 2); };
+		CHECK(test::code_of([&] { check(*r, o); }) == Code::Canceled);
+		// The same handle checks cleanly afterwards.
+		CheckOptions again;
+		again.read_data = read_data;
+		CheckReport rep = check(*r, again);
+		CHECK(rep.ok());
+		CHECK(rep.packs > 0);
+	}
+}
