@@ -39,7 +39,6 @@ public:
 		}
 		return p_.get();
 	}
-	size_t capacity() const { return cap_; }
 
 private:
 	std::unique_ptr<uint8_t[]> p_;

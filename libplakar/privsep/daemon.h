@@ -34,7 +34,6 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>

@@ -176,21 +176,22 @@ Bytes PackKey::open_blob(const BlobRecord &rec, ByteView sealed) const
 
 Bytes PackKey::blob_plaintext(const BlobRecord &rec, ByteView sealed) const
 {
-	Bytes payload = open_blob(rec, sealed);
-	if (!(rec.flags & kBlobCompressed)) {
-		if (payload.size() != rec.raw_len)
-			fail(Code::Corrupt, "blob " + rec.id.hex().substr(0, 16) + ": size mismatch");
-		return payload;
+	Bytes work(sealed.begin(), sealed.end());
+	Scratch plain;
+	ByteView p = blob_plaintext(rec, work, plain);
+	if (p.data() == work.data()) { // stored raw: the plaintext is the start of work
+		work.resize(p.size());
+		return work;
 	}
-	return compression::decompress(payload, rec.raw_len);
+	return Bytes(p.begin(), p.end());
 }
 
 ByteView PackKey::blob_plaintext(const BlobRecord &rec, std::span<uint8_t> sealed, Scratch &plain_buf) const
 {
-	if (sealed.size() < crypto::kGcmTag)
-		fail(Code::Corrupt, "blob " + rec.id.hex().substr(0, 16) + " in pack " + pack_.hex() + " is truncated");
 	ByteView payload;
 	try {
+		if (sealed.size() < crypto::kGcmTag)
+			fail(Code::Corrupt, "authentication failed (truncated)");
 		auto nonce = blob_nonce(rec.offset);
 		Bytes aad = blob_aad(pack_, rec);
 		size_t n = sealed.size() - crypto::kGcmTag;

@@ -266,11 +266,12 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 			return false;
 	}
 	// One compression buffer per thread, reused blob after blob.
-	thread_local Scratch packed;
+	thread_local Scratch scratch;
+	uint8_t *packed = plaintext.size() > 1 ? scratch.get(plaintext.size() - 1) : nullptr;
 	size_t n = 0;
 	try {
-		if (plaintext.size() > 1)
-			n = compression::compress_into(plaintext, cfg_.compression_level, packed.get(plaintext.size() - 1));
+		if (packed)
+			n = compression::compress_into(plaintext, cfg_.compression_level, packed);
 	} catch (...) {
 		std::lock_guard lk(mu_);
 		in_flight_.erase(id);
@@ -282,7 +283,7 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 	if (!w)
 		w = new_pack_writer(type);
 	const BlobRecord &rec = w->add_payload(id, type, n ? kBlobCompressed : 0,
-	                                       n ? ByteView(packed.get(0), n) : plaintext, uint32_t(plaintext.size()));
+	                                       n ? ByteView(packed, n) : plaintext, uint32_t(plaintext.size()));
 	// New directory nodes are what the next push compares against: keep them at hand.
 	if (cache_ && type != BlobType::Chunk)
 		cache_->put(CacheTable::Blob, id.hex(), plaintext);

@@ -356,8 +356,6 @@ void Builder::store_file(const std::string &path, Entry &e)
 	mine.set_value(e.error.empty() ? Content{true, e.chunks, e.has_list, e.list} : Content{});
 }
 
-// Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
-// workers while this one reads on.
 namespace {
 
 // The ids of the chunks cut from one buffer of a large file, computed by its reader and by a
@@ -413,6 +411,8 @@ struct HashJobs {
 
 } // namespace
 
+// Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
+// workers while this one reads on.
 void Builder::read_file(const std::string &path, Entry &e)
 {
 	int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);

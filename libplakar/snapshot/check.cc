@@ -482,12 +482,9 @@ void Checker::repository()
 				rep_.unreferenced_bytes += length;
 			}
 	}
-	std::vector<std::vector<CheckProblem>> found;
-	for (auto &r : results)
-		found.push_back(std::move(r.problems));
 	// What the workers found, in pack order.
-	for (auto &one : found)
-		for (auto &f : one)
+	for (auto &r : results)
+		for (auto &f : r.problems)
 			rep_.problems.push_back(std::move(f));
 	// Index entries naming packs that are gone, in pack order.
 	std::vector<Id> gone;

@@ -284,12 +284,14 @@ std::shared_ptr<Fd> FsStore::open_pack(const std::string &name, const std::strin
 
 Bytes FsStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
 {
+	if (kind == Kind::Pack) {
+		Bytes out(length);
+		read_range(kind, name, offset, length, out.data());
+		return out;
+	}
 	std::string p = path_of(kind, name);
 	try {
-		if (kind != Kind::Pack)
-			return read_file_range(p, offset, length, false);
-		auto fd = open_pack(name, p);
-		return pread_exact(fd->fd, offset, length, p);
+		return read_file_range(p, offset, length, false);
 	} catch (const Error &e) {
 		if (e.is_not_found())
 			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
