@@ -173,7 +173,7 @@ void check_sizes(ByteView key, ByteView nonce)
 }
 } // namespace
 
-void gcm_seal_append(Bytes &out, ByteView key, ByteView nonce, ByteView aad, ByteView plaintext)
+void gcm_seal_into(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext, uint8_t *out)
 {
 	check_sizes(key, nonce);
 	CipherCtx ctx;
@@ -182,15 +182,24 @@ void gcm_seal_append(Bytes &out, ByteView key, ByteView nonce, ByteView aad, Byt
 	int len = 0;
 	if (!aad.empty() && EVP_EncryptUpdate(ctx.c, nullptr, &len, aad.data(), int(aad.size())) != 1)
 		openssl_fail("AES-GCM aad");
-	size_t at = out.size();
-	out.resize(at + plaintext.size() + kGcmTag);
-	if (!plaintext.empty() &&
-	    EVP_EncryptUpdate(ctx.c, out.data() + at, &len, plaintext.data(), int(plaintext.size())) != 1)
+	if (!plaintext.empty() && EVP_EncryptUpdate(ctx.c, out, &len, plaintext.data(), int(plaintext.size())) != 1)
 		openssl_fail("AES-GCM encrypt");
 	int fl = 0;
-	if (EVP_EncryptFinal_ex(ctx.c, out.data() + at + plaintext.size(), &fl) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx.c, EVP_CTRL_GCM_GET_TAG, kGcmTag, out.data() + at + plaintext.size()) != 1)
+	if (EVP_EncryptFinal_ex(ctx.c, out + plaintext.size(), &fl) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx.c, EVP_CTRL_GCM_GET_TAG, kGcmTag, out + plaintext.size()) != 1)
 		openssl_fail("AES-GCM final");
+}
+
+void gcm_seal_append(Bytes &out, ByteView key, ByteView nonce, ByteView aad, ByteView plaintext)
+{
+	size_t at = out.size();
+	out.resize(at + plaintext.size() + kGcmTag);
+	try {
+		gcm_seal_into(key, nonce, aad, plaintext, out.data() + at);
+	} catch (...) {
+		out.resize(at);
+		throw;
+	}
 }
 
 Bytes gcm_seal(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext)

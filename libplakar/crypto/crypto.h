@@ -85,6 +85,8 @@ constexpr size_t kGcmTag = 16;
 Bytes gcm_seal(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext);
 // Appends ciphertext || tag to out (avoids a copy when building packs).
 void gcm_seal_append(Bytes &out, ByteView key, ByteView nonce, ByteView aad, ByteView plaintext);
+// Writes ciphertext || tag to out (plaintext.size() + kGcmTag bytes, not overlapping plaintext).
+void gcm_seal_into(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext, uint8_t *out);
 // Verifies and decrypts ciphertext || tag. Throws Code::Corrupt when authentication fails;
 // nothing of the plaintext is returned in that case.
 Bytes gcm_open(ByteView key, ByteView nonce, ByteView aad, ByteView sealed);

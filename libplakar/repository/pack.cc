@@ -1,5 +1,6 @@
 #include "repository/pack.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/error.h"
@@ -114,13 +115,41 @@ const BlobRecord &PackWriter::add(const Id &id, BlobType type, ByteView plaintex
 
 const BlobRecord &PackWriter::add_payload(const Id &id, BlobType type, uint8_t flags, ByteView payload, uint32_t raw_len)
 {
-	if (buf_.size() + payload.size() + crypto::kGcmTag > 0xffffffffu)
-		fail(Code::Error, "pack too large");
-	BlobRecord r{id, type, flags, uint32_t(buf_.size()), uint32_t(payload.size() + crypto::kGcmTag), raw_len};
-	auto nonce = blob_nonce(r.offset);
-	seal(encrypted_, key_, buf_, nonce, blob_aad(name_, r), payload);
-	records_.push_back(r);
+	if (!fits(payload.size()))
+		buf_.reserve(std::max(buf_.capacity() * 2, buf_.size() + payload.size() + crypto::kGcmTag));
+	Slot slot = reserve_payload(id, type, flags, payload.size(), raw_len);
+	seal_payload(slot, payload);
 	return records_.back();
+}
+
+bool PackWriter::fits(size_t payload_len) const
+{
+	return buf_.size() + payload_len + crypto::kGcmTag <= buf_.capacity();
+}
+
+PackWriter::Slot PackWriter::reserve_payload(const Id &id, BlobType type, uint8_t flags, size_t payload_len,
+                                             uint32_t raw_len)
+{
+	if (buf_.size() + payload_len + crypto::kGcmTag > 0xffffffffu)
+		fail(Code::Error, "pack too large");
+	BlobRecord r{id, type, flags, uint32_t(buf_.size()), uint32_t(payload_len + crypto::kGcmTag), raw_len};
+	records_.push_back(r);
+	buf_.resize(buf_.size() + r.length);
+	return Slot{r, buf_.data() + r.offset};
+}
+
+void PackWriter::seal_payload(const Slot &slot, ByteView payload) const
+{
+	auto nonce = blob_nonce(slot.rec.offset);
+	Bytes aad = blob_aad(name_, slot.rec);
+	if (encrypted_) {
+		crypto::gcm_seal_into(key_.view(), nonce, aad, payload, slot.dst);
+	} else {
+		if (!payload.empty())
+			std::memcpy(slot.dst, payload.data(), payload.size());
+		Bytes t = plain_tag(key_.view(), aad, payload);
+		std::memcpy(slot.dst + payload.size(), t.data(), t.size());
+	}
 }
 
 Bytes PackWriter::finish()

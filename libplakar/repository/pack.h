@@ -40,6 +40,18 @@ public:
 	const BlobRecord &add(const Id &id, BlobType type, ByteView plaintext);
 	// Adds an already compressed (or raw, flags = 0) payload.
 	const BlobRecord &add_payload(const Id &id, BlobType type, uint8_t flags, ByteView payload, uint32_t raw_len);
+	// The same in two steps, for a caller that seals outside its own lock. reserve_payload()
+	// records the blob and appends room for it; seal_payload() then fills that room, on any
+	// thread, alongside other seal_payload() calls on the same pack. Until every reserved slot
+	// is sealed, only reserve_payload() may run, and only when fits(): the buffer must not move.
+	struct Slot {
+		BlobRecord rec;
+		uint8_t *dst;
+	};
+	Slot reserve_payload(const Id &id, BlobType type, uint8_t flags, size_t payload_len, uint32_t raw_len);
+	void seal_payload(const Slot &slot, ByteView payload) const;
+	// Whether a payload of this length can be reserved without moving the buffer.
+	bool fits(size_t payload_len) const;
 	size_t size() const { return buf_.size(); }
 	// Reserves room for a pack of about this many bytes (no regrowth, no copy on the way).
 	void reserve(size_t bytes) { buf_.reserve(bytes); }

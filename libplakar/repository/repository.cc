@@ -277,24 +277,81 @@ bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 		in_flight_.erase(id);
 		throw;
 	}
-	std::lock_guard lk(mu_);
+	std::unique_lock lk(mu_);
 	in_flight_.erase(id);
-	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
-	if (!w)
-		w = new_pack_writer(type);
-	const BlobRecord &rec = w->add_payload(id, type, n ? kBlobCompressed : 0,
-	                                       n ? ByteView(packed, n) : plaintext, uint32_t(plaintext.size()));
+	add_payload_locked(lk, type, id, n ? kBlobCompressed : 0, n ? ByteView(packed, n) : plaintext,
+	                   uint32_t(plaintext.size()));
 	// New directory nodes are what the next push compares against: keep them at hand.
 	if (cache_ && type != BlobType::Chunk)
 		cache_->put(CacheTable::Blob, id.hex(), plaintext);
+	return true;
+}
+
+// Room for the blob is reserved in the open pack under the lock; the blob is sealed (AES-GCM)
+// with the lock released, so the workers seal side by side. A pack is finished only once
+// every blob reserved in it is sealed: the last sealer finishes a pack that filled up
+// meanwhile, and whoever finishes a pack early (flush, a read of one of its blobs) waits.
+void Repository::add_payload_locked(std::unique_lock<std::mutex> &lk, BlobType type, const Id &id, uint8_t flags,
+                                    ByteView payload, uint32_t raw_len)
+{
+	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
+	if (w && !w->empty() && !w->fits(payload.size()))
+		retire_pack_locked(w); // the buffer must not move under pending seals
+	if (!w)
+		w = new_pack_writer(type);
+	if (!w->fits(payload.size()))
+		w->reserve(w->size() + payload.size() + crypto::kGcmTag); // empty: nothing pending
+	PackWriter *pw = w.get();
+	PackWriter::Slot slot = pw->reserve_payload(id, type, flags, payload.size(), raw_len);
 	// Indexed only once its pack is stored (finish_pack_locked): an index segment never names a
 	// blob whose pack failed to be written.
-	open_blobs_.emplace(id, w->name());
+	open_blobs_.emplace(id, pw->name());
 	stats_.blobs_written++;
-	stats_.bytes_written += rec.length;
+	stats_.bytes_written += slot.rec.length;
+	sealing_[pw]++;
 	if (w->size() >= cfg_.pack_size || w->records().size() >= kPackMaxBlobs)
+		retire_pack_locked(w);
+	lk.unlock();
+	std::exception_ptr failed;
+	try {
+		pw->seal_payload(slot, payload);
+	} catch (...) {
+		failed = std::current_exception();
+	}
+	lk.lock();
+	if (failed) {
+		broken_packs_.insert(pw); // dropped when finished; no other blob goes into it
+		for (auto *open : {&data_pack_, &meta_pack_})
+			if (open->get() == pw)
+				retired_.push_back(std::move(*open));
+	}
+	if (--sealing_[pw] == 0) {
+		sealing_.erase(pw);
+		auto it = std::find_if(retired_.begin(), retired_.end(), [&](const auto &r) { return r.get() == pw; });
+		if (it != retired_.end()) {
+			std::unique_ptr<PackWriter> done = std::move(*it);
+			retired_.erase(it);
+			finish_pack_locked(done);
+		}
+		sealed_cv_.notify_all();
+	}
+	if (failed)
+		std::rethrow_exception(failed);
+}
+
+// A full pack leaves its slot for a new one; it is finished now, or by its last sealer.
+void Repository::retire_pack_locked(std::unique_ptr<PackWriter> &w)
+{
+	if (sealing_.count(w.get()))
+		retired_.push_back(std::move(w));
+	else
 		finish_pack_locked(w);
-	return true;
+}
+
+// Waits until every reserved blob is sealed; the retired packs are then finished.
+void Repository::wait_sealed_locked(std::unique_lock<std::mutex> &lk)
+{
+	sealed_cv_.wait(lk, [&] { return sealing_.empty(); });
 }
 
 std::unique_ptr<PackWriter> Repository::new_pack_writer(BlobType type)
@@ -329,7 +386,7 @@ void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_p
 {
 	std::lock_guard lk(mu_);
 	apply_uploads_locked(true);
-	if (index_.has_fresh() || data_pack_ || meta_pack_)
+	if (index_.has_fresh() || data_pack_ || meta_pack_ || !retired_.empty())
 		fail(Code::Error, "replace_index with unsaved blobs");
 	Index next;
 	for (const auto &[pack, recs] : by_pack)
@@ -366,18 +423,10 @@ void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
 {
 	Bytes packed;
 	bool compressed = compression::compress(plaintext, cfg_.compression_level, packed);
-	std::lock_guard lk(mu_);
+	std::unique_lock lk(mu_);
 	ensure_index_locked();
-	auto &w = type == BlobType::Chunk ? data_pack_ : meta_pack_;
-	if (!w)
-		w = new_pack_writer(type);
-	const BlobRecord &rec = w->add_payload(id, type, compressed ? kBlobCompressed : 0,
-	                                       compressed ? ByteView(packed) : plaintext, uint32_t(plaintext.size()));
-	open_blobs_.emplace(id, w->name());
-	stats_.blobs_written++;
-	stats_.bytes_written += rec.length;
-	if (w->size() >= cfg_.pack_size || w->records().size() >= kPackMaxBlobs)
-		finish_pack_locked(w);
+	add_payload_locked(lk, type, id, compressed ? kBlobCompressed : 0, compressed ? ByteView(packed) : plaintext,
+	                   uint32_t(plaintext.size()));
 }
 
 void Repository::index_pack(const Id &pack, const std::vector<BlobRecord> &records)
@@ -392,7 +441,7 @@ std::vector<std::string> Repository::reload_index()
 {
 	std::lock_guard lk(mu_);
 	apply_uploads_locked(true);
-	if (index_.has_fresh() || data_pack_ || meta_pack_)
+	if (index_.has_fresh() || data_pack_ || meta_pack_ || !retired_.empty())
 		fail(Code::Error, "reload_index with unsaved blobs");
 	load_index();
 	index_loaded_ = true;
@@ -429,6 +478,13 @@ void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
 // segment never names a blob whose pack failed to be written.
 void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
 {
+	if (broken_packs_.erase(w.get())) {
+		// A blob of it could not be sealed (put_blob threw): none of its blobs is stored.
+		for (const auto &r : w->records())
+			open_blobs_.erase(r.id);
+		w.reset();
+		return;
+	}
 	PackUploader::Job job{w->name(), {}, w->records()};
 	job.pack = w->finish();
 	w.reset();
@@ -520,8 +576,8 @@ auto Repository::read_located(const Id &id, bool from_store, Read read) -> declt
 		}
 	std::optional<BlobPlace> place;
 	{
-		std::lock_guard lk(mu_);
-		place = locate_locked(id);
+		std::unique_lock lk(mu_);
+		place = locate_locked(lk, id);
 	}
 	if (!place)
 		fail(Code::NotFound, "blob " + id.hex().substr(0, 16) + " is not in the index");
@@ -535,7 +591,7 @@ auto Repository::read_located(const Id &id, bool from_store, Read read) -> declt
 		std::vector<BlobPlace> others;
 		{
 			std::lock_guard lk(mu_);
-			if (!index_.has_fresh() && !data_pack_ && !meta_pack_) {
+			if (!index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
 				load_index();
 				unindexed_.clear();
 				scanned_packs_.clear();
@@ -581,15 +637,15 @@ ByteView Repository::get_blob(const Id &id, BlobType expected, BlobBuffers &bufs
 
 std::optional<Repository::BlobPlace> Repository::locate_blob(const Id &id)
 {
-	std::lock_guard lk(mu_);
-	return locate_locked(id);
+	std::unique_lock lk(mu_);
+	return locate_locked(lk, id);
 }
 
 std::vector<Repository::BlobPlace> Repository::locate_all(const Id &id)
 {
-	std::lock_guard lk(mu_);
+	std::unique_lock lk(mu_);
 	std::vector<BlobPlace> out;
-	auto first = locate_locked(id);
+	auto first = locate_locked(lk, id);
 	if (!first)
 		return out;
 	if (!first->indexed)
@@ -599,12 +655,17 @@ std::vector<Repository::BlobPlace> Repository::locate_all(const Id &id)
 	return out;
 }
 
-std::optional<Repository::BlobPlace> Repository::locate_locked(const Id &id)
+std::optional<Repository::BlobPlace> Repository::locate_locked(std::unique_lock<std::mutex> &lk, const Id &id)
 {
 	ensure_index_locked();
-	// A blob still in an open pack: finish that pack first so it can be read like any other.
+	// A blob still in an open pack: finish that pack first so it can be read like any other
+	// (once its blobs are sealed; a full pack is finished by its last sealer).
 	if (auto open = open_blobs_.find(id); open != open_blobs_.end()) {
 		Id p = open->second;
+		sealed_cv_.wait(lk, [&] {
+			return std::none_of(sealing_.begin(), sealing_.end(),
+			                    [&](const auto &s) { return s.first->name() == p; });
+		});
 		for (auto *w : {&data_pack_, &meta_pack_})
 			if (*w && (*w)->name() == p)
 				finish_pack_locked(*w);
@@ -741,9 +802,10 @@ void Repository::sync_table_locked()
 
 void Repository::flush()
 {
-	std::lock_guard lk(mu_);
+	std::unique_lock lk(mu_);
 	if (!index_loaded_)
 		return; // nothing was stored: put_blob loads the index first
+	wait_sealed_locked(lk);
 	for (auto *w : {&data_pack_, &meta_pack_})
 		if (*w && !(*w)->empty())
 			finish_pack_locked(*w);
@@ -833,7 +895,7 @@ void Repository::begin_write()
 		std::unordered_set<std::string> now(names.begin(), names.end());
 		bool removed =
 		    std::any_of(segments_.begin(), segments_.end(), [&](const std::string &s) { return !now.count(s); });
-		if (removed && !index_.has_fresh() && !data_pack_ && !meta_pack_) {
+		if (removed && !index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
 			load_index();
 			unindexed_.clear();
 			scanned_packs_.clear();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -193,7 +194,7 @@ private:
 	// read(pack, rec) there; when its pack is gone, tries the other copies the index knows.
 	template <class Read> auto read_located(const Id &id, bool from_store, Read read) -> decltype(read(Id(), BlobRecord()));
 	// Looks a blob up in the index, refreshing it on a miss, then in the packs it does not name.
-	std::optional<BlobPlace> locate_locked(const Id &id);
+	std::optional<BlobPlace> locate_locked(std::unique_lock<std::mutex> &lk, const Id &id);
 	// Reads the tables of contents of the packs the index does not name (once per pack).
 	void scan_unindexed_locked();
 	bool stored_locked(const Id &id);
@@ -203,6 +204,11 @@ private:
 	Bytes fetch_segment(const std::string &name);
 	void maybe_compact();
 	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
+	// Appends a blob's payload to the open pack of its type, sealing it with lk released.
+	void add_payload_locked(std::unique_lock<std::mutex> &lk, BlobType type, const Id &id, uint8_t flags,
+	                        ByteView payload, uint32_t raw_len);
+	void retire_pack_locked(std::unique_ptr<PackWriter> &w);
+	void wait_sealed_locked(std::unique_lock<std::mutex> &lk);
 	// Indexes the packs the uploader stored (after waiting for all when wait); rethrows the
 	// first upload failure.
 	void apply_uploads_locked(bool wait);
@@ -227,6 +233,12 @@ private:
 	std::unordered_set<Id, IdHash> in_flight_;
 	std::unordered_map<Id, Id, IdHash> open_blobs_; // blobs in packs not yet stored -> pack name
 	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
+	// Blobs reserved in a pack and being sealed outside the lock, per pack; full packs waiting
+	// for their last seal; packs a seal failed in (dropped when finished).
+	std::unordered_map<PackWriter *, int> sealing_;
+	std::vector<std::unique_ptr<PackWriter>> retired_;
+	std::unordered_set<PackWriter *> broken_packs_;
+	std::condition_variable sealed_cv_;
 	std::vector<std::string> segments_; // index segments known (loaded or written by us)
 	bool wrote_segments_ = false;       // since the last flush
 	std::vector<Bytes> spare_buffers_;  // of stored packs, for the next ones

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/repository.h"
@@ -113,6 +116,52 @@ TEST_CASE("packs are split at the target size", "[repository]")
 	auto packs = test::files_under(d / "repo/packs");
 	CHECK(packs.size() >= 3);
 	CHECK(packs.size() <= 5);
+}
+
+TEST_CASE("blobs sealed by several threads at once, read back while their packs are open", "[repository]")
+{
+	// Blobs are sealed outside the repository lock: small packs fill up while other threads
+	// still seal into them, and reads of blobs in open packs wait for their seals.
+	test::TempDir d;
+	auto o = cheap();
+	o.pack_size = 64 * 1024;
+	auto r = Repository::create(d / "repo", o);
+	constexpr int kThreads = 4, kPer = 150;
+	std::vector<std::vector<std::pair<Id, Bytes>>> put(kThreads);
+	std::atomic<int> bad{0};
+	{
+		std::vector<std::thread> ts;
+		for (int t = 0; t < kThreads; t++)
+			ts.emplace_back([&, t] {
+				for (int i = 0; i < kPer; i++) {
+					Bytes b = test::random_data(1000 + size_t(i * 97 % 20000), uint64_t(t * 100000 + i));
+					if (i % 3 == 0)
+						std::fill(b.begin() + long(b.size() / 2), b.end(), uint8_t(0x7a)); // compresses
+					Id id = r->blob_id(b);
+					r->put_blob(i % 10 ? BlobType::Chunk : BlobType::Tree, id, b);
+					put[size_t(t)].emplace_back(id, b);
+					if (i % 7 == 0) { // read back one put a moment ago, maybe still open
+						auto &[pid, pb] = put[size_t(t)][size_t(i / 2)];
+						if (r->get_blob(pid, (i / 2) % 10 ? BlobType::Chunk : BlobType::Tree) != pb)
+							bad++;
+					}
+				}
+			});
+		for (auto &t : ts)
+			t.join();
+	}
+	CHECK(bad == 0);
+	r->flush();
+	auto r2 = Repository::open(d / "repo", std::string("secret"));
+	int n = 0;
+	for (int t = 0; t < kThreads; t++)
+		for (int i = 0; i < kPer; i++) {
+			auto &[id, b] = put[size_t(t)][size_t(i)];
+			CHECK(r2->get_blob(id, i % 10 ? BlobType::Chunk : BlobType::Tree) == b);
+			n++;
+		}
+	CHECK(n == kThreads * kPer);
+	CHECK(test::files_under(d / "repo/packs").size() >= 10);
 }
 
 // ---------------------------------------------------------------- the local cache
