@@ -841,7 +841,7 @@ void Repository::write_segment_locked()
 // meanwhile by other processes are not touched.
 void Repository::maybe_compact()
 {
-	if (segments_.size() <= kMaxSegments)
+	if (segments_.size() <= kMaxSegments || store_->append_only())
 		return;
 	std::string name = hex_encode(crypto::random_bytes(32));
 	Bytes body = index_.encode_all();

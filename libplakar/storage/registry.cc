@@ -3,6 +3,7 @@
 
 #include "base/error.h"
 #include "storage/fs/fs_store.h"
+#include "storage/remote/remote_store.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 
@@ -41,6 +42,12 @@ struct Registry {
 		};
 		factories["sqlite"] = [](const std::string &uri) -> std::unique_ptr<Store> {
 			return std::make_unique<SqliteStore>(uri.substr(9)); // strip "sqlite://"
+		};
+		factories["plakar"] = [](const std::string &uri) -> std::unique_ptr<Store> {
+			net::RemoteOptions o;
+			net::parse_remote_uri(uri, o.host, o.port);
+			o.token = net::client_token_from_environment();
+			return std::make_unique<net::RemoteStore>(std::move(o));
 		};
 	}
 };

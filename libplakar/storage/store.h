@@ -57,11 +57,18 @@ public:
 	virtual std::vector<std::string> list(Kind kind) = 0;
 	virtual void remove(Kind kind, const std::string &name) = 0;
 
+	// True when the store refuses to remove or replace data (a plakar:// store reached with a
+	// read-only or append-only token): the repository then leaves its index segments as they
+	// are instead of compacting them.
+	virtual bool append_only() { return false; }
+
 	// A short description for messages ("/root/.plakar").
 	virtual std::string location() const = 0;
 };
 
-// Opens a store by URI: "/abs/path", "fs:///abs/path" (filesystem). Throws Code::Invalid on an
+// Opens a store by URI: "/abs/path", "fs:///abs/path" (filesystem), "sqlite:///abs/path.db",
+// "plakar://host[:port]" (a `plakar server`; the token comes from the environment, see
+// net/tokens.h). Throws Code::Invalid on an
 // unknown scheme or a malformed URI. Opening does not touch the store yet.
 std::unique_ptr<Store> open_store(const std::string &uri);
 

@@ -99,3 +99,44 @@ Code code_of(const std::function<void()> &f)
 }
 
 } // namespace plakar::test
+
+namespace plakar::test {
+
+ServerThread::ServerThread(const std::string &store_uri, std::function<void(net::ServerOptions &)> tune)
+{
+	net::ServerOptions o;
+	o.listen = "127.0.0.1:0";
+	for (auto r : {net::Rights::ReadWrite, net::Rights::ReadOnly, net::Rights::AppendOnly}) {
+		auto t = net::make_token(net::rights_name(r), r);
+		o.tokens.push_back(net::parse_client_token(t.client_token));
+		o.tokens.back().rights = r;
+		client_tokens_.push_back(t.client_token);
+	}
+	if (tune)
+		tune(o);
+	server_ = std::make_unique<net::Server>(open_store(store_uri), std::move(o));
+	setenv("PLAKAR_TOKEN", client_tokens_[0].c_str(), 1);
+	thread_ = std::thread([this] { server_->run(); });
+}
+
+ServerThread::~ServerThread()
+{
+	server_->stop();
+	thread_.join();
+}
+
+std::string ServerThread::uri() const { return "plakar://127.0.0.1:" + std::to_string(server_->port()); }
+
+std::string ServerThread::token(net::Rights r) const
+{
+	return client_tokens_[r == net::Rights::ReadWrite ? 0 : r == net::Rights::ReadOnly ? 1 : 2];
+}
+
+std::string lasting_server(const std::string &store_uri)
+{
+	static std::vector<std::unique_ptr<ServerThread>> servers;
+	servers.push_back(std::make_unique<ServerThread>(store_uri));
+	return servers.back()->uri();
+}
+
+} // namespace plakar::test

@@ -8,6 +8,9 @@
 
 #include "base/bytes.h"
 #include "base/error.h"
+#include <thread>
+
+#include "net/server.h"
 #include "repository/repository.h"
 
 namespace plakar::test {
@@ -35,5 +38,25 @@ std::vector<std::string> files_under(const std::string &dir);
 std::unique_ptr<Repository> small_repo(const std::string &uri);
 // The code of the plakar::Error that f throws, or Code(0) when it throws none.
 Code code_of(const std::function<void()> &f);
+
+// A real `plakar server` on 127.0.0.1 (a free port), run by a thread of this process, serving
+// the store at store_uri with three tokens, "rw", "ro" and "append" (their rights). Sets
+// PLAKAR_TOKEN to the rw token, so plakar:// URIs work in this process and its children.
+class ServerThread {
+public:
+	explicit ServerThread(const std::string &store_uri, std::function<void(net::ServerOptions &)> tune = {});
+	~ServerThread();
+	std::string uri() const;
+	// "NAME:SECRET" of the token with these rights.
+	std::string token(net::Rights r) const;
+	net::Server &server() { return *server_; }
+
+private:
+	std::unique_ptr<net::Server> server_;
+	std::vector<std::string> client_tokens_;
+	std::thread thread_;
+};
+// A server that lives until the test program exits (for tables of store URIs).
+std::string lasting_server(const std::string &store_uri);
 
 } // namespace plakar::test

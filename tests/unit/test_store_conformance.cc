@@ -26,6 +26,8 @@ struct StoreKind {
 const StoreKind kStores[] = {
     {"fs", [](const test::TempDir &d) { return d / "repo"; }},
     {"sqlite", [](const test::TempDir &d) { return "sqlite://" + (d / "plakar.db"); }},
+    // Through a real server on 127.0.0.1, serving a filesystem store.
+    {"plakar", [](const test::TempDir &d) { return test::lasting_server(d / "served"); }},
 };
 
 

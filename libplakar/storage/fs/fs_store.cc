@@ -247,6 +247,10 @@ void FsStore::put(Kind kind, const std::string &name, ByteView data)
 {
 	std::string dir = dir_of(kind, name);
 	write_atomic(dir, dir + "/" + name, data);
+	if (kind == Kind::Pack) { // a pack put again is a new file: a kept descriptor would read the old one
+		std::lock_guard lk(fds_mu_);
+		fds_.remove_if([&](const auto &f) { return f.first == name; });
+	}
 }
 
 Bytes FsStore::get(Kind kind, const std::string &name)

@@ -1,0 +1,73 @@
+// `plakar server`: serves one Store to plakar:// clients (docs/protocol.md).
+//
+// The server carries opaque objects: it never holds a repository key and never sees plaintext.
+// Every connection proves a token (challenge-response) before its first request; what the
+// token's rights allow is checked on every request. Limits (connections, requests in flight,
+// frame and message sizes, buffered bytes) and timeouts (handshake, idle, stalled writes) keep
+// a slow or hostile client from exhausting it.
+//
+// Threads: one thread runs the network (Boost.Asio); store calls run on a pool of workers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/tokens.h"
+#include "storage/store.h"
+
+namespace plakar::net {
+
+struct ServerOptions {
+	std::string listen = "127.0.0.1:9876"; // HOST:PORT; port 0 picks a free one (see port())
+	std::vector<Token> tokens;
+	unsigned workers = 4;                 // threads calling the store
+	uint32_t frame_limit = kDefaultFrame; // announced to clients
+	uint32_t max_in_flight = 32;          // requests per connection; more are not read yet
+	unsigned max_connections = 64;        // more are closed at once
+	uint64_t max_buffered = 512ull << 20; // request bytes held by the whole server
+	uint64_t max_message = kMaxMessage;   // one request with its object
+	std::chrono::milliseconds handshake_timeout{10000};
+	std::chrono::milliseconds idle_timeout{300000}; // no request in flight, nothing received
+	std::chrono::milliseconds write_timeout{60000}; // a client that stops reading
+	// One line per event worth a log (a connection refused, a failed authentication).
+	std::function<void(const std::string &)> log;
+};
+
+struct ServerStats {
+	uint64_t connections = 0;     // accepted since start
+	uint64_t active = 0;          // open now
+	uint64_t auth_failures = 0;   // handshakes refused
+	uint64_t protocol_errors = 0; // connections closed for a malformed frame or message
+	uint64_t requests = 0;        // answered
+	uint64_t refused = 0;         // connections over max_connections
+};
+
+class Server {
+public:
+	// Binds the listening socket (throws Code::Error when it cannot: the address in use, ...).
+	// No token is Code::Invalid: the server never runs open.
+	Server(std::unique_ptr<Store> store, ServerOptions opts);
+	~Server();
+	Server(const Server &) = delete;
+	Server &operator=(const Server &) = delete;
+
+	// The port listened on (the one picked when the options said 0).
+	uint16_t port() const;
+	std::string address() const;
+	// Serves until stop(); open connections are closed then.
+	void run();
+	// May be called from any thread, and from a signal-handling thread.
+	void stop();
+	ServerStats stats() const;
+
+	struct Impl; // server.cc's
+
+private:
+	std::shared_ptr<Impl> impl_;
+};
+
+} // namespace plakar::net

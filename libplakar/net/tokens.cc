@@ -1,0 +1,126 @@
+#include "net/tokens.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace plakar::net {
+
+namespace {
+
+crypto::SecureBytes parse_secret(const std::string &hex, const std::string &where)
+{
+	Bytes b;
+	if (hex.size() != 64 || !hex_decode(hex, b))
+		fail(Code::Invalid, where + ": the secret must be 64 hex digits");
+	crypto::SecureBytes s(b);
+	std::fill(b.begin(), b.end(), 0);
+	return s;
+}
+
+std::string trim(const std::string &s)
+{
+	size_t a = s.find_first_not_of(" \t\r\n");
+	if (a == std::string::npos)
+		return "";
+	size_t b = s.find_last_not_of(" \t\r\n");
+	return s.substr(a, b - a + 1);
+}
+
+} // namespace
+
+bool valid_token_name(const std::string &name)
+{
+	if (name.empty() || name.size() > 64)
+		return false;
+	for (char c : name)
+		if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@'))
+			return false;
+	return true;
+}
+
+std::vector<Token> load_tokens(const std::string &path)
+{
+	struct stat st;
+	if (stat(path.c_str(), &st) != 0)
+		fail_errno("tokens file " + path, errno);
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		fail(Code::Invalid, "tokens file " + path + " is open to its group or others (mode " +
+		                        std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
+		                        std::to_string(st.st_mode & 7) + "): chmod 600 it");
+	std::ifstream in(path);
+	if (!in)
+		fail(Code::Error, "tokens file " + path + ": cannot be read");
+	std::vector<Token> out;
+	std::set<std::string> names;
+	std::string line;
+	for (int no = 1; std::getline(in, line); no++) {
+		if (auto h = line.find('#'); h != std::string::npos)
+			line.resize(h);
+		line = trim(line);
+		if (line.empty())
+			continue;
+		std::string where = path + ":" + std::to_string(no);
+		std::istringstream ss(line);
+		std::string name, rights, secret, extra;
+		if (!(ss >> name >> rights >> secret) || (ss >> extra))
+			fail(Code::Invalid, where + ": expected NAME RIGHTS SECRET");
+		if (!valid_token_name(name))
+			fail(Code::Invalid, where + ": malformed token name '" + name + "'");
+		auto r = parse_rights(rights);
+		if (!r)
+			fail(Code::Invalid, where + ": rights must be rw, ro or append, not '" + rights + "'");
+		if (!names.insert(name).second)
+			fail(Code::Invalid, where + ": token '" + name + "' appears twice");
+		out.push_back(Token{name, *r, parse_secret(secret, where)});
+	}
+	if (out.empty())
+		fail(Code::Invalid, "tokens file " + path + " holds no token");
+	return out;
+}
+
+Token parse_client_token(const std::string &text)
+{
+	std::string t = trim(text);
+	auto colon = t.find(':');
+	if (colon == std::string::npos)
+		fail(Code::Invalid, "a token is NAME:SECRET");
+	Token tok;
+	tok.name = t.substr(0, colon);
+	if (!valid_token_name(tok.name))
+		fail(Code::Invalid, "malformed token name '" + tok.name + "'");
+	tok.secret = parse_secret(t.substr(colon + 1), "token '" + tok.name + "'");
+	return tok;
+}
+
+Token client_token_from_environment()
+{
+	if (const char *t = std::getenv("PLAKAR_TOKEN"); t && *t)
+		return parse_client_token(t);
+	std::string path;
+	if (const char *f = std::getenv("PLAKAR_TOKEN_FILE"); f && *f)
+		path = f;
+	else if (const char *home = std::getenv("HOME"); home && *home)
+		path = std::string(home) + "/.config/plakar/token";
+	std::ifstream in(path);
+	std::string line;
+	if (path.empty() || !in || !std::getline(in, line))
+		fail(Code::Auth, "no token for the server: set PLAKAR_TOKEN or PLAKAR_TOKEN_FILE, or write it to "
+		                 "~/.config/plakar/token");
+	return parse_client_token(line);
+}
+
+NewToken make_token(const std::string &name, Rights rights)
+{
+	if (!valid_token_name(name))
+		fail(Code::Invalid, "malformed token name '" + name + "' (letters, digits, - _ . @; at most 64)");
+	Bytes secret = crypto::random_bytes(32);
+	std::string hex = hex_encode(secret);
+	std::fill(secret.begin(), secret.end(), 0);
+	return NewToken{name + " " + rights_name(rights) + " " + hex, name + ":" + hex};
+}
+
+} // namespace plakar::net

@@ -1,0 +1,58 @@
+// The plakar:// store: a Store whose objects live behind `plakar server` (docs/protocol.md).
+//
+//     plakar://HOST[:PORT]      (PORT defaults to 9876; HOST may be [v6])
+//
+// Connections are opened on first use and again after one is lost; each carries many requests
+// at once (answers arrive in any order), and calls from several threads spread over a few
+// connections. Every call is synchronous for its caller and may come from any thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "net/tokens.h"
+#include "storage/store.h"
+
+namespace plakar::net {
+
+struct RemoteOptions {
+	std::string host;
+	uint16_t port = kDefaultPort;
+	Token token;
+	unsigned connections = 2;
+	// A request unanswered for this long fails (the connection is dropped and reopened later).
+	std::chrono::milliseconds request_timeout{300000};
+	std::chrono::milliseconds connect_timeout{10000};
+	// An idle connection sends a ping this often, so the server's idle timeout keeps it open.
+	std::chrono::milliseconds keepalive{60000};
+};
+
+// Parses "plakar://HOST[:PORT]" into host and port. Throws Code::Invalid.
+void parse_remote_uri(const std::string &uri, std::string &host, uint16_t &port);
+
+class RemoteStore : public Store {
+public:
+	explicit RemoteStore(RemoteOptions opts);
+	~RemoteStore() override;
+
+	void create(ByteView config, const std::string &key_name, ByteView key) override;
+	Bytes open() override;
+	void put(Kind kind, const std::string &name, ByteView data) override;
+	Bytes get(Kind kind, const std::string &name) override;
+	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override;
+	uint64_t size(Kind kind, const std::string &name) override;
+	std::vector<std::string> list(Kind kind) override;
+	void remove(Kind kind, const std::string &name) override;
+	std::string location() const override;
+	bool append_only() override;
+
+	// The rights the server granted (connects when not connected yet).
+	Rights rights();
+
+private:
+	struct Impl;
+	std::shared_ptr<Impl> impl_;
+};
+
+} // namespace plakar::net
