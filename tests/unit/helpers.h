@@ -49,7 +49,7 @@ public:
 	std::string uri() const;
 	// "NAME:SECRET" of the token with these rights.
 	std::string token(net::Rights r) const;
-	net::Server &server() { return *server_; }
+	net::Server &server() const { return *server_; }
 
 private:
 	std::unique_ptr<net::Server> server_;
