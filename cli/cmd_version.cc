@@ -28,7 +28,7 @@ CommandFn find_command(std::string_view name) {
 	    {"diff", cmd_diff},     {"locate", cmd_locate}, {"info", cmd_info},
 	    {"tarball", cmd_tarball}, {"check", cmd_check}, {"agent", cmd_agent},
 	    {"rm", cmd_rm},         {"gc", cmd_gc},         {"keep", cmd_keep},
-	    {"repair", cmd_repair},
+	    {"repair", cmd_repair}, {"server", cmd_server}, {"token", cmd_token},
 	};
 	for (const Entry &e : table)
 		if (e.name == name)

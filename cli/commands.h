@@ -26,6 +26,8 @@ int cmd_rm(Session &session);
 int cmd_gc(Session &session);
 int cmd_keep(Session &session);
 int cmd_repair(Session &session);
+int cmd_server(Session &session);
+int cmd_token(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

@@ -41,6 +41,10 @@ void print_help() {
 	            "  repair [-read-data] [-yes]      rebuild the index from the packs (-yes applies)\n"
 	            "  agent [-timeout SECONDS] | agent -stop\n"
 	            "                                  keep master keys for this shell: eval \"$(plakar agent)\"\n"
+	            "  server [-listen HOST:PORT] [-tokens FILE]\n"
+	            "                                  serve the repository to plakar:// clients\n"
+	            "  token [-rights rw|ro|append] [-tokens FILE] NAME\n"
+	            "                                  add a server token; prints the client's NAME:SECRET\n"
 	            "  version                         print the version\n"
 	            "\n"
 	            "REPOSITORY defaults to $PLAKAR_REPOSITORY, else ~/.plakar. See docs/cli.md.\n",

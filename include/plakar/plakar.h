@@ -760,6 +760,65 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive_file(const plakar_sna
                                                                 int format, const char *dest,
                                                                 const plakar_archive_options *opts);
 
+/* ---------------------------------------------------------------- server */
+
+/*
+ * A plakar server serves one repository's store to plakar:// clients (docs/protocol.md). It
+ * carries opaque objects: it never holds a key and never sees plaintext, so no passphrase is
+ * needed. Every connection proves a token of the tokens file (challenge-response; the secret
+ * never travels); a token's rights (rw, ro, append) are checked on every request.
+ * Threads: plakar_server_run blocks its caller and serves with a network thread and a pool of
+ * store workers; plakar_server_stop may be called from any other thread (not from a signal
+ * handler: use a thread waiting in sigwait).
+ */
+typedef struct plakar_server plakar_server;
+
+/* One line per event worth logging (a refused connection, a failed authentication). Called
+ * from the server's network thread; line is borrowed. */
+typedef void (*plakar_log_cb)(const char *line, void *payload);
+
+typedef struct plakar_server_options {
+	unsigned int version;          /* PLAKAR_SERVER_OPTIONS_VERSION */
+	const char *listen;            /* "HOST:PORT" ("[v6]:PORT"); NULL: "127.0.0.1:9876"; port 0 picks one */
+	const char *tokens_file;       /* required: "NAME RIGHTS SECRET" lines, mode 0600 (see plakar_token_new) */
+	unsigned int workers;          /* threads calling the store; 0: 4 */
+	unsigned int max_connections;  /* 0: 64; more are closed at once */
+	unsigned int max_in_flight;    /* requests per connection; 0: 32 */
+	unsigned int idle_timeout_s;   /* a connection with nothing to do is closed; 0: 300 */
+	plakar_log_cb log;             /* may be NULL */
+	void *payload;
+} plakar_server_options;
+#define PLAKAR_SERVER_OPTIONS_VERSION 1
+#define PLAKAR_SERVER_OPTIONS_INIT {PLAKAR_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL}
+
+/*
+ * Loads the tokens and binds the listening socket for the store at repository (any store URI
+ * but plakar://; the repository need not exist yet: a client may create it). PLAKAR_EINVALID
+ * for bad options, a malformed or group/other-readable tokens file; PLAKAR_ENOTFOUND when the
+ * tokens file does not exist; PLAKAR_ERROR when the address cannot be bound.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_new(plakar_server **out, const char *repository,
+                                                     const plakar_server_options *opts);
+/* The address listened on, "127.0.0.1:9876" (the real port when 0 was asked). Caller frees
+ * with plakar_string_free. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_address(char **out, const plakar_server *server);
+/* Serves until plakar_server_stop; blocks. Once only per server. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_run(plakar_server *server);
+/* Makes plakar_server_run return (open connections are closed). Any thread; idempotent. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_stop(plakar_server *server);
+/* Frees the server and closes its socket. NULL is fine. Not while plakar_server_run runs:
+ * stop it and let plakar_server_run return first. */
+PLAKAR_EXTERN void plakar_server_free(plakar_server *server);
+
+/*
+ * A new random token named name (letters, digits, - _ . @; at most 64) with rights "rw", "ro"
+ * or "append": *server_line is the line for the server's tokens file, *client_token the
+ * "NAME:SECRET" a client puts in $PLAKAR_TOKEN (or in the file $PLAKAR_TOKEN_FILE, else
+ * ~/.config/plakar/token). Both are caller-owned (plakar_string_free).
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_token_new(char **server_line, char **client_token, const char *name,
+                                                    const char *rights);
+
 #ifdef __cplusplus
 }
 #endif

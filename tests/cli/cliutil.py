@@ -252,3 +252,14 @@ def set_xattr(path, name, value):
         if e.errno in (errno.ENOTSUP, errno.EPERM):
             return False
         raise
+
+
+def make_tree_files(root, files, max_size, seed=0):
+    """files random files of 1..max_size bytes under root, spread over three directories."""
+    import random
+    rnd = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        sub = root / ("d%d" % (i % 3))
+        sub.mkdir(exist_ok=True)
+        write_random(sub / ("f%d" % i), rnd.randint(1, max_size), seed=seed * 1000 + i)

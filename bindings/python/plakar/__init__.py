@@ -17,7 +17,7 @@ accepted wherever a path is expected.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional, Tuple, Union
 
 from . import _plakar
 from ._check import CheckProblem, CheckReport, GcReport
@@ -43,6 +43,7 @@ from ._snapshot import Change, PathArg, Snapshot, SnapshotFile
 __all__ = [
     "__version__", "version", "FORMAT_VERSION",
     "create", "open", "push", "default_repository", "run_agent", "stop_agent",
+    "Server", "new_token",
     "Repository", "Snapshot", "SnapshotFile", "Change", "Entry", "EntryType", "Event", "EventKind",
     "CheckReport", "CheckProblem", "GcReport",
     "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
@@ -135,3 +136,58 @@ def push(uri: Optional[PathArg], path_or_paths: Union[PathArg, Iterable[PathArg]
     with open(uri, passphrase, cpu=cpu, cache=cache) as repo:
         return repo.push(path_or_paths, tags=tags, progress=progress, command_line=command_line)
 
+
+class Server:
+    """A plakar server (`plakar server`): serves the store at `repository` to plakar://
+    clients that prove a token of `tokens_file` (lines "NAME RIGHTS SECRET", mode 0600;
+    new_token() makes them). The server never needs the passphrase: it carries encrypted
+    objects only. `listen` is "HOST:PORT" (default 127.0.0.1:9876; port 0 picks a free one).
+
+    run() serves until stop() is called from another thread. As a context manager it serves
+    from a thread of its own and stops on exit::
+
+        with plakar.Server("/backups/repo", "/etc/plakar/tokens", "127.0.0.1:0") as srv:
+            print(srv.uri)
+    """
+
+    def __init__(self, repository: PathArg, tokens_file: PathArg, listen: Optional[str] = None,
+                 workers: int = 0, max_connections: int = 0) -> None:
+        self._h = _plakar.server_new(_uri(repository), _uri(tokens_file), listen, int(workers),
+                                     int(max_connections))
+        self._thread: Optional["threading.Thread"] = None
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT listened on."""
+        return self._h.address
+
+    @property
+    def uri(self) -> str:
+        """plakar://HOST:PORT, for plakar.open()."""
+        return "plakar://" + self.address
+
+    def run(self) -> None:
+        """Serves until stop(); blocks (the GIL is released)."""
+        self._h.run()
+
+    def stop(self) -> None:
+        """Makes run() return; open connections are closed. Any thread."""
+        self._h.stop()
+
+    def __enter__(self) -> "Server":
+        import threading
+        self._thread = threading.Thread(target=self.run, name="plakar-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def new_token(name: str, rights: str = "rw") -> Tuple[str, str]:
+    """A new random token: (the line for the server's tokens file, the client's
+    "NAME:SECRET", which goes in $PLAKAR_TOKEN). rights: "rw", "ro" or "append"."""
+    return _plakar.token_new(name, rights)

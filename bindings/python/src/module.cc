@@ -424,6 +424,66 @@ void stop_agent(const py::bytes &socket_b)
 		raise_status(s);
 }
 
+// ------------------------------------------------------------------ server
+
+// A plakar_server: run() blocks (GIL released) until stop() from another thread.
+struct ServerHandle {
+	std::shared_ptr<plakar_server> p;
+
+	std::string address() const
+	{
+		char *a = nullptr;
+		Status s = Status::capture(plakar_server_address(&a, p.get()));
+		if (!s.ok())
+			raise_status(s);
+		std::string out(a);
+		plakar_string_free(a);
+		return out;
+	}
+	void run()
+	{
+		auto keep = p;
+		Status s = blocking([&] { return Status::capture(plakar_server_run(keep.get())); });
+		if (!s.ok())
+			raise_status(s);
+	}
+	void stop()
+	{
+		Status s = Status::capture(plakar_server_stop(p.get()));
+		if (!s.ok())
+			raise_status(s);
+	}
+};
+
+ServerHandle server_new(const py::bytes &uri_b, const py::bytes &tokens_b, const std::optional<std::string> &listen,
+                        unsigned workers, unsigned max_connections)
+{
+	std::string uri = c_string(uri_b, "repository URI");
+	std::string tokens = c_string(tokens_b, "tokens file");
+	plakar_server_options o = PLAKAR_SERVER_OPTIONS_INIT;
+	o.listen = listen ? listen->c_str() : nullptr;
+	o.tokens_file = tokens.c_str();
+	o.workers = workers;
+	o.max_connections = max_connections;
+	plakar_server *srv = nullptr;
+	Status s = blocking([&] { return Status::capture(plakar_server_new(&srv, uri.c_str(), &o)); });
+	if (!s.ok())
+		raise_status(s);
+	return ServerHandle{std::shared_ptr<plakar_server>(srv, plakar_server_free)};
+}
+
+py::tuple token_new(const std::string &name, const std::string &rights)
+{
+	char *line = nullptr, *client = nullptr;
+	Status s = Status::capture(plakar_token_new(&line, &client, name.c_str(), rights.c_str()));
+	if (!s.ok())
+		raise_status(s);
+	py::tuple t = py::make_tuple(std::string(line), std::string(client));
+	plakar_string_free(line);
+	plakar_string_free(client);
+	return t;
+}
+
 RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const std::optional<py::bytes> &passphrase,
                                  int cpu, bool cache, const std::optional<py::bytes> &agent_b)
 {
@@ -1106,6 +1166,13 @@ PYBIND11_MODULE(_plakar, m)
 	      py::arg("agent"));
 	m.def("run_agent", &run_agent, py::arg("socket"), py::arg("idle_timeout"));
 	m.def("stop_agent", &stop_agent, py::arg("socket"));
+	m.def("server_new", &server_new, py::arg("uri"), py::arg("tokens_file"), py::arg("listen"), py::arg("workers"),
+	      py::arg("max_connections"));
+	m.def("token_new", &token_new, py::arg("name"), py::arg("rights"));
+	py::class_<ServerHandle>(m, "ServerHandle")
+	    .def_property_readonly("address", &ServerHandle::address)
+	    .def("run", &ServerHandle::run)
+	    .def("stop", &ServerHandle::stop);
 
 	py::class_<RepositoryHandle>(m, "RepositoryHandle")
 	    .def_property_readonly("id", [](const RepositoryHandle &self) { return self.get()->id; })

@@ -1,0 +1,132 @@
+/* The server part of the C ABI from a plain C program: tokens, a server run by a thread of
+ * this program on 127.0.0.1, a repository created, pushed to and listed through plakar://,
+ * and the errors a caller meets. */
+#include <plakar/plakar.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+
+static void *serve(void *arg)
+{
+	int *rc = malloc(sizeof *rc);
+	*rc = plakar_server_run((plakar_server *)arg);
+	return rc;
+}
+
+static void on_log(const char *line, void *payload)
+{
+	(void)line;
+	(*(int *)payload)++;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: server_test WORKDIR\n");
+		return 2;
+	}
+	char tokens[2048], store[2048], src[2048], path[4096];
+	snprintf(tokens, sizeof tokens, "%s/tokens", argv[1]);
+	snprintf(store, sizeof store, "%s/store", argv[1]);
+	snprintf(src, sizeof src, "%s/src", argv[1]);
+	mkdir(argv[1], 0700);
+	mkdir(src, 0700);
+	snprintf(path, sizeof path, "%s/a.txt", src);
+	write_file(path, "served\n");
+
+	/* Tokens. */
+	char *line = NULL, *client = NULL;
+	CHECK(plakar_token_new(&line, &client, "c-test", "admin") == PLAKAR_EINVALID);
+	CHECK(plakar_token_new(&line, &client, "bad name", "rw") == PLAKAR_EINVALID);
+	CHECK(line == NULL && client == NULL);
+	CHECK(plakar_token_new(&line, &client, "c-test", "rw") == PLAKAR_OK);
+	CHECK(strncmp(line, "c-test rw ", 10) == 0);
+	CHECK(strncmp(client, "c-test:", 7) == 0 && strlen(client) == 7 + 64);
+	FILE *f = fopen(tokens, "w");
+	fprintf(f, "%s\n", line);
+	fclose(f);
+	plakar_string_free(line);
+
+	/* Bad options. */
+	plakar_server *srv = NULL;
+	plakar_server_options o = PLAKAR_SERVER_OPTIONS_INIT;
+	CHECK(plakar_server_new(&srv, store, NULL) == PLAKAR_EINVALID);
+	CHECK(plakar_server_new(&srv, store, &o) == PLAKAR_EINVALID); /* no tokens file */
+	o.tokens_file = tokens;
+	chmod(tokens, 0644);
+	CHECK(plakar_server_new(&srv, store, &o) == PLAKAR_EINVALID);
+	CHECK(strstr(plakar_error_last(), "chmod 600") != NULL);
+	chmod(tokens, 0600);
+	o.listen = "no-port";
+	CHECK(plakar_server_new(&srv, store, &o) == PLAKAR_EINVALID);
+	CHECK(plakar_server_new(&srv, "plakar://127.0.0.1:1", &o) == PLAKAR_EINVALID);
+	CHECK(srv == NULL);
+	plakar_server_free(NULL);
+
+	/* A server on a free port, run by a thread. */
+	int logged = 0;
+	o.listen = "127.0.0.1:0";
+	o.log = on_log;
+	o.payload = &logged;
+	CHECK(plakar_server_new(&srv, store, &o) == PLAKAR_OK);
+	char *addr = NULL;
+	CHECK(plakar_server_address(&addr, srv) == PLAKAR_OK);
+	CHECK(strncmp(addr, "127.0.0.1:", 10) == 0 && strcmp(addr, "127.0.0.1:0") != 0);
+	pthread_t t;
+	pthread_create(&t, NULL, serve, srv);
+
+	char uri[256];
+	snprintf(uri, sizeof uri, "plakar://%s", addr);
+	setenv("PLAKAR_TOKEN", client, 1);
+	plakar_repository *repo = NULL;
+	plakar_create_options copts = PLAKAR_CREATE_OPTIONS_INIT;
+	copts.passphrase = "pw";
+	copts.kdf_log2_n = 10;
+	CHECK(plakar_repository_create(&repo, uri, &copts) == PLAKAR_OK);
+	const char *paths[] = {src};
+	CHECK(plakar_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
+	plakar_snapshot_list *list = NULL;
+	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_count(list) == 1);
+	plakar_snapshot_list_free(list);
+	plakar_repository_free(repo);
+
+	/* A wrong token: PLAKAR_EAUTH, and the server logged it. */
+	char wrong[128];
+	snprintf(wrong, sizeof wrong, "c-test:%064d", 0);
+	setenv("PLAKAR_TOKEN", wrong, 1);
+	plakar_open_options oo = PLAKAR_OPEN_OPTIONS_INIT;
+	oo.passphrase = "pw";
+	repo = NULL;
+	CHECK(plakar_repository_open(&repo, uri, &oo) == PLAKAR_EAUTH);
+	CHECK(strstr(plakar_error_last(), "authentication failed") != NULL);
+	CHECK(repo == NULL);
+
+	CHECK(plakar_server_stop(srv) == PLAKAR_OK);
+	void *ret = NULL;
+	pthread_join(t, &ret);
+	CHECK(*(int *)ret == PLAKAR_OK);
+	free(ret);
+	CHECK(plakar_server_run(srv) == PLAKAR_EINVALID); /* once only */
+	CHECK(logged >= 1);
+	plakar_server_free(srv);
+	plakar_string_free(addr);
+	plakar_string_free(client);
+
+	/* The store the server held is a repository like any other. */
+	setenv("PLAKAR_TOKEN", "", 1);
+	CHECK(plakar_repository_open(&repo, store, &oo) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_count(list) == 1);
+	plakar_snapshot_list_free(list);
+	plakar_repository_free(repo);
+
+	if (failures)
+		fprintf(stderr, "%d check(s) failed\n", failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,232 @@
+"""`plakar server` and plakar:// repositories, end to end: real server processes on
+127.0.0.1, real clients, killed at the worst moments."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from cliutil import Plakar, make_tree_files, same_content
+
+ADDR_RE = re.compile(r"serving .* on (127\.0\.0\.1:\d+)")
+
+
+class Server:
+    """`plakar on STORE server` in its own process, on a free port of 127.0.0.1."""
+
+    def __init__(self, plakar, store, tokens, listen="127.0.0.1:0"):
+        self.plakar = plakar
+        cmd = [plakar.binary, "on", str(store), "server", "-tokens", str(tokens), "-listen", listen]
+        self.proc = subprocess.Popen(cmd, env=plakar.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        line = self.proc.stderr.readline().decode()
+        m = ADDR_RE.search(line)
+        assert m, "server did not start: %r" % line
+        self.addr = m.group(1)
+        self.uri = "plakar://" + self.addr
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=30)
+        self.log = self.proc.stderr.read().decode()
+        return rc
+
+
+@pytest.fixture
+def tokens(plakar, tmp_path):
+    """A tokens file with rw, ro and append tokens; their client forms by rights."""
+    path = tmp_path / "tokens"
+    out = {}
+    for rights in ("rw", "ro", "append"):
+        r = plakar.run("token", "-rights", rights, "-tokens", path, "client-" + rights, repo=None)
+        assert r.returncode == 0, r
+        out[rights] = r.out.strip()
+        assert out[rights].startswith("client-%s:" % rights)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    return path, out
+
+
+@pytest.fixture
+def served(plakar, tmp_path, tokens):
+    """A server on a fresh store, and a client bound to it with the rw token."""
+    path, toks = tokens
+    srv = Server(plakar, tmp_path / "store", path)
+    env = dict(plakar.env)
+    env["PLAKAR_TOKEN"] = toks["rw"]
+    client = Plakar(plakar.binary, env, srv.uri)
+    client.ok("create", "-kdf-log2-n", "10")
+    yield srv, client, toks
+    srv.stop(signal.SIGKILL)
+
+
+def wait_for_pack(store, timeout=60):
+    """Until the served store holds a pack: the push is under way."""
+    end = time.time() + timeout
+    while time.time() < end:
+        packs = store / "packs"
+        if packs.exists() and any(f.is_file() for f in packs.rglob("*")):
+            return
+        time.sleep(0.01)
+    raise AssertionError("no pack appeared in %s" % store)
+
+
+def as_token(client, token):
+    env = dict(client.env)
+    env["PLAKAR_TOKEN"] = token
+    return Plakar(client.binary, env, client.repo)
+
+
+def test_every_command_through_the_server(served, tmp_path):
+    srv, client, _ = served
+    src = tmp_path / "src"
+    make_tree_files(src, 30, 50_000, seed=1)
+    s1 = client.push(src)
+    (src / "new").write_bytes(b"added later\n")
+    s2 = client.push(src)
+    assert set(client.snapshot_ids()) == {s1, s2}
+    assert b"new" in client.ok("ls", s2 + ":" + str(src)).stdout
+    assert client.ok("cat", s2 + ":" + str(src / "new")).stdout == b"added later\n"
+    out = tmp_path / "out"
+    client.ok("pull", "-to", out, s1)
+    for f in src.rglob("*"):
+        if f.is_file() and f.name != "new":
+            assert same_content(f, out / f.relative_to("/"))
+    assert "new" in client.ok("diff", s1, s2).out
+    assert client.ok("locate", "new").out.strip()
+    client.ok("info")
+    client.ok("tarball", "-o", tmp_path / "a.tar", s2)
+    assert (tmp_path / "a.tar").stat().st_size > 0
+    client.ok("check", "-read-data")
+    client.ok("rm", s1)
+    client.ok("gc")
+    client.ok("keep", "1")
+    assert client.snapshot_ids() == [s2]
+    client.ok("check", "-read-data")
+    # The store the server holds is a plain repository: opened directly, it checks clean.
+    direct = client.with_repo(tmp_path / "store")
+    direct.ok("check")
+    assert srv.stop() == 0
+    assert "stopped" in srv.log
+
+
+def test_several_clients_at_once(served, tmp_path):
+    srv, client, _ = served
+    procs = []
+    for c in range(4):
+        src = tmp_path / ("src%d" % c)
+        make_tree_files(src, 20, 30_000, seed=10 + c)
+        procs.append(subprocess.Popen([client.binary, "on", client.repo, "push", str(src)], env=client.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True))
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    ids = client.snapshot_ids()
+    assert len(ids) == 4
+    for i, snap in enumerate(ids):
+        client.ok("pull", "-to", tmp_path / ("out%d" % i), snap)
+    client.ok("check", "-read-data")
+
+
+def test_a_client_killed_mid_push(served, tmp_path):
+    srv, client, _ = served
+    src = tmp_path / "src"
+    make_tree_files(src, 60, 2_000_000, seed=2)
+    p = subprocess.Popen([client.binary, "on", client.repo, "push", str(src)], env=client.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for_pack(tmp_path / "store")
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert srv.proc.poll() is None, "the server died with its client"
+    client.ok("check")
+    snap = client.push(src)
+    client.ok("check", "-read-data")
+    client.ok("pull", "-to", tmp_path / "out", snap)
+
+
+def test_the_server_killed_mid_push(plakar, served, tmp_path, tokens):
+    srv, client, _ = served
+    src = tmp_path / "src"
+    make_tree_files(src, 60, 2_000_000, seed=3)
+    p = subprocess.Popen([client.binary, "on", client.repo, "push", str(src)], env=client.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for_pack(tmp_path / "store")
+    srv.stop(signal.SIGKILL)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("plakar: "), err
+    assert "plakar://" in lines[0]
+    # Restarted on the same store: it checks clean and the next push completes.
+    again = Server(plakar, tmp_path / "store", tokens[0])
+    try:
+        c2 = client.with_repo(again.uri)
+        c2.ok("check")
+        snap = c2.push(src)
+        c2.ok("check", "-read-data")
+        c2.ok("pull", "-to", tmp_path / "out", snap)
+    finally:
+        again.stop()
+
+
+def test_wrong_or_missing_token(served):
+    srv, client, toks = served
+    bad = as_token(client, "client-rw:" + "0" * 64)
+    r = bad.fails("ls")
+    assert "authentication failed" in r.stderr
+    r = as_token(client, "client-nobody:" + "1" * 64).fails("ls")
+    assert "authentication failed" in r.stderr
+    env = dict(client.env)
+    env.pop("PLAKAR_TOKEN", None)
+    r = Plakar(client.binary, env, client.repo).fails("ls")
+    assert "PLAKAR_TOKEN" in r.stderr
+    r = as_token(client, "garbage").fails("ls")
+    assert "NAME:SECRET" in r.stderr
+    client.ok("ls")
+
+
+def test_read_only_and_append_only_tokens(served, tmp_path):
+    srv, client, toks = served
+    src = tmp_path / "src"
+    make_tree_files(src, 5, 10_000, seed=4)
+    snap = client.push(src)
+    ro = as_token(client, toks["ro"])
+    assert ro.snapshot_ids() == [snap]
+    ro.ok("pull", "-to", tmp_path / "out", snap)
+    r = ro.fails("push", src)
+    assert "read-only" in r.stderr
+    ro.fails("rm", snap)
+    ap = as_token(client, toks["append"])
+    snap2 = ap.push(src)
+    r = ap.fails("rm", snap)
+    assert "append-only" in r.stderr
+    ap.fails("gc")
+    assert set(client.snapshot_ids()) == {snap, snap2}
+    client.ok("check")
+
+
+def test_bad_server_arguments(plakar, tmp_path, tokens):
+    path, _ = tokens
+    store = tmp_path / "store"
+    r = plakar.fails("server", "-tokens", path, "-listen", "nonsense", repo=store)
+    assert "HOST:PORT" in r.stderr
+    r = plakar.fails("server", "-tokens", tmp_path / "missing", repo=store)
+    assert "missing" in r.stderr
+    os.chmod(path, 0o644)
+    r = plakar.fails("server", "-tokens", path, repo=store)
+    assert "chmod 600" in r.stderr
+    os.chmod(path, 0o600)
+    r = plakar.fails("server", "-tokens", path, repo="plakar://127.0.0.1:1")
+    assert "local store" in r.stderr
+    r = plakar.fails("token", "-rights", "admin", "-tokens", path, "x", repo=None)
+    assert "rights" in r.stderr
+    plakar.fails("token", "-tokens", path, repo=None, code=2)
+    # The port is taken.
+    srv = Server(plakar, store, path)
+    try:
+        r = plakar.fails("server", "-tokens", path, "-listen", srv.addr, repo=store)
+        assert "cannot listen" in r.stderr
+    finally:
+        srv.stop()
