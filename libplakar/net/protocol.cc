@@ -188,7 +188,8 @@ void Decoder::feed(ByteView bytes, std::vector<Message> &done)
 		else if (pending_.size() + (bytes.size() - at) >= kHeader) {
 			uint8_t hdr[kHeader];
 			size_t have = pending_.size();
-			std::memcpy(hdr, pending_.data(), have);
+			if (have)
+				std::memcpy(hdr, pending_.data(), have);
 			std::memcpy(hdr + have, bytes.data() + at, kHeader - have);
 			want += decode_header(hdr, frame_limit_).length;
 		}
