@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "internal.h"
+#include "net/privsep_server.h"
 #include "net/server.h"
 #include "net/tokens.h"
 
@@ -10,7 +11,8 @@ using namespace plakar;
 using namespace plakar::capi;
 
 struct plakar_server {
-	std::unique_ptr<net::Server> server;
+	std::unique_ptr<net::Server> server;          // in this process
+	std::unique_ptr<net::PrivsepServer> privsep; // or split into processes
 	std::mutex mu;
 	bool ran = false;
 };
@@ -44,8 +46,12 @@ int plakar_server_new(plakar_server **out, const char *repository, const plakar_
 			void *payload = opts->payload;
 			o.log = [cb, payload](const std::string &line) { cb(line.c_str(), payload); };
 		}
+		require(!(opts->flags & ~unsigned(PLAKAR_SERVER_PRIVSEP)), "unknown server flags");
 		auto s = std::make_unique<plakar_server>();
-		s->server = std::make_unique<net::Server>(open_store(repository), std::move(o));
+		if (opts->flags & PLAKAR_SERVER_PRIVSEP)
+			s->privsep = std::make_unique<net::PrivsepServer>(repository, std::move(o));
+		else
+			s->server = std::make_unique<net::Server>(open_store(repository), std::move(o));
 		*out = s.release();
 	});
 }
@@ -56,7 +62,7 @@ int plakar_server_address(char **out, const plakar_server *server)
 		require(out, "out is NULL");
 		*out = nullptr;
 		require(server, "server is NULL");
-		std::string a = server->server->address();
+		std::string a = server->privsep ? server->privsep->address() : server->server->address();
 		*out = strdup(a.c_str());
 		if (!*out)
 			throw std::bad_alloc();
@@ -72,7 +78,10 @@ int plakar_server_run(plakar_server *server)
 			require(!server->ran, "this server already ran");
 			server->ran = true;
 		}
-		server->server->run();
+		if (server->privsep)
+			server->privsep->run();
+		else
+			server->server->run();
 	});
 }
 
@@ -80,7 +89,10 @@ int plakar_server_stop(plakar_server *server)
 {
 	return guard([&] {
 		require(server, "server is NULL");
-		server->server->stop();
+		if (server->privsep)
+			server->privsep->stop();
+		else
+			server->server->stop();
 	});
 }
 

@@ -118,6 +118,7 @@ int cmd_server(Session &session)
 	o.workers = unsigned(workers);
 	o.max_connections = unsigned(max_connections);
 	o.log = [](const char *line, void *) { std::fprintf(stderr, "plakar server: %s\n", line); };
+	o.flags = PLAKAR_SERVER_PRIVSEP;
 	plakar_server *server = nullptr;
 	int rc = plakar_server_new(&server, repo.c_str(), &o);
 	if (rc != PLAKAR_OK)
@@ -128,6 +129,10 @@ int cmd_server(Session &session)
 		throw_library_error(rc);
 	}
 	std::fprintf(stderr, "plakar server: serving %s on %s\n", repo.c_str(), addr.s);
+	if (::geteuid() != 0)
+		std::fprintf(stderr, "plakar server: not started as root: the network and store processes run as uid %d, "
+		                     "without chroot\n",
+		             int(::geteuid()));
 	std::fflush(stderr);
 
 	std::thread stopper([&] {

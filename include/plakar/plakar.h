@@ -787,9 +787,23 @@ typedef struct plakar_server_options {
 	unsigned int idle_timeout_s;   /* a connection with nothing to do is closed; 0: 300 */
 	plakar_log_cb log;             /* may be NULL */
 	void *payload;
+	unsigned int flags;            /* enum plakar_server_flag bits */
 } plakar_server_options;
 #define PLAKAR_SERVER_OPTIONS_VERSION 1
-#define PLAKAR_SERVER_OPTIONS_INIT {PLAKAR_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL}
+#define PLAKAR_SERVER_OPTIONS_INIT {PLAKAR_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0}
+
+enum plakar_server_flag {
+	/*
+	 * Privilege separation (docs/protocol.md): plakar_server_run forks a network process, which
+	 * parses every byte from the network, and a store process, which alone touches the
+	 * repository; they talk over a socketpair. Started as root, the network process runs as
+	 * _plakar (else nobody) chrooted to an empty directory, and the store process chrooted to
+	 * the repository as its owner. The calling process only waits: use it in a process that
+	 * exists to serve (the CLI's `plakar server`), never in a host with threads of its own
+	 * doing other work. The log callback is then called in the network process.
+	 */
+	PLAKAR_SERVER_PRIVSEP = 1
+};
 
 /*
  * Loads the tokens and binds the listening socket for the store at repository (any store URI
@@ -801,6 +815,8 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_new(plakar_server **out, const 
                                                      const plakar_server_options *opts);
 /* The address listened on, "127.0.0.1:9876" (the real port when 0 was asked). Caller frees
  * with plakar_string_free. */
+/* (With PLAKAR_SERVER_PRIVSEP, plakar_server_run returns PLAKAR_ERROR naming the process when
+ * the network or store process dies.) */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_address(char **out, const plakar_server *server);
 /* Serves until plakar_server_stop; blocks. Once only per server. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_run(plakar_server *server);

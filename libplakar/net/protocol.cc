@@ -443,7 +443,7 @@ void throw_fail(ByteView body, const std::string &where)
 	for (char &ch : msg)
 		if (ch == '\n' || ch == '\r')
 			ch = ' ';
-	fail(code, where + ": " + msg);
+	fail(code, where.empty() ? msg : where + ": " + msg);
 }
 
 Bytes encode_names(const std::vector<std::string> &names)

@@ -165,7 +165,8 @@ Bytes encode_range(Kind kind, const std::string &name, uint64_t offset, uint64_t
 Bytes encode_kind(Kind kind);
 
 Bytes encode_fail(Code code, const std::string &message);
-// Throws the Error a Fail body carries (a malformed body is Code::Corrupt).
+// Throws the Error a Fail body carries, its message prefixed with "where: " unless where is
+// empty (a malformed body is Code::Corrupt).
 [[noreturn]] void throw_fail(ByteView body, const std::string &where);
 
 Bytes encode_names(const std::vector<std::string> &names);

@@ -1,5 +1,7 @@
 #include "net/server.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -539,9 +541,23 @@ Server::Server(std::unique_ptr<Store> store, ServerOptions opts)
 		fail(Code::Invalid, "server: frame limit out of range");
 	if (opts.max_in_flight == 0 || opts.max_connections == 0)
 		fail(Code::Invalid, "server: limits must be at least 1");
-	auto [host, port] = split_listen(opts.listen);
+	int adopt = opts.listen_fd;
+	std::pair<std::string, uint16_t> hp;
+	if (adopt < 0)
+		hp = split_listen(opts.listen);
 	impl_ = std::make_shared<Impl>(std::move(store), std::move(opts));
+	auto &a = impl_->acceptor;
 	boost::system::error_code ec;
+	if (adopt >= 0) {
+		sockaddr_storage ss{};
+		socklen_t len = sizeof ss;
+		::getsockname(adopt, reinterpret_cast<sockaddr *>(&ss), &len);
+		a.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), adopt, ec);
+		if (ec)
+			fail(Code::Error, "server: cannot serve the listening socket: " + ec.message());
+		return;
+	}
+	auto &[host, port] = hp;
 	auto addr = asio::ip::make_address(host, ec);
 	tcp::endpoint ep;
 	if (!ec) {
@@ -553,7 +569,6 @@ Server::Server(std::unique_ptr<Store> store, ServerOptions opts)
 			fail(Code::Invalid, "server: cannot resolve '" + host + "': " + ec.message());
 		ep = found.begin()->endpoint();
 	}
-	auto &a = impl_->acceptor;
 	a.open(ep.protocol(), ec);
 	if (!ec)
 		a.set_option(tcp::acceptor::reuse_address(true), ec);

@@ -23,6 +23,7 @@ namespace plakar::net {
 
 struct ServerOptions {
 	std::string listen = "127.0.0.1:9876"; // HOST:PORT; port 0 picks a free one (see port())
+	int listen_fd = -1; // a listening socket to serve instead of binding listen (it is adopted)
 	std::vector<Token> tokens;
 	unsigned workers = 4;                 // threads calling the store
 	uint32_t frame_limit = kDefaultFrame; // announced to clients

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cliutil import Plakar, make_tree_files, same_content
+from cliutil import IS_ROOT, Plakar, make_tree_files, same_content
 
 ADDR_RE = re.compile(r"serving .* on (127\.0\.0\.1:\d+)")
 
@@ -230,3 +230,58 @@ def test_bad_server_arguments(plakar, tmp_path, tokens):
         assert "cannot listen" in r.stderr
     finally:
         srv.stop()
+
+
+def children_of(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def proc_info(pid):
+    with open("/proc/%d/comm" % pid) as f:
+        comm = f.read().strip()
+    uid = None
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                uid = [int(x) for x in line.split()[1:]]
+    return comm, uid, os.readlink("/proc/%d/root" % pid)
+
+
+def test_processes_and_privileges(served, tmp_path):
+    """The server runs as a parent, a network process and a store process. As root, the
+    network process is unprivileged and chrooted to an empty directory, and the store process
+    chrooted to the repository; otherwise the server says it runs without the drop."""
+    srv, client, _ = served
+    client.ok("ls")
+    kids = {}
+    for pid in children_of(srv.proc.pid):
+        comm, uid, root = proc_info(pid)
+        kids[comm] = (pid, uid, root)
+    assert set(kids) == {"plakar: net", "plakar: store"}, kids
+    net_pid, net_uid, net_root = kids["plakar: net"]
+    store_pid, store_uid, store_root = kids["plakar: store"]
+    if IS_ROOT:
+        import pwd
+        expected = None
+        for name in ("_plakar", "nobody"):
+            try:
+                expected = pwd.getpwnam(name).pw_uid
+                break
+            except KeyError:
+                continue
+        assert net_uid == [expected] * 4, net_uid
+        assert net_root != "/"
+        assert os.listdir("/proc/%d/root/" % net_pid) == []
+        assert store_root == str(tmp_path / "store")
+    else:
+        assert net_root == "/" and store_root == "/"
+        assert net_uid[0] == os.geteuid()
+    # The network process killed: the whole server stops and says which process ended it.
+    os.kill(net_pid, signal.SIGKILL)
+    rc = srv.proc.wait(timeout=30)
+    log = srv.proc.stderr.read().decode()
+    assert rc == 1, log
+    assert "net" in log and "killed by signal 9" in log, log
+    assert len([l for l in log.splitlines() if l.startswith("plakar: ")]) == 1, log
+    # The store is intact: a new server serves it and it checks clean.

@@ -273,18 +273,20 @@ TEST_CASE("net: a repository pushed, pulled and checked through the server", "[n
 		auto r = test::small_repo(srv.uri());
 		h = push(*r, {d / "src"}, {});
 	}
-	auto r = Repository::open(srv.uri(), std::string("pw"));
-	PullOptions po;
-	po.to = d / "out";
-	pull(*r, h, "/", po);
+	CheckOptions co;
+	co.read_data = true;
+	{
+		auto r = Repository::open(srv.uri(), std::string("pw"));
+		PullOptions po;
+		po.to = d / "out";
+		pull(*r, h, "/", po);
+		CHECK(check(*r, co).ok());
+	} // (its local cache is shared with the handle below, by repository id: one at a time)
 	std::string restored = d / ("out" + (d / "src"));
 	for (int i = 0; i < 40; i++)
 		CHECK(test::read_file(restored + "/f" + std::to_string(i)) ==
 		      test::random_data(size_t(1000 + i * 3000), uint64_t(i)));
 	CHECK(test::read_file(restored + "/sub/big") == test::random_data(3 << 20, 99));
-	CheckOptions co;
-	co.read_data = true;
-	CHECK(check(*r, co).ok());
 	// The server stored opaque objects in the store it serves: the same repository opens there.
 	auto local = Repository::open(d / "served", std::string("pw"));
 	CHECK(check(*local, co).ok());

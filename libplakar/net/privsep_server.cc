@@ -1,0 +1,416 @@
+#include "net/privsep_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "net/asio.h"
+#include "privsep/daemon.h"
+
+namespace plakar::net {
+
+namespace asio = boost::asio;
+
+namespace {
+
+using privsep::Channel;
+using privsep::Daemon;
+using privsep::Message;
+
+// net -> store: a query whose answer is kStoreOk or kStoreFail.
+constexpr uint32_t kStoreCall = 1, kStoreOk = 2, kStoreFail = 3;
+// Payloads above this travel in a memfd passed with the message (objects may exceed the
+// channel's payload limit).
+constexpr size_t kInline = 256 * 1024;
+
+struct Payload {
+	Bytes data;
+	Fd fd{-1};
+};
+
+// A body as a message payload: [0] + body inline, or [1] and the body in a memfd.
+Payload wrap(ByteView body)
+{
+	Payload p;
+	if (body.size() <= kInline) {
+		p.data.reserve(body.size() + 1);
+		p.data.push_back(0);
+		p.data.insert(p.data.end(), body.begin(), body.end());
+		return p;
+	}
+	p.fd = Fd(::memfd_create("plakar-object", MFD_CLOEXEC));
+	if (p.fd.fd < 0)
+		fail_errno("memfd_create", errno);
+	size_t at = 0;
+	while (at < body.size()) {
+		ssize_t n = ::write(p.fd.fd, body.data() + at, body.size() - at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fail_errno("memfd write", errno);
+		at += size_t(n);
+	}
+	p.data.push_back(1);
+	return p;
+}
+
+// The body of a received payload (read whole from the memfd when it came in one).
+Bytes unwrap(Message &m)
+{
+	if (m.data.empty() || m.data[0] > 1 || (m.data[0] == 1) != (m.fd.fd >= 0) || (m.data[0] == 1 && m.data.size() != 1))
+		fail(Code::Corrupt, "privsep: malformed store message");
+	if (m.data[0] == 0)
+		return Bytes(m.data.begin() + 1, m.data.end());
+	struct stat st;
+	if (::fstat(m.fd.fd, &st) != 0)
+		fail_errno("privsep: fstat", errno);
+	if (uint64_t(st.st_size) > kMaxMessage + 1024)
+		fail(Code::Corrupt, "privsep: object over the message limit");
+	Bytes out(size_t(st.st_size));
+	size_t at = 0;
+	while (at < out.size()) {
+		ssize_t n = ::pread(m.fd.fd, out.data() + at, out.size() - at, off_t(at));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fail(Code::Corrupt, "privsep: short object");
+		at += size_t(n);
+	}
+	return out;
+}
+
+// The Store the net process serves: every call is a query to the store process.
+class IpcStore : public Store {
+public:
+	explicit IpcStore(Daemon &d, std::string where) : d_(d), where_(std::move(where)) {}
+
+	void create(ByteView config, const std::string &key_name, ByteView key) override
+	{
+		call(Type::Create, encode_create(config, key_name, key));
+	}
+	Bytes open() override { return call(Type::Open, {}); }
+	void put(Kind kind, const std::string &name, ByteView data) override
+	{
+		call(Type::Put, encode_named(kind, name), data);
+	}
+	Bytes get(Kind kind, const std::string &name) override { return call(Type::Get, encode_named(kind, name)); }
+	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override
+	{
+		return call(Type::GetRange, encode_range(kind, name, offset, length));
+	}
+	uint64_t size(Kind kind, const std::string &name) override
+	{
+		Bytes b = call(Type::Size, encode_named(kind, name));
+		Reader r(b, "size");
+		uint64_t n = r.u64();
+		r.expect_done();
+		return n;
+	}
+	std::vector<std::string> list(Kind kind) override { return decode_names(call(Type::List, encode_kind(kind))); }
+	void remove(Kind kind, const std::string &name) override { call(Type::Remove, encode_named(kind, name)); }
+	std::string location() const override { return where_; }
+
+private:
+	Bytes call(Type type, ByteView prefix, ByteView data = {})
+	{
+		Bytes body;
+		body.reserve(1 + prefix.size() + data.size());
+		body.push_back(uint8_t(type));
+		body.insert(body.end(), prefix.begin(), prefix.end());
+		body.insert(body.end(), data.begin(), data.end());
+		Payload p = wrap(body);
+		Message r = d_.process("store").query(kStoreCall, p.data, p.fd.fd);
+		Bytes answer = unwrap(r);
+		if (r.type == kStoreOk)
+			return answer;
+		if (r.type != kStoreFail)
+			fail(Code::Corrupt, "privsep: unexpected answer from the store process");
+		throw_fail(answer, "");
+	}
+
+	Daemon &d_;
+	std::string where_;
+};
+
+// In the store process: runs one forwarded call.
+Bytes run_call(Store &st, ByteView body)
+{
+	if (body.empty())
+		fail(Code::Corrupt, "privsep: empty store call");
+	Request q = decode_request(Type(body[0]), body.subspan(1));
+	switch (q.type) {
+	case Type::Create: st.create(q.config, q.name, q.key); return {};
+	case Type::Open: return st.open();
+	case Type::Put: st.put(q.kind, q.name, q.data); return {};
+	case Type::Get: return st.get(q.kind, q.name);
+	case Type::GetRange: return st.get_range(q.kind, q.name, q.offset, q.length);
+	case Type::Size: {
+		Writer w;
+		w.u64(st.size(q.kind, q.name));
+		return w.take();
+	}
+	case Type::List: return encode_names(st.list(q.kind));
+	case Type::Remove: st.remove(q.kind, q.name); return {};
+	case Type::Ping: return {};
+	default: fail(Code::Corrupt, "privsep: not a store call");
+	}
+}
+
+std::optional<struct passwd> user_named(const char *name)
+{
+	struct passwd *pw = ::getpwnam(name);
+	if (!pw)
+		return std::nullopt;
+	return *pw;
+}
+
+void unblock_signals()
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_UNBLOCK, &all, nullptr);
+}
+
+} // namespace
+
+struct PrivsepServer::Impl {
+	std::string store_uri;
+	ServerOptions opts;
+	int listen_fd = -1;
+	std::string address;
+	Layout layout;
+	std::string empty_dir; // made for net's chroot, removed at the end
+	std::string store_inside; // the store's URI inside its chroot
+	int stop_pipe[2] = {-1, -1};
+	std::atomic<bool> ran{false};
+};
+
+PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(std::make_unique<Impl>())
+{
+	if (opts.tokens.empty())
+		fail(Code::Invalid, "server: no token; a server never runs open");
+	auto &m = *impl_;
+	m.store_uri = std::move(store_uri);
+	// The listening socket, bound here (still privileged) and inherited by net.
+	auto colon = opts.listen.rfind(':');
+	if (colon == std::string::npos || colon == 0 || colon + 1 == opts.listen.size())
+		fail(Code::Invalid, "listen address must be HOST:PORT, not '" + opts.listen + "'");
+	std::string host = opts.listen.substr(0, colon), port = opts.listen.substr(colon + 1);
+	if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+		host = host.substr(1, host.size() - 2);
+	if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) > 65535)
+		fail(Code::Invalid, "malformed port in '" + opts.listen + "'");
+	addrinfo hints{}, *res = nullptr;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0)
+		fail(Code::Invalid, "server: cannot resolve '" + host + "': " + gai_strerror(rc));
+	int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	bool ok = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+	          ::bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0;
+	int err = errno;
+	::freeaddrinfo(res);
+	if (!ok) {
+		if (fd >= 0)
+			::close(fd);
+		fail(Code::Error, "server: cannot listen on " + opts.listen + ": " + std::strerror(err));
+	}
+	m.listen_fd = fd;
+	sockaddr_storage ss{};
+	socklen_t len = sizeof ss;
+	::getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len);
+	char buf[INET6_ADDRSTRLEN] = "";
+	if (ss.ss_family == AF_INET6) {
+		auto *a = reinterpret_cast<sockaddr_in6 *>(&ss);
+		::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+		m.address = "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+	} else {
+		auto *a = reinterpret_cast<sockaddr_in *>(&ss);
+		::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+		m.address = std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
+	}
+	opts.listen_fd = fd;
+	m.opts = std::move(opts);
+	if (::pipe2(m.stop_pipe, O_CLOEXEC) != 0)
+		fail_errno("pipe", errno);
+
+	// Where each process will run.
+	m.layout.privileged = ::geteuid() == 0;
+	m.store_inside = m.store_uri;
+	if (!m.layout.privileged)
+		return;
+	for (const char *u : {"_plakar", "nobody"})
+		if (user_named(u)) {
+			m.layout.net_user = u;
+			break;
+		}
+	if (m.layout.net_user.empty())
+		fail(Code::Invalid, "server: started as root, but neither _plakar nor nobody exists to run the network");
+	std::string path;
+	if (m.store_uri.rfind("fs://", 0) == 0)
+		path = m.store_uri.substr(5);
+	else if (m.store_uri[0] == '/')
+		path = m.store_uri;
+	std::string dir;
+	if (!path.empty()) {
+		dir = path;
+		m.store_inside = "/";
+	} else if (m.store_uri.rfind("sqlite://", 0) == 0) {
+		std::filesystem::path db(m.store_uri.substr(9));
+		dir = db.parent_path().string();
+		m.store_inside = "sqlite:///" + db.filename().string();
+	}
+	if (!dir.empty()) {
+		std::error_code ec;
+		std::filesystem::create_directories(dir, ec); // a client may create the repository
+		m.layout.store_root = dir;
+		struct stat st;
+		if (::stat(dir.c_str(), &st) == 0 && st.st_uid != 0)
+			if (struct passwd *pw = ::getpwuid(st.st_uid))
+				m.layout.store_user = pw->pw_name;
+	}
+	m.layout.net_root = "/var/empty";
+	struct stat st;
+	bool usable = ::stat("/var/empty", &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 && !(st.st_mode & 022);
+	if (usable)
+		usable = std::filesystem::is_empty("/var/empty");
+	if (!usable) {
+		char tmpl[] = "/tmp/plakar-server-XXXXXX";
+		if (!::mkdtemp(tmpl))
+			fail_errno("server: mkdtemp", errno);
+		::chmod(tmpl, 0755);
+		m.empty_dir = m.layout.net_root = tmpl;
+	}
+}
+
+PrivsepServer::~PrivsepServer()
+{
+	if (impl_->listen_fd >= 0)
+		::close(impl_->listen_fd);
+	for (int fd : impl_->stop_pipe)
+		if (fd >= 0)
+			::close(fd);
+	if (!impl_->empty_dir.empty())
+		::rmdir(impl_->empty_dir.c_str());
+}
+
+std::string PrivsepServer::address() const { return impl_->address; }
+
+PrivsepServer::Layout PrivsepServer::layout() const { return impl_->layout; }
+
+void PrivsepServer::stop()
+{
+	char c = 1;
+	while (::write(impl_->stop_pipe[1], &c, 1) < 0 && errno == EINTR) {
+	}
+}
+
+void PrivsepServer::run()
+{
+	auto &m = *impl_;
+	if (m.ran.exchange(true))
+		fail(Code::Invalid, "this server already ran");
+	Daemon d;
+	int stop_read = m.stop_pipe[0];
+
+	std::thread watch;
+	d.parent("parent", [&, stop_read](Daemon &dm) {
+		// Wakes on stop(), or when the daemon stops because a child died.
+		watch = std::thread([&dm, &m] {
+			dm.serve();
+			char c = 0;
+			while (::write(m.stop_pipe[1], &c, 1) < 0 && errno == EINTR) {
+			}
+		});
+		char c;
+		while (::read(stop_read, &c, 1) < 0 && errno == EINTR) {
+		}
+		return 0;
+	});
+
+	// The store process.
+	std::unique_ptr<Store> store;
+	std::unique_ptr<asio::thread_pool> pool;
+	auto &sp = d.child("store").talks_to({"net"});
+	if (m.layout.privileged && !m.layout.store_root.empty())
+		sp.chroot(m.layout.store_root);
+	if (m.layout.privileged && !m.layout.store_user.empty())
+		sp.user(m.layout.store_user);
+	sp.pre_chroot([&] {
+		unblock_signals();
+		::close(m.listen_fd);
+	});
+	sp.pre_start([&] {
+		store = open_store(m.store_inside);
+		pool = std::make_unique<asio::thread_pool>(std::max(1u, m.opts.workers));
+	});
+	sp.handler("net", kStoreCall, [&](Channel &ch, Message &msg) {
+		auto held = std::make_shared<Message>(std::move(msg));
+		asio::post(*pool, [&ch, &store, held] {
+			Bytes answer;
+			uint32_t type = kStoreOk;
+			try {
+				Bytes body = unwrap(*held);
+				answer = run_call(*store, body);
+			} catch (const Error &e) {
+				type = kStoreFail;
+				answer = encode_fail(e.code(), e.what());
+			} catch (const std::exception &e) {
+				type = kStoreFail;
+				answer = encode_fail(Code::Error, e.what());
+			}
+			try {
+				Payload p = wrap(answer);
+				ch.reply(*held, type, p.data, p.fd.fd);
+			} catch (const Error &) {
+				// The channel closed: the daemon is stopping.
+			}
+		});
+	});
+
+	// The network process.
+	std::unique_ptr<Server> server;
+	auto &np = d.child("net", [&](Daemon &dm) {
+		std::thread parent_gone([&] {
+			dm.serve();
+			server->stop();
+		});
+		server->run();
+		parent_gone.detach();
+		return 0;
+	});
+	np.talks_to({"store"});
+	if (m.layout.privileged)
+		np.user(m.layout.net_user).chroot(m.layout.net_root);
+	np.pre_chroot([&] { unblock_signals(); });
+	np.pre_start([&] {
+		ServerOptions o = m.opts;
+		server = std::make_unique<Server>(std::make_unique<IpcStore>(d, m.store_uri), std::move(o));
+	});
+	// serve() returns once the daemon stops, which start() does before it returns or throws.
+	struct Join {
+		std::thread &t;
+		~Join()
+		{
+			if (t.joinable())
+				t.join();
+		}
+	} join{watch};
+	d.start();
+}
+
+} // namespace plakar::net
