@@ -38,8 +38,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	// The first byte chooses how the rest is split, as reads from a socket would split it.
 	const size_t step = size_t(data[0] % 61) + 1;
-	const uint32_t frame_limit = kMinFrame;
-	const uint64_t message_limit = 3 * kMinFrame;
+	// Small limits: messages of several frames, and both limits, within short inputs.
+	const uint32_t frame_limit = 64;
+	const uint64_t message_limit = 256;
 	Decoder dec(frame_limit, message_limit);
 	std::vector<Decoder::Message> out;
 	try {
