@@ -56,6 +56,14 @@ void magic_and_version(Reader &r, uint16_t &version)
 	version = uint16_t(r.u8() | (uint16_t(r.u8()) << 8));
 }
 
+// What hello and challenge begin with.
+void magic_and_version(Writer &w, uint16_t version)
+{
+	w.raw(kMagic, 4);
+	w.u8(uint8_t(version));
+	w.u8(uint8_t(version >> 8));
+}
+
 Bytes nonce_of(Reader &r)
 {
 	ByteView n = r.raw(kNonce);
@@ -238,9 +246,7 @@ void Decoder::frame(const Header &h, ByteView payload, std::vector<Message> &don
 Bytes encode(const Hello &m)
 {
 	Writer w;
-	w.raw(kMagic, 4);
-	w.u8(uint8_t(m.version));
-	w.u8(uint8_t(m.version >> 8));
+	magic_and_version(w, m.version);
 	w.raw(m.nonce);
 	return w.take();
 }
@@ -248,9 +254,7 @@ Bytes encode(const Hello &m)
 Bytes encode(const Challenge &m)
 {
 	Writer w;
-	w.raw(kMagic, 4);
-	w.u8(uint8_t(m.version));
-	w.u8(uint8_t(m.version >> 8));
+	magic_and_version(w, m.version);
 	w.u32(m.frame_limit);
 	w.u32(m.max_in_flight);
 	w.raw(m.nonce);

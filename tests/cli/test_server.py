@@ -73,6 +73,15 @@ def wait_for_pack(store, timeout=60):
     raise AssertionError("no pack appeared in %s" % store)
 
 
+def push_under_way(client, src, seed, store):
+    """A push of about 60 MB started in the background, once its first pack is stored."""
+    make_tree_files(src, 60, 2_000_000, seed=seed)
+    p = subprocess.Popen([client.binary, "on", client.repo, "push", str(src)], env=client.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    wait_for_pack(store)
+    return p
+
+
 def as_token(client, token):
     env = dict(client.env)
     env["PLAKAR_TOKEN"] = token
@@ -133,10 +142,7 @@ def test_several_clients_at_once(served, tmp_path):
 def test_a_client_killed_mid_push(served, tmp_path):
     srv, client, _ = served
     src = tmp_path / "src"
-    make_tree_files(src, 60, 2_000_000, seed=2)
-    p = subprocess.Popen([client.binary, "on", client.repo, "push", str(src)], env=client.env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    wait_for_pack(tmp_path / "store")
+    p = push_under_way(client, src, 2, tmp_path / "store")
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert srv.proc.poll() is None, "the server died with its client"
@@ -149,10 +155,7 @@ def test_a_client_killed_mid_push(served, tmp_path):
 def test_the_server_killed_mid_push(plakar, served, tmp_path, tokens):
     srv, client, _ = served
     src = tmp_path / "src"
-    make_tree_files(src, 60, 2_000_000, seed=3)
-    p = subprocess.Popen([client.binary, "on", client.repo, "push", str(src)], env=client.env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    wait_for_pack(tmp_path / "store")
+    p = push_under_way(client, src, 3, tmp_path / "store")
     srv.stop(signal.SIGKILL)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 1, err
