@@ -207,11 +207,23 @@ void Index::finish_load()
 	// The same entry loaded twice (a segment and its compaction) is kept once; two locations of
 	// one blob (stored again by a push that found its pack gone, or concurrently by two pushes)
 	// are both kept, the first loaded first: find() returns it, find_all() every one.
-	sorted_.erase(std::unique(sorted_.begin(), sorted_.end(),
-	                          [](const Entry &a, const Entry &b) {
-		                          return a.id == b.id && a.loc.pack == b.loc.pack && a.loc.offset == b.loc.offset;
-	                          }),
-	              sorted_.end());
+	// Within the run of one id, a location seen earlier in the run goes, adjacent or not:
+	// segments written by compactions racing each other hold the same locations in other
+	// orders, and keeping them would multiply the run at every compaction.
+	size_t out = 0;
+	for (size_t i = 0; i < sorted_.size();) {
+		size_t run = out;
+		size_t j = i;
+		for (; j < sorted_.size() && sorted_[j].id == sorted_[i].id; j++) {
+			bool seen = false;
+			for (size_t k = run; k < out && !seen; k++)
+				seen = sorted_[k].loc.pack == sorted_[j].loc.pack && sorted_[k].loc.offset == sorted_[j].loc.offset;
+			if (!seen)
+				sorted_[out++] = sorted_[j];
+		}
+		i = j;
+	}
+	sorted_.erase(sorted_.begin() + long(out), sorted_.end());
 	sorted_.shrink_to_fit();
 }
 
