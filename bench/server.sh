@@ -65,6 +65,7 @@ LOAD=$URI
 $P on "$LOAD" create -kdf-log2-n 10 >/dev/null
 client() { # N: push and pull its own tree until the deadline; one "CMD SECONDS RC" line each
 	local n=$1 src=$OUT/tree$1 end=$(( $(date +%s) + SECONDS_RUN ))
+	export XDG_CACHE_HOME=$OUT/cache$n # a cache of its own, as on a host of its own
 	mkdir -p "$src"
 	head -c 300000 /dev/urandom >"$src/a"
 	seq 1 2000 >"$src/b"

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "base/error.h"
 #include "compression/zstd.h"
@@ -155,15 +156,21 @@ std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store
 
 void Repository::load_index()
 {
-	// A concurrent compaction may delete a segment between list and get: start over then.
+	// A concurrent compaction may delete a segment between list and get: start over then,
+	// after a short random pause (many writers may be compacting at once).
 	for (int attempt = 0;; attempt++) {
+		if (attempt > 0) {
+			uint8_t r = 0;
+			crypto::random_bytes(&r, 1);
+			std::this_thread::sleep_for(std::chrono::milliseconds(5 * std::min(attempt, 20) + r % 20));
+		}
 		Index fresh;
 		std::vector<std::string> names = store_->list(Kind::Index);
 		try {
 			for (const auto &n : names)
 				fresh.load_segment(fetch_segment(n));
 		} catch (const Error &e) {
-			if (e.is_not_found() && attempt < 3)
+			if (e.is_not_found() && attempt < 50)
 				continue;
 			throw;
 		}
