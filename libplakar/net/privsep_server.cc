@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "net/asio.h"
+#include "net/request_store.h"
 #include "privsep/daemon.h"
 
 namespace plakar::net {
@@ -93,38 +94,13 @@ Bytes unwrap(Message &m)
 }
 
 // The Store the net process serves: every call is a query to the store process.
-class IpcStore : public Store {
+class IpcStore : public RequestStore {
 public:
 	explicit IpcStore(Daemon &d, std::string where) : d_(d), where_(std::move(where)) {}
-
-	void create(ByteView config, const std::string &key_name, ByteView key) override
-	{
-		call(Type::Create, encode_create(config, key_name, key));
-	}
-	Bytes open() override { return call(Type::Open, {}); }
-	void put(Kind kind, const std::string &name, ByteView data) override
-	{
-		call(Type::Put, encode_named(kind, name), data);
-	}
-	Bytes get(Kind kind, const std::string &name) override { return call(Type::Get, encode_named(kind, name)); }
-	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override
-	{
-		return call(Type::GetRange, encode_range(kind, name, offset, length));
-	}
-	uint64_t size(Kind kind, const std::string &name) override
-	{
-		Bytes b = call(Type::Size, encode_named(kind, name));
-		Reader r(b, "size");
-		uint64_t n = r.u64();
-		r.expect_done();
-		return n;
-	}
-	std::vector<std::string> list(Kind kind) override { return decode_names(call(Type::List, encode_kind(kind))); }
-	void remove(Kind kind, const std::string &name) override { call(Type::Remove, encode_named(kind, name)); }
 	std::string location() const override { return where_; }
 
-private:
-	Bytes call(Type type, ByteView prefix, ByteView data = {})
+protected:
+	Bytes call(Type type, ByteView prefix, ByteView data) override
 	{
 		Bytes body;
 		body.reserve(1 + prefix.size() + data.size());
@@ -141,32 +117,17 @@ private:
 		throw_fail(answer, "");
 	}
 
+private:
 	Daemon &d_;
 	std::string where_;
 };
 
-// In the store process: runs one forwarded call.
+// In the store process: runs one forwarded call, validated again.
 Bytes run_call(Store &st, ByteView body)
 {
 	if (body.empty())
 		fail(Code::Corrupt, "privsep: empty store call");
-	Request q = decode_request(Type(body[0]), body.subspan(1));
-	switch (q.type) {
-	case Type::Create: st.create(q.config, q.name, q.key); return {};
-	case Type::Open: return st.open();
-	case Type::Put: st.put(q.kind, q.name, q.data); return {};
-	case Type::Get: return st.get(q.kind, q.name);
-	case Type::GetRange: return st.get_range(q.kind, q.name, q.offset, q.length);
-	case Type::Size: {
-		Writer w;
-		w.u64(st.size(q.kind, q.name));
-		return w.take();
-	}
-	case Type::List: return encode_names(st.list(q.kind));
-	case Type::Remove: st.remove(q.kind, q.name); return {};
-	case Type::Ping: return {};
-	default: fail(Code::Corrupt, "privsep: not a store call");
-	}
+	return run_request(st, decode_request(Type(body[0]), body.subspan(1)));
 }
 
 std::optional<struct passwd> user_named(const char *name)
@@ -205,14 +166,8 @@ PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(
 	auto &m = *impl_;
 	m.store_uri = std::move(store_uri);
 	// The listening socket, bound here (still privileged) and inherited by net.
-	auto colon = opts.listen.rfind(':');
-	if (colon == std::string::npos || colon == 0 || colon + 1 == opts.listen.size())
-		fail(Code::Invalid, "listen address must be HOST:PORT, not '" + opts.listen + "'");
-	std::string host = opts.listen.substr(0, colon), port = opts.listen.substr(colon + 1);
-	if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-		host = host.substr(1, host.size() - 2);
-	if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) > 65535)
-		fail(Code::Invalid, "malformed port in '" + opts.listen + "'");
+	auto [host, port_number] = parse_listen(opts.listen);
+	std::string port = std::to_string(port_number);
 	addrinfo hints{}, *res = nullptr;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;

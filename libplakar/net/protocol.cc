@@ -128,6 +128,25 @@ std::optional<Rights> parse_rights(const std::string &s)
 	return std::nullopt;
 }
 
+std::pair<std::string, uint16_t> parse_listen(const std::string &s)
+{
+	auto colon = s.rfind(':');
+	if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+		fail(Code::Invalid, "listen address must be HOST:PORT, not '" + s + "'");
+	std::string host = s.substr(0, colon);
+	if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+		host = host.substr(1, host.size() - 2);
+	int port = 0;
+	for (char c : s.substr(colon + 1)) {
+		if (c < '0' || c > '9' || port > 65535)
+			fail(Code::Invalid, "malformed port in '" + s + "'");
+		port = port * 10 + (c - '0');
+	}
+	if (port > 65535)
+		fail(Code::Invalid, "malformed port in '" + s + "'");
+	return {host, uint16_t(port)};
+}
+
 void encode_header(const Header &h, uint8_t out[kHeader])
 {
 	put_le(out, h.length, 4);
@@ -350,15 +369,18 @@ Request decode_request(Type type, ByteView body)
 	q.type = type;
 	switch (type) {
 	case Type::Create: {
-		uint64_t n = r.varint();
-		ByteView c = r.raw(size_t(std::min<uint64_t>(n, r.remaining() + 1)));
-		q.config.assign(c.begin(), c.end());
+		auto bytes = [&r] {
+			uint64_t n = r.varint();
+			if (n > r.remaining())
+				r.bad();
+			ByteView b = r.raw(size_t(n));
+			return Bytes(b.begin(), b.end());
+		};
+		q.config = bytes();
 		q.name = r.str();
 		if (!q.name.empty() && !valid_object_name(q.name))
 			bad("malformed key name");
-		n = r.varint();
-		ByteView k = r.raw(size_t(std::min<uint64_t>(n, r.remaining() + 1)));
-		q.key.assign(k.begin(), k.end());
+		q.key = bytes();
 		break;
 	}
 	case Type::Open:

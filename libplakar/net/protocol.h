@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/bytes.h"
@@ -69,6 +70,10 @@ enum class Rights : uint8_t {
 };
 const char *rights_name(Rights r);
 std::optional<Rights> parse_rights(const std::string &s);
+
+// "HOST:PORT" ("[v6]:PORT") as a listen address: the host without brackets, and the port.
+// Throws Code::Invalid.
+std::pair<std::string, uint16_t> parse_listen(const std::string &s);
 
 struct Header {
 	uint32_t length = 0;

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "net/asio.h"
+#include "net/request_store.h"
 
 namespace plakar::net {
 
@@ -22,25 +23,6 @@ namespace {
 
 // The queued answer bytes past which a worker streaming an object waits for the client.
 constexpr size_t kQueueHigh = 4u << 20;
-
-std::pair<std::string, uint16_t> split_listen(const std::string &s)
-{
-	auto colon = s.rfind(':');
-	if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-		fail(Code::Invalid, "listen address must be HOST:PORT, not '" + s + "'");
-	std::string host = s.substr(0, colon);
-	if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-		host = host.substr(1, host.size() - 2);
-	int port = 0;
-	for (char c : s.substr(colon + 1)) {
-		if (c < '0' || c > '9' || port > 65535)
-			fail(Code::Invalid, "malformed port in '" + s + "'");
-		port = port * 10 + (c - '0');
-	}
-	if (port > 65535)
-		fail(Code::Invalid, "malformed port in '" + s + "'");
-	return {host, uint16_t(port)};
-}
 
 Bytes one_frame(Type type, uint64_t id, ByteView body, uint32_t limit)
 {
@@ -379,31 +361,23 @@ struct Connection : std::enable_shared_from_this<Connection> {
 			check_rights(q);
 			Store &st = *srv->store;
 			switch (q.type) {
-			case Type::Create: st.create(q.config, q.name, q.key); break;
-			case Type::Open: post_frames(one_frame(Type::Ok, id, st.open(), limit), false); return;
 			case Type::Put: put(q); break;
+			// Objects go out piece by piece.
 			case Type::Get: stream(id, q.kind, q.name, 0, st.size(q.kind, q.name)); return;
 			case Type::GetRange:
 				// No size() first (a round trip more to the store process): a range past the
 				// end fails in read_range, as the Store contract says (Code::Corrupt).
 				stream(id, q.kind, q.name, q.offset, q.length);
 				return;
-			case Type::Size: {
-				Writer w;
-				w.u64(st.size(q.kind, q.name));
-				post_frames(one_frame(Type::Ok, id, w.buf(), limit), false);
-				return;
-			}
-			case Type::List: post_frames(one_frame(Type::Ok, id, encode_names(st.list(q.kind)), limit), false); return;
-			case Type::Remove:
-				st.remove(q.kind, q.name);
-				if (q.kind == Kind::Lock) {
+			default: {
+				Bytes answer = run_request(st, q);
+				if (q.type == Type::Remove && q.kind == Kind::Lock) {
 					std::lock_guard lk(srv->mu);
 					srv->locks_of[token->name].erase(q.name);
 				}
-				break;
-			case Type::Ping: break;
-			default: fail(Code::Corrupt, "protocol: not a request");
+				post_frames(one_frame(Type::Ok, id, answer, limit), false);
+				return;
+			}
 			}
 			post_frames(one_frame(Type::Ok, id, {}, limit), false);
 		} catch (const Error &e) {
@@ -542,7 +516,7 @@ Server::Server(std::unique_ptr<Store> store, ServerOptions opts)
 	int adopt = opts.listen_fd;
 	std::pair<std::string, uint16_t> hp;
 	if (adopt < 0)
-		hp = split_listen(opts.listen);
+		hp = parse_listen(opts.listen);
 	impl_ = std::make_shared<Impl>(std::move(store), std::move(opts));
 	auto &a = impl_->acceptor;
 	boost::system::error_code ec;

@@ -448,57 +448,7 @@ RemoteStore::RemoteStore(RemoteOptions opts)
 
 RemoteStore::~RemoteStore() = default;
 
-void RemoteStore::create(ByteView config, const std::string &key_name, ByteView key)
-{
-	impl_->call(Type::Create, encode_create(config, key_name, key));
-}
-
-Bytes RemoteStore::open() { return impl_->call(Type::Open, {}); }
-
-void RemoteStore::put(Kind kind, const std::string &name, ByteView data)
-{
-	if (!valid_object_name(name))
-		fail(Code::Invalid, "invalid object name: " + name);
-	impl_->call(Type::Put, encode_named(kind, name), data);
-}
-
-Bytes RemoteStore::get(Kind kind, const std::string &name)
-{
-	if (!valid_object_name(name))
-		fail(Code::Invalid, "invalid object name: " + name);
-	return impl_->call(Type::Get, encode_named(kind, name));
-}
-
-Bytes RemoteStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
-{
-	if (!valid_object_name(name))
-		fail(Code::Invalid, "invalid object name: " + name);
-	Bytes b = impl_->call(Type::GetRange, encode_range(kind, name, offset, length));
-	if (b.size() != length)
-		fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": the server sent " +
-		                        std::to_string(b.size()) + " bytes of " + std::to_string(length));
-	return b;
-}
-
-uint64_t RemoteStore::size(Kind kind, const std::string &name)
-{
-	if (!valid_object_name(name))
-		fail(Code::Invalid, "invalid object name: " + name);
-	Bytes b = impl_->call(Type::Size, encode_named(kind, name));
-	Reader r(b, "size");
-	uint64_t n = r.u64();
-	r.expect_done();
-	return n;
-}
-
-std::vector<std::string> RemoteStore::list(Kind kind) { return decode_names(impl_->call(Type::List, encode_kind(kind))); }
-
-void RemoteStore::remove(Kind kind, const std::string &name)
-{
-	if (!valid_object_name(name))
-		fail(Code::Invalid, "invalid object name: " + name);
-	impl_->call(Type::Remove, encode_named(kind, name));
-}
+Bytes RemoteStore::call(Type type, ByteView prefix, ByteView data) { return impl_->call(type, prefix, data); }
 
 std::string RemoteStore::location() const { return impl_->where(); }
 

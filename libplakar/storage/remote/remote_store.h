@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "net/request_store.h"
 #include "net/tokens.h"
-#include "storage/store.h"
 
 namespace plakar::net {
 
@@ -31,24 +31,19 @@ struct RemoteOptions {
 // Parses "plakar://HOST[:PORT]" into host and port. Throws Code::Invalid.
 void parse_remote_uri(const std::string &uri, std::string &host, uint16_t &port);
 
-class RemoteStore : public Store {
+class RemoteStore : public RequestStore {
 public:
 	explicit RemoteStore(RemoteOptions opts);
 	~RemoteStore() override;
 
-	void create(ByteView config, const std::string &key_name, ByteView key) override;
-	Bytes open() override;
-	void put(Kind kind, const std::string &name, ByteView data) override;
-	Bytes get(Kind kind, const std::string &name) override;
-	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override;
-	uint64_t size(Kind kind, const std::string &name) override;
-	std::vector<std::string> list(Kind kind) override;
-	void remove(Kind kind, const std::string &name) override;
 	std::string location() const override;
 	bool append_only() override;
 
 	// The rights the server granted (connects when not connected yet).
 	Rights rights();
+
+protected:
+	Bytes call(Type type, ByteView prefix, ByteView data) override;
 
 private:
 	struct Impl;
