@@ -549,25 +549,27 @@ std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
 	return key;
 }
 
+std::shared_ptr<IndexTable> Repository::lookup_table()
+{
+	std::lock_guard lk(mu_);
+	// Point lookups (cat, ls, a few files) use the table; a bulk read (pull, tarball of a
+	// large tree) soon pays more in table blocks than one index load: switch then.
+	if (index_loaded_ || !cache_ || stats_.table_hits >= kTableLookupsMax)
+		return nullptr;
+	if (!table_opened_) {
+		table_ = IndexTable::open(cache_->dir(), cache_->subkey("index-table"));
+		table_opened_ = true;
+	}
+	return table_;
+}
+
 template <class Read>
 auto Repository::read_located(const Id &id, bool from_store, Read read) -> decltype(read(Id(), BlobRecord()))
 {
 	// Before the index is loaded, the cached index table locates the blob without loading it.
 	// The table is a hint: a blob it places wrongly (repacked since, or a damaged table) fails
 	// authentication there, and the index decides.
-	std::shared_ptr<IndexTable> table;
-	if (!from_store) {
-		std::lock_guard lk(mu_);
-		// Point lookups (cat, ls, a few files) use the table; a bulk read (pull, tarball of a
-		// large tree) soon pays more in table blocks than one index load: switch then.
-		if (!index_loaded_ && cache_ && stats_.table_hits < kTableLookupsMax) {
-			if (!table_opened_) {
-				table_ = IndexTable::open(cache_->dir(), cache_->subkey("index-table"));
-				table_opened_ = true;
-			}
-			table = table_;
-		}
-	}
+	std::shared_ptr<IndexTable> table = from_store ? nullptr : lookup_table();
 	if (table)
 		if (auto hit = table->find(id)) {
 			try {
@@ -640,6 +642,18 @@ ByteView Repository::get_blob(const Id &id, BlobType expected, BlobBuffers &bufs
 {
 	return read_located(id, false,
 	                    [&](const Id &pack, const BlobRecord &rec) { return read_blob(id, expected, pack, rec, bufs); });
+}
+
+std::optional<Repository::BlobPlace> Repository::place_blob(const Id &id)
+{
+	if (auto table = lookup_table())
+		if (auto hit = table->find(id)) {
+			std::lock_guard lk(mu_);
+			stats_.table_hits++;
+			return BlobPlace{hit->pack, hit->rec, true};
+		}
+	std::unique_lock lk(mu_);
+	return locate_locked(lk, id);
 }
 
 std::optional<Repository::BlobPlace> Repository::locate_blob(const Id &id)
@@ -768,14 +782,22 @@ ByteView Repository::read_blob(const Id &id, BlobType expected, const Id &pack, 
 {
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
-	auto key = pack_key(pack);
 	uint8_t *sealed = bufs.sealed.get(rec.length);
 	store_->read_range(Kind::Pack, pack.hex(), rec.offset, rec.length, sealed);
+	return open_blob(id, expected, pack, rec, std::span<uint8_t>(sealed, rec.length), bufs.plain);
+}
+
+ByteView Repository::open_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec,
+                               std::span<uint8_t> sealed, Scratch &plain_buf)
+{
+	if (rec.type != expected)
+		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
+	auto key = pack_key(pack);
 	// The blob's id is in its associated data: what authenticates is what a key holder stored
 	// under that id, so the id is not computed again from the plaintext here (docs/format.md).
 	if (rec.id != id)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " is located at another blob's record");
-	ByteView plain = key->blob_plaintext(rec, std::span<uint8_t>(sealed, rec.length), bufs.plain);
+	ByteView plain = key->blob_plaintext(rec, sealed, plain_buf);
 	if (expected != BlobType::Chunk) {
 		std::lock_guard lk(mu_);
 		stats_.meta_fetched++;

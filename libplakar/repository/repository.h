@@ -104,6 +104,15 @@ public:
 	std::optional<BlobPlace> locate_blob(const Id &id);
 	// Every place holding the blob: all its index entries, else what locate_blob finds.
 	std::vector<BlobPlace> locate_all(const Id &id);
+	// Batched reading (pull reads the blobs of many small files in a few ranges): where a blob
+	// most likely is. Like get_blob, the cached index table answers before the index is loaded;
+	// its answer is a hint, and a wrong one fails in open_blob. nullopt when it is nowhere.
+	std::optional<BlobPlace> place_blob(const Id &id);
+	// Opens a blob the caller read itself: sealed holds the rec.length bytes at rec.offset of
+	// the pack, and is decrypted in place (its bytes are lost). The view is into sealed or
+	// plain. Throws Code::Corrupt (then get_blob decides: it also tries other copies).
+	ByteView open_blob(const Id &id, BlobType expected, const Id &pack, const BlobRecord &rec,
+	                   std::span<uint8_t> sealed, Scratch &plain);
 	// Calls fn for every indexed blob (loads the index). fn must not call back into the
 	// repository.
 	void for_each_indexed(const std::function<void(const Id &pack, const BlobRecord &rec)> &fn);
@@ -193,6 +202,8 @@ private:
 	// Finds where a blob lies (cached table, index, packs the index does not name) and calls
 	// read(pack, rec) there; when its pack is gone, tries the other copies the index knows.
 	template <class Read> auto read_located(const Id &id, bool from_store, Read read) -> decltype(read(Id(), BlobRecord()));
+	// The cached index table, while point lookups may still use it (nullptr otherwise).
+	std::shared_ptr<IndexTable> lookup_table();
 	// Looks a blob up in the index, refreshing it on a miss, then in the packs it does not name.
 	std::optional<BlobPlace> locate_locked(std::unique_lock<std::mutex> &lk, const Id &id);
 	// Reads the tables of contents of the packs the index does not name (once per pack).

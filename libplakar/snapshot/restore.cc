@@ -119,6 +119,42 @@ struct DirJob {
 	std::list<std::unique_ptr<DirJob>>::iterator self;
 };
 
+// Small files are restored in batches. A batch locates the chunks of all its files first,
+// then reads them with one read_range per run of neighbouring blobs of a pack: what push wrote
+// side by side is restored side by side, so a remote store answers one request per few MiB
+// instead of one per chunk. What the batch could not read or open is read again chunk by chunk
+// through get_blob, which reports the error or finds another copy.
+constexpr uint64_t kBatchFileMax = 1 << 20; // larger files, or with a chunk list, go alone
+constexpr uint64_t kBatchBytes = 4 << 20;
+constexpr size_t kBatchFiles = 256;
+constexpr uint64_t kRegionGap = 64 << 10; // read through gaps up to this
+constexpr uint64_t kRegionMax = 8 << 20;
+
+struct BatchFile {
+	Entry entry;
+	std::string dest;
+	DirJob *parent;
+};
+
+// The sealed blobs a batch read, by id; each one is opened (decrypted in place) once.
+struct Prefetched {
+	struct Slot {
+		Id pack;
+		BlobRecord rec;
+		uint8_t *sealed;
+		bool used = false;
+	};
+	std::unordered_map<Id, Slot, IdHash> slots;
+	Scratch buf;
+};
+
+// One per worker thread: a batch, or the current stretch of a large file.
+Prefetched &thread_prefetched()
+{
+	thread_local Prefetched pre;
+	return pre;
+}
+
 // Restores a tree: the walker (the calling thread) creates directories and small items and
 // hands regular files to a pool of workers (the repository's CPU budget), which read, verify
 // and write them. Progress events are emitted by the walker only.
@@ -132,6 +168,8 @@ public:
 	void stop() { pool_.stop(); }
 
 	void restore(const Entry &e, const std::string &dest, DirJob *parent);
+	// Hands the batch of small files gathered so far to a worker.
+	void submit_batch();
 	// Waits for the workers (reporting meanwhile); rethrows what is not a per-item failure.
 	void finish();
 	void set_metadata(const Entry &e, const std::string &dest);
@@ -140,8 +178,11 @@ public:
 	SharedCounters count;
 
 private:
-	void restore_file(const Entry &e, const std::string &dest);
-	void write_content(const Entry &e, int fd, const std::string &dest);
+	void restore_file(const Entry &e, const std::string &dest, Prefetched *pre = nullptr);
+	void restore_batch(std::vector<BatchFile> &files);
+	void prefetch(const std::vector<Id> &ids, Prefetched &pre);
+	void prefetch_into(const std::vector<Id> &ids, Prefetched &pre);
+	void write_content(const Entry &e, int fd, const std::string &dest, Prefetched *pre);
 	void set_file_metadata(const Entry &e, int fd, const std::string &dest);
 	void remove_existing(const std::string &dest, bool keep_dir);
 	void item_error(const std::string &path, const std::string &msg);
@@ -156,6 +197,8 @@ private:
 	std::mutex mu_; // jobs_, zero_ids_
 	EventRelay relay_;
 	std::list<std::unique_ptr<DirJob>> jobs_;
+	std::vector<BatchFile> batch_; // walker only
+	uint64_t batch_bytes_ = 0;
 	// Chunks known to be all zeros: skipped (left as holes) without being read again. A
 	// sparse file's holes are stored as repeats of one zero chunk.
 	std::unordered_set<Id, IdHash> zero_ids_;
@@ -241,20 +284,54 @@ void Restorer::set_file_metadata(const Entry &e, int fd, const std::string &dest
 
 // Writes a file's content at fd: chunk by chunk, each run of non-zero 64 KiB blocks in one
 // pwrite, runs of zero blocks left as holes (sparse files stay sparse).
-void Restorer::write_content(const Entry &e, int fd, const std::string &dest)
+void Restorer::write_content(const Entry &e, int fd, const std::string &dest, Prefetched *pre)
 {
 	constexpr size_t kBlock = 64 * 1024;
 	thread_local BlobBuffers bufs;
 	auto chunks = file_chunks(repo_, e);
 	uint64_t off = 0, written_end = 0;
-	for (const auto &c : chunks) {
+	// A file restored alone is read a stretch of chunks at a time (kBatchBytes), each stretch
+	// prefetched like a batch of small files.
+	bool stretches = !pre && chunks.size() > 1;
+	size_t stretch_end = 0;
+	for (size_t ci = 0; ci < chunks.size(); ci++) {
+		const ChunkRef &c = chunks[ci];
+		if (stretches && ci == stretch_end) {
+			std::vector<Id> ids;
+			uint64_t bytes = 0;
+			for (; stretch_end < chunks.size() && (ids.empty() || bytes + chunks[stretch_end].len <= kBatchBytes);
+			     stretch_end++) {
+				ids.push_back(chunks[stretch_end].id);
+				bytes += chunks[stretch_end].len;
+			}
+			pre = &thread_prefetched();
+			prefetch(ids, *pre);
+		}
 		bool zero;
 		{
 			std::lock_guard lk(mu_);
 			zero = zero_ids_.count(c.id) != 0;
 		}
 		if (!zero) {
-			ByteView b = repo_.get_blob(c.id, BlobType::Chunk, bufs);
+			ByteView b;
+			bool have = false;
+			if (pre) {
+				auto it = pre->slots.find(c.id);
+				if (it != pre->slots.end() && !it->second.used) {
+					auto &slot = it->second;
+					slot.used = true;
+					try {
+						b = repo_.open_blob(c.id, BlobType::Chunk, slot.pack, slot.rec,
+						                    std::span<uint8_t>(slot.sealed, slot.rec.length), bufs.plain);
+						have = true;
+					} catch (const Error &err) {
+						if (err.code() == Code::Canceled)
+							throw;
+					}
+				}
+			}
+			if (!have)
+				b = repo_.get_blob(c.id, BlobType::Chunk, bufs);
 			if (b.size() != c.len)
 				fail(Code::Corrupt, "chunk " + c.id.hex().substr(0, 16) + " has the wrong size");
 			bool any = false;
@@ -296,7 +373,112 @@ void Restorer::write_content(const Entry &e, int fd, const std::string &dest)
 		fail_errno(dest, errno);
 }
 
-void Restorer::restore_file(const Entry &e, const std::string &dest)
+// Reads these chunks into pre (emptied first), a few ranges per pack. Best effort: a chunk it
+// cannot place or read is left out, for get_blob to read. Throws only Code::Canceled.
+void Restorer::prefetch(const std::vector<Id> &ids, Prefetched &pre)
+{
+	pre.slots.clear();
+	try {
+		prefetch_into(ids, pre);
+	} catch (const Error &err) {
+		if (err.code() == Code::Canceled)
+			throw;
+		pre.slots.clear(); // each chunk is then read alone, and what is wrong reported
+	}
+}
+
+void Restorer::prefetch_into(const std::vector<Id> &ids, Prefetched &pre)
+{
+	struct Want {
+		Id id;
+		Repository::BlobPlace place;
+	};
+	std::vector<Want> want;
+	std::unordered_set<Id, IdHash> seen;
+	for (const auto &id : ids) {
+		if (!seen.insert(id).second)
+			continue;
+		{
+			std::lock_guard lk(mu_);
+			if (zero_ids_.count(id))
+				continue;
+		}
+		if (auto place = repo_.place_blob(id))
+			want.push_back({id, std::move(*place)});
+	}
+	std::sort(want.begin(), want.end(), [](const Want &a, const Want &b) {
+		return a.place.pack != b.place.pack ? a.place.pack < b.place.pack : a.place.rec.offset < b.place.rec.offset;
+	});
+	// Runs of blobs of one pack, each run one read.
+	struct Region {
+		size_t first, last; // in want, inclusive
+		uint64_t begin, end;
+	};
+	std::vector<Region> regions;
+	uint64_t total = 0;
+	for (size_t i = 0; i < want.size(); i++) {
+		const auto &w = want[i];
+		uint64_t b = w.place.rec.offset, e = b + w.place.rec.length;
+		if (!regions.empty()) {
+			Region &r = regions.back();
+			const auto &prev = want[r.last].place;
+			if (prev.pack == w.place.pack && b >= r.end && b - r.end <= kRegionGap && e - r.begin <= kRegionMax) {
+				total += e - r.end;
+				r.last = i;
+				r.end = e;
+				continue;
+			}
+		}
+		regions.push_back({i, i, b, e});
+		total += e - b;
+	}
+	uint8_t *buf = pre.buf.get(total);
+	for (const auto &r : regions) {
+		const Id &pack = want[r.first].place.pack;
+		try {
+			repo_.store().read_range(Kind::Pack, pack.hex(), r.begin, r.end - r.begin, buf);
+		} catch (const Error &err) {
+			if (err.code() == Code::Canceled)
+				throw;
+			continue; // get_blob reads these, and reports what is wrong
+		}
+		for (size_t i = r.first; i <= r.last; i++)
+			pre.slots.emplace(want[i].id, Prefetched::Slot{pack, want[i].place.rec, buf + (want[i].place.rec.offset - r.begin)});
+		buf += r.end - r.begin;
+	}
+}
+
+void Restorer::restore_batch(std::vector<BatchFile> &files)
+{
+	Prefetched &pre = thread_prefetched();
+	std::vector<Id> ids;
+	for (const auto &f : files)
+		for (const auto &c : f.entry.chunks)
+			ids.push_back(c.id);
+	prefetch(ids, pre);
+	for (const auto &f : files) {
+		try {
+			restore_file(f.entry, f.dest, &pre);
+		} catch (const Error &err) {
+			if (err.code() == Code::Canceled)
+				throw;
+			failed(f.dest, err);
+		}
+		dir_done(f.parent);
+	}
+}
+
+void Restorer::submit_batch()
+{
+	if (batch_.empty())
+		return;
+	auto files = std::make_shared<std::vector<BatchFile>>(std::move(batch_));
+	batch_.clear();
+	batch_bytes_ = 0;
+	pool_.submit([this, files] { restore_batch(*files); });
+}
+
+void Restorer::restore_file(const Entry &e, const std::string &dest, Prefetched *pre)
 {
 	if (!e.error.empty()) {
 		item_error(dest, "not restored: its content could not be read at backup time (" + e.error + ")");
@@ -327,7 +509,7 @@ void Restorer::restore_file(const Entry &e, const std::string &dest)
 	if (f.fd < 0)
 		fail_errno(dest, errno);
 	try {
-		write_content(e, f.fd, dest);
+		write_content(e, f.fd, dest, pre);
 		set_file_metadata(e, f.fd, dest);
 		if (::close(f.release()) != 0)
 			fail_errno(dest, errno);
@@ -407,6 +589,13 @@ void Restorer::restore(const Entry &e, const std::string &dest, DirJob *parent)
 			if (e.nlink > 1 || !e.error.empty()) {
 				// Hard links are made by the walker, which knows the first path of each.
 				restore_file(e, dest);
+			} else if (!e.has_list && e.size <= kBatchFileMax) {
+				if (parent)
+					parent->pending++;
+				batch_.push_back({e, dest, parent});
+				batch_bytes_ += e.size;
+				if (batch_.size() >= kBatchFiles || batch_bytes_ >= kBatchBytes)
+					submit_batch();
 			} else {
 				if (parent)
 					parent->pending++;
@@ -454,6 +643,7 @@ void Restorer::restore(const Entry &e, const std::string &dest, DirJob *parent)
 
 void Restorer::finish()
 {
+	submit_batch();
 	while (!pool_.wait_for(std::chrono::milliseconds(200)))
 		report(true);
 	report(true);

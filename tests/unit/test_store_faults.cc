@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 
 #include "base/error.h"
 #include "helpers.h"
@@ -134,4 +135,96 @@ TEST_CASE("retry: transient failures are retried, final answers are not", "[faul
 	                RetryPolicy{3, std::chrono::milliseconds(1)});
 	CHECK(code_of([&] { full.put(Kind::Lock, "00", as_bytes("xx")); }) == Code::Error);
 	CHECK(full.retries() == 2);
+}
+
+namespace {
+// A tree of many small files and one of many chunks, pushed with small chunks (4 to 64 KiB).
+struct PullFixture {
+	test::TempDir d;
+	std::string uri, snap;
+	std::map<std::string, Bytes> files; // path under src -> content
+	PullFixture()
+	{
+		uri = d / "repo";
+		for (int i = 0; i < 300; i++) {
+			std::string rel = "d" + std::to_string(i % 7) + "/f" + std::to_string(i);
+			fs::create_directories(d / ("src/d" + std::to_string(i % 7)));
+			files[rel] = test::random_data(500 + 37 * size_t(i), uint64_t(i));
+		}
+		files["big"] = test::random_data(3 << 20, 999);
+		for (const auto &[rel, b] : files)
+			test::write_file(d / ("src/" + rel), b);
+		auto r = test::small_repo(uri);
+		snap = push(*r, {d / "src"}, {}).id_string();
+	}
+	// Pulls src to `to` through a FaultStore; returns the get_range calls the pull made.
+	int pull_through(FaultPlan plan, const std::string &to)
+	{
+		auto store = std::make_unique<FaultStore>(open_store(uri), plan);
+		FaultStore *fault = store.get();
+		OpenOptions oo;
+		oo.use_cache = false;
+		auto r = Repository::open(std::move(store), std::string("pw"), oo);
+		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
+		int before = fault->ranges();
+		PullOptions po;
+		po.to = to;
+		po.rebase = true;
+		pull(*r, h, d / "src", po);
+		return fault->ranges() - before;
+	}
+	// How many files of `to` are missing or differ from what was pushed (none is allowed to
+	// differ: a file that could not be restored must not be there).
+	std::pair<int, int> compare(const std::string &to)
+	{
+		int missing = 0, wrong = 0;
+		for (const auto &[rel, b] : files) {
+			std::string p = to + "/src/" + rel;
+			if (!fs::exists(p))
+				missing++;
+			else if (test::read_file(p) != b)
+				wrong++;
+		}
+		return {missing, wrong};
+	}
+};
+} // namespace
+
+TEST_CASE("pull: the chunks of many small files are read in a few ranges", "[faults][pull]")
+{
+	PullFixture fx;
+	int ranges = fx.pull_through({}, fx.d / "out");
+	CHECK(fx.compare(fx.d / "out") == std::pair<int, int>{0, 0});
+	// 300 small files and ~190 chunks of the large one: one range per chunk would be ~500.
+	CHECK(ranges < 40);
+}
+
+TEST_CASE("pull: what a batched range cannot read is read chunk by chunk", "[faults][pull]")
+{
+	PullFixture fx;
+	FaultPlan plan;
+	plan.fail_range_over = 128 << 10; // every batched range fails; single chunks (<= 64 KiB) do not
+	int ranges = fx.pull_through(plan, fx.d / "out");
+	CHECK(fx.compare(fx.d / "out") == std::pair<int, int>{0, 0});
+	CHECK(ranges > 400);
+}
+
+TEST_CASE("pull: a damaged blob in a batch fails its file only", "[faults][pull]")
+{
+	PullFixture fx;
+	int damaged = 0;
+	for (const auto &p : test::files_under(fx.uri + "/packs")) {
+		Bytes b = test::read_file(p);
+		if (b[5] != 1) // data packs only
+			continue;
+		b.at(b.size() / 3) ^= 0x20;
+		test::write_file(p, b);
+		damaged++;
+	}
+	REQUIRE(damaged >= 1);
+	CHECK(code_of([&] { fx.pull_through({}, fx.d / "out"); }) == Code::Corrupt);
+	auto [missing, wrong] = fx.compare(fx.d / "out");
+	CHECK(wrong == 0);
+	CHECK(missing >= 1);
+	CHECK(missing <= damaged);
 }

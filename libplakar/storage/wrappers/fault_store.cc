@@ -52,6 +52,9 @@ Bytes FaultStore::get(Kind kind, const std::string &name)
 Bytes FaultStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
 {
 	delay();
+	ranges_++;
+	if (plan_.fail_range_over && length > plan_.fail_range_over)
+		fail(Code::Error, std::string(kind_name(kind)) + " " + name + ": injected I/O error");
 	return maybe_short(inner_->get_range(kind, name, offset, length));
 }
 

@@ -15,6 +15,7 @@ struct FaultPlan {
 	uint64_t space_bytes = 0;      // puts fail with "No space left on device" past this many bytes; 0: no limit
 	int short_read_at = 0;         // the Nth get/get_range returns one byte less than asked; 0: never
 	std::chrono::milliseconds latency{0}; // added before every operation
+	uint64_t fail_range_over = 0;  // a get_range of more bytes than this fails with an I/O error; 0: never
 };
 
 class FaultStore : public Store {
@@ -32,13 +33,15 @@ public:
 	std::string location() const override { return inner_->location(); }
 
 	int puts() const { return puts_; }
+	// get_range calls so far (failed ones included).
+	int ranges() const { return ranges_; }
 
 private:
 	void delay() const;
 	Bytes maybe_short(Bytes b);
 	std::unique_ptr<Store> inner_;
 	FaultPlan plan_;
-	std::atomic<int> puts_{0}, gets_{0};
+	std::atomic<int> puts_{0}, gets_{0}, ranges_{0};
 	std::atomic<uint64_t> written_{0};
 };
 
