@@ -8,7 +8,10 @@
 #     server's peak RSS (its three processes, summed), errors (must be 0), then `check
 #     -read-data` of the served repository.
 #   bench/server.sh CORPUS_DIR [CLIENTS] [SECONDS]
-# Env: PLAKAR (default build/cli/plakar), PLAKAR_FLAGS (e.g. "-cpu 2"), BENCH_DIR.
+# Env: PLAKAR (default build/cli/plakar), PLAKAR_FLAGS (e.g. "-cpu 2"), BENCH_DIR,
+#      TLS=1 (the servers use a certificate made by `plakar tls-cert`, clients plakar+tls://
+#      with its pin). Steps through the server also report the server's own CPU time (its
+#      three processes, from /proc).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PLAKAR=$(realpath "${PLAKAR:-$HERE/../build/cli/plakar}")
@@ -24,11 +27,23 @@ export PLAKAR_PASSPHRASE=bench-password XDG_CACHE_HOME=$OUT/cache
 SETUP=$HERE/../../shared/bench/setup_target.sh
 [[ -x $SETUP ]] && "$SETUP" >/dev/null && RESTORE=$B/tgt/server-restore || RESTORE=$OUT/restore
 
-step() { # NAME COMMAND...: wall s, user+sys s, peak RSS MiB of the command
+server_ticks() { # user+sys clock ticks of the server and its children so far
+	local t=0 pid
+	for pid in $SERVER $(cat /proc/$SERVER/task/$SERVER/children 2>/dev/null); do
+		# utime, stime, cutime, cstime: fields 14-17, counted after the "(comm)" (which has spaces)
+		t=$((t + $(sed 's/.*) //' /proc/$pid/stat 2>/dev/null | awk '{print $12 + $13 + $14 + $15}' || echo 0)))
+	done
+	echo $t
+}
+step() { # NAME COMMAND...: wall s, user+sys s, peak RSS MiB of the command (and the server's CPU)
 	local name=$1; shift
+	local t0; t0=$(server_ticks)
 	/usr/bin/time -f "%e %U %S %M" -o "$OUT/time" "$@" >/dev/null 2>"$OUT/err" || { cat "$OUT/err"; exit 1; }
+	local t1; t1=$(server_ticks)
 	read -r wall user sys rss <"$OUT/time"
-	printf "%-28s %8.2f s %8.2f s %6d MiB\n" "$name" "$wall" "$(echo "$user + $sys" | bc)" $((rss / 1024))
+	local srv=""
+	[[ $* == *plakar*://* ]] && srv=$(printf "   server %.2f s" "$(echo "($t1 - $t0) / $(getconf CLK_TCK)" | bc -l)")
+	printf "%-28s %8.2f s %8.2f s %6d MiB%s\n" "$name" "$wall" "$(echo "$user + $sys" | bc)" $((rss / 1024)) "$srv"
 }
 warm() { tar cf - -C "$(dirname "$SRC")" "$(basename "$SRC")" | cat >/dev/null; }
 
@@ -36,12 +51,18 @@ $PLAKAR token -tokens "$OUT/tokens" bench 2>/dev/null >"$OUT/client-token"
 export PLAKAR_TOKEN=$(cat "$OUT/client-token")
 SERVERS=()
 trap 'kill "${SERVERS[@]}" 2>/dev/null || true' EXIT
+TLS_ARGS=()
+if [[ ${TLS:-0} == 1 ]]; then
+	$PLAKAR tls-cert -name 127.0.0.1 "$OUT/cert.pem" "$OUT/key.pem" 2>/dev/null >"$OUT/pin"
+	TLS_ARGS=(-tls-cert "$OUT/cert.pem" -tls-key "$OUT/key.pem")
+fi
 start_server() { # STORE LOG: starts a server; sets URI and SERVER
-	$PLAKAR on "$1" server -tokens "$OUT/tokens" -listen 127.0.0.1:0 2>"$2" &
+	$PLAKAR on "$1" server -tokens "$OUT/tokens" -listen 127.0.0.1:0 "${TLS_ARGS[@]}" 2>"$2" &
 	SERVER=$!
 	SERVERS+=("$SERVER")
 	for _ in $(seq 100); do grep -q serving "$2" && break; sleep 0.05; done
-	URI=plakar://$(sed -n 's/.* on \(127[^ ]*\)$/\1/p' "$2" | head -1)
+	local addr; addr=$(sed -n 's/.* on \(127[^ ,]*\).*$/\1/p' "$2" | head -1)
+	if [[ ${TLS:-0} == 1 ]]; then URI="plakar+tls://$addr?pin=$(cat "$OUT/pin")"; else URI=plakar://$addr; fi
 }
 start_server "$OUT/served" "$OUT/server.log"
 echo "server: $URI"

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "net/privsep_server.h"
 #include "net/server.h"
+#include "net/tls.h"
 #include "net/tokens.h"
 
 using namespace plakar;
@@ -26,10 +27,17 @@ int plakar_server_new(plakar_server **out, const char *repository, const plakar_
 		*out = nullptr;
 		require(repository && *repository, "repository is NULL or empty");
 		require(opts, "options are NULL (tokens_file is required)");
-		require(opts->version == PLAKAR_SERVER_OPTIONS_VERSION, "unknown plakar_server_options version");
+		require(opts->version == 1 || opts->version == PLAKAR_SERVER_OPTIONS_VERSION,
+		        "unknown plakar_server_options version");
 		require(opts->tokens_file && *opts->tokens_file, "tokens_file is required: a server never runs open");
-		require(std::strncmp(repository, "plakar://", 9) != 0, "a server serves a local store, not plakar://");
+		require(std::strncmp(repository, "plakar://", 9) != 0 && std::strncmp(repository, "plakar+tls://", 13) != 0,
+		        "a server serves a local store, not plakar://");
 		net::ServerOptions o;
+		if (opts->version >= 2 && (opts->tls_cert_file || opts->tls_key_file)) {
+			require(opts->tls_cert_file && *opts->tls_cert_file && opts->tls_key_file && *opts->tls_key_file,
+			        "TLS needs both tls_cert_file and tls_key_file");
+			o.tls = std::make_shared<net::TlsIdentity>(net::load_tls_identity(opts->tls_cert_file, opts->tls_key_file));
+		}
 		if (opts->listen)
 			o.listen = opts->listen;
 		o.tokens = net::load_tokens(opts->tokens_file);
@@ -64,6 +72,21 @@ int plakar_server_address(char **out, const plakar_server *server)
 		require(server, "server is NULL");
 		std::string a = server->privsep ? server->privsep->address() : server->server->address();
 		*out = strdup(a.c_str());
+		if (!*out)
+			throw std::bad_alloc();
+	});
+}
+
+int plakar_server_tls_pin(char **out, const plakar_server *server)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(server, "server is NULL");
+		std::string pin = server->privsep ? server->privsep->tls_pin() : server->server->tls_pin();
+		if (pin.empty())
+			fail(Code::NotFound, "this server runs without TLS");
+		*out = strdup(pin.c_str());
 		if (!*out)
 			throw std::bad_alloc();
 	});
@@ -120,6 +143,33 @@ int plakar_token_new(char **server_line, char **client_token, const char *name, 
 		}
 		*server_line = a;
 		*client_token = b;
+	});
+}
+
+int plakar_tls_cert_new(const char *cert_file, const char *key_file, const char *name, unsigned int days, char **pin)
+{
+	return guard([&] {
+		if (pin)
+			*pin = nullptr;
+		require(cert_file && *cert_file, "cert_file is NULL or empty");
+		require(key_file && *key_file, "key_file is NULL or empty");
+		require(name && *name, "name is NULL or empty");
+		auto id = net::make_tls_identity(name, days);
+		std::string p = net::tls_pin(id);
+		char *copy = nullptr;
+		if (pin) {
+			copy = strdup(p.c_str());
+			if (!copy)
+				throw std::bad_alloc();
+		}
+		try {
+			net::write_tls_identity(id, cert_file, key_file);
+		} catch (...) {
+			free(copy);
+			throw;
+		}
+		if (pin)
+			*pin = copy;
 	});
 }
 

@@ -168,7 +168,15 @@ std::string usage_line(std::string_view command) {
 		return "plakar agent [-timeout SECONDS] [-foreground] [-socket PATH] | plakar agent -stop";
 	if (command == "check")
 		return std::string(global) + "check [-fast] [-read-data] [-refcounts] [-json] [SNAPSHOT...]";
-	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|keep|gc|repair|agent|version [options] [args]";
+	if (command == "server")
+		return std::string(global) + "server [-listen HOST:PORT] [-tokens FILE] [-workers N] [-max-connections N] "
+		                             "[-tls-cert FILE -tls-key FILE]";
+	if (command == "token")
+		return "plakar token [-rights rw|ro|append] [-tokens FILE] NAME";
+	if (command == "tls-cert")
+		return "plakar tls-cert [-name HOST] [-days N] CERT KEY";
+	return std::string(global) + "create|push|ls|cat|pull|diff|locate|info|tarball|check|rm|keep|gc|repair|agent|"
+	                             "server|token|tls-cert|version [options] [args]";
 }
 
 } // namespace plakar::cli

@@ -29,6 +29,7 @@ CommandFn find_command(std::string_view name) {
 	    {"tarball", cmd_tarball}, {"check", cmd_check}, {"agent", cmd_agent},
 	    {"rm", cmd_rm},         {"gc", cmd_gc},         {"keep", cmd_keep},
 	    {"repair", cmd_repair}, {"server", cmd_server}, {"token", cmd_token},
+	    {"tls-cert", cmd_tls_cert},
 	};
 	for (const Entry &e : table)
 		if (e.name == name)

@@ -28,6 +28,7 @@ int cmd_keep(Session &session);
 int cmd_repair(Session &session);
 int cmd_server(Session &session);
 int cmd_token(Session &session);
+int cmd_tls_cert(Session &session);
 
 // The command of that name, or nullptr.
 using CommandFn = int (*)(Session &);

@@ -788,9 +788,16 @@ typedef struct plakar_server_options {
 	plakar_log_cb log;             /* may be NULL */
 	void *payload;
 	unsigned int flags;            /* enum plakar_server_flag bits */
+	/* Version 2. Both set: every connection is TLS 1.3 with this certificate (PEM, then any
+	 * intermediate ones) and its private key (PEM, unencrypted, mode 0600 or stricter);
+	 * clients reach it as plakar+tls://. Both NULL: in the clear. The files are read by
+	 * plakar_server_new. */
+	const char *tls_cert_file;
+	const char *tls_key_file;
 } plakar_server_options;
-#define PLAKAR_SERVER_OPTIONS_VERSION 1
-#define PLAKAR_SERVER_OPTIONS_INIT {PLAKAR_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0}
+/* Version 1 is the same structure without the tls_ fields, still accepted. */
+#define PLAKAR_SERVER_OPTIONS_VERSION 2
+#define PLAKAR_SERVER_OPTIONS_INIT {PLAKAR_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL}
 
 enum plakar_server_flag {
 	/*
@@ -806,10 +813,12 @@ enum plakar_server_flag {
 };
 
 /*
- * Loads the tokens and binds the listening socket for the store at repository (any store URI
- * but plakar://; the repository need not exist yet: a client may create it). PLAKAR_EINVALID
- * for bad options, a malformed or group/other-readable tokens file; PLAKAR_ENOTFOUND when the
- * tokens file does not exist; PLAKAR_ERROR when the address cannot be bound.
+ * Loads the tokens (and the TLS certificate and key) and binds the listening socket for the
+ * store at repository (any store URI but plakar:// and plakar+tls://; the repository need not
+ * exist yet: a client may create it). PLAKAR_EINVALID for bad options, a malformed or
+ * group/other-readable tokens or key file, a key that is not the certificate's;
+ * PLAKAR_ENOTFOUND when the tokens, certificate or key file does not exist; PLAKAR_ERROR when
+ * the address cannot be bound.
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_new(plakar_server **out, const char *repository,
                                                      const plakar_server_options *opts);
@@ -820,6 +829,10 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_new(plakar_server **out, const 
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_address(char **out, const plakar_server *server);
 /* Serves until plakar_server_stop; blocks. Once only per server. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_run(plakar_server *server);
+/* The pin of the server's TLS certificate, "sha256:" and 64 hex digits, what clients put in
+ * plakar+tls://HOST:PORT?pin=PIN. Caller frees with plakar_string_free. PLAKAR_ENOTFOUND when
+ * the server runs without TLS. Any thread. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_tls_pin(char **out, const plakar_server *server);
 /* Makes plakar_server_run return (open connections are closed). Any thread; idempotent. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_server_stop(plakar_server *server);
 /* Frees the server and closes its socket. NULL is fine. Not while plakar_server_run runs:
@@ -834,6 +847,17 @@ PLAKAR_EXTERN void plakar_server_free(plakar_server *server);
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_token_new(char **server_line, char **client_token, const char *name,
                                                     const char *rights);
+
+/*
+ * Writes a new self-signed TLS certificate for a server (ECDSA P-256) to cert_file (mode 0644)
+ * and its private key to key_file (mode 0600). name is the host name or IP address clients use
+ * (the certificate's subject alternative name), days its validity (1 to 36500). Neither file
+ * may exist (PLAKAR_EEXISTS: a key is never replaced). *pin (caller-owned, plakar_string_free;
+ * pin may be NULL) receives the certificate's pin. PLAKAR_EINVALID for a malformed name or
+ * days.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_tls_cert_new(const char *cert_file, const char *key_file, const char *name,
+                                                       unsigned int days, char **pin);
 
 #ifdef __cplusplus
 }

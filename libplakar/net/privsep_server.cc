@@ -18,7 +18,9 @@
 #include <thread>
 
 #include "net/asio.h"
+#include "net/gate.h"
 #include "net/request_store.h"
+#include "net/tls.h"
 #include "privsep/daemon.h"
 
 namespace plakar::net {
@@ -31,8 +33,14 @@ using privsep::Channel;
 using privsep::Daemon;
 using privsep::Message;
 
-// net -> store: a query whose answer is kStoreOk or kStoreFail.
-constexpr uint32_t kStoreCall = 1, kStoreOk = 2, kStoreFail = 3;
+// net -> store: queries answered by kStoreOk or kStoreFail, and one message. The store process
+// holds the gate (net/gate.h): sessions, tokens, rights. net holds no secret.
+//   kStoreCall     [u64 session][u8 type][request body]   -> the Ok body
+//   kOpenSession   [client nonce]                         -> [u64 session][server nonce]
+//   kAuthSession   [u64 session][auth message]            -> [welcome message]
+//   kCloseSession  [u64 session]                          (a message, no answer)
+constexpr uint32_t kStoreCall = 1, kStoreOk = 2, kStoreFail = 3, kOpenSession = 4, kAuthSession = 5,
+                   kCloseSession = 6;
 // Payloads above this travel in a memfd passed with the message (objects may exceed the
 // channel's payload limit).
 constexpr size_t kInline = 256 * 1024;
@@ -93,22 +101,63 @@ Bytes unwrap(Message &m)
 	return out;
 }
 
-// The Store the net process serves: every call is a query to the store process.
-class IpcStore : public RequestStore {
+// The gate as the net process sees it: every call is a query to the store process.
+class IpcBackend : public Backend {
 public:
-	explicit IpcStore(Daemon &d, std::string where) : d_(d), where_(std::move(where)) {}
-	std::string location() const override { return where_; }
+	explicit IpcBackend(Daemon &d) : d_(d) {}
 
-protected:
-	Bytes call(Type type, ByteView prefix, ByteView data) override
+	Opened open_session(ByteView client_nonce) override
 	{
-		Bytes body;
-		body.reserve(1 + prefix.size() + data.size());
-		body.push_back(uint8_t(type));
-		body.insert(body.end(), prefix.begin(), prefix.end());
-		body.insert(body.end(), data.begin(), data.end());
+		Bytes a = ask(kOpenSession, client_nonce);
+		Reader r(a, "session");
+		Opened o;
+		o.session = r.u64();
+		ByteView nonce = r.raw(kNonce);
+		r.expect_done();
+		o.server_nonce = Bytes(nonce.begin(), nonce.end());
+		return o;
+	}
+	WelcomeMsg authenticate(uint64_t session, const AuthMsg &auth) override
+	{
+		Writer w;
+		w.u64(session);
+		Bytes m = encode(auth);
+		w.buf().insert(w.buf().end(), m.begin(), m.end());
+		return decode_welcome(ask(kAuthSession, w.buf()));
+	}
+	void close_session(uint64_t session) override
+	{
+		Writer w;
+		w.u64(session);
+		Payload p = wrap(w.buf());
+		d_.process("store").message(kCloseSession, p.data);
+	}
+	Bytes call(uint64_t session, Type type, ByteView body) override
+	{
+		Bytes b;
+		b.reserve(9 + body.size());
+		Writer w;
+		w.u64(session);
+		w.u8(uint8_t(type));
+		b = w.take();
+		b.insert(b.end(), body.begin(), body.end());
+		return ask(kStoreCall, b);
+	}
+	void read_range(uint64_t session, Kind kind, const std::string &name, uint64_t offset, uint64_t n,
+	                uint8_t *dst) override
+	{
+		Bytes got = call(session, Type::GetRange, encode_range(kind, name, offset, n));
+		if (got.size() != n)
+			fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": " + std::to_string(got.size()) +
+			                        " bytes came of " + std::to_string(n));
+		std::memcpy(dst, got.data(), n);
+	}
+
+private:
+	Bytes ask(uint32_t type, ByteView body)
+	{
 		Payload p = wrap(body);
-		Message r = d_.process("store").query(kStoreCall, p.data, p.fd.fd);
+		Message r = d_.process("store").query(type, p.data, p.fd.fd);
 		Bytes answer = unwrap(r);
 		if (r.type == kStoreOk)
 			return answer;
@@ -116,18 +165,32 @@ protected:
 			fail(Code::Corrupt, "privsep: unexpected answer from the store process");
 		throw_fail(answer, "");
 	}
-
-private:
 	Daemon &d_;
-	std::string where_;
 };
 
-// In the store process: runs one forwarded call, validated again.
-Bytes run_call(Store &st, ByteView body)
+// In the store process: one query from net, through the gate.
+Bytes run_query(Gate &gate, uint32_t type, ByteView body)
 {
-	if (body.empty())
-		fail(Code::Corrupt, "privsep: empty store call");
-	return run_request(st, decode_request(Type(body[0]), body.subspan(1)));
+	Reader r(body, "store call");
+	switch (type) {
+	case kOpenSession: {
+		auto o = gate.open_session(body);
+		Writer w;
+		w.u64(o.session);
+		w.buf().insert(w.buf().end(), o.server_nonce.begin(), o.server_nonce.end());
+		return w.take();
+	}
+	case kAuthSession: {
+		uint64_t session = r.u64();
+		return encode(gate.authenticate(session, decode_auth(r.raw(r.remaining()))));
+	}
+	case kStoreCall: {
+		uint64_t session = r.u64();
+		Type t = Type(r.u8());
+		return gate.call(session, t, r.raw(r.remaining()));
+	}
+	default: fail(Code::Corrupt, "privsep: unknown store query");
+	}
 }
 
 std::optional<struct passwd> user_named(const char *name)
@@ -152,6 +215,7 @@ struct PrivsepServer::Impl {
 	ServerOptions opts;
 	int listen_fd = -1;
 	std::string address;
+	std::string pin; // of the TLS certificate
 	Layout layout;
 	std::string empty_dir; // made for net's chroot, removed at the end
 	std::string store_inside; // the store's URI inside its chroot
@@ -163,6 +227,12 @@ PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(
 {
 	if (opts.tokens.empty())
 		fail(Code::Invalid, "server: no token; a server never runs open");
+	// The TLS identity is checked here, in the calling process, which also initializes OpenSSL
+	// (its configuration is read now, not in net's empty chroot).
+	if (opts.tls) {
+		server_tls_context(*opts.tls);
+		impl_->pin = net::tls_pin(*opts.tls);
+	}
 	auto &m = *impl_;
 	m.store_uri = std::move(store_uri);
 	// The listening socket, bound here (still privileged) and inherited by net.
@@ -252,6 +322,8 @@ PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(
 	}
 }
 
+std::string PrivsepServer::tls_pin() const { return impl_->pin; }
+
 PrivsepServer::~PrivsepServer()
 {
 	if (impl_->listen_fd >= 0)
@@ -299,6 +371,7 @@ void PrivsepServer::run()
 
 	// The store process.
 	std::unique_ptr<Store> store;
+	std::unique_ptr<Gate> gate;
 	std::unique_ptr<asio::thread_pool> pool;
 	auto &sp = d.child("store").talks_to({"net"});
 	if (m.layout.privileged && !m.layout.store_root.empty())
@@ -311,16 +384,17 @@ void PrivsepServer::run()
 	});
 	sp.pre_start([&] {
 		store = open_store(m.store_inside);
+		gate = std::make_unique<Gate>(*store, m.opts.tokens);
 		pool = std::make_unique<asio::thread_pool>(std::max(1u, m.opts.workers));
 	});
-	sp.handler("net", kStoreCall, [&](Channel &ch, Message &msg) {
+	auto query = [&](Channel &ch, Message &msg) {
 		auto held = std::make_shared<Message>(std::move(msg));
-		asio::post(*pool, [&ch, &store, held] {
+		asio::post(*pool, [&ch, &gate, held] {
 			Bytes answer;
 			uint32_t type = kStoreOk;
 			try {
 				Bytes body = unwrap(*held);
-				answer = run_call(*store, body);
+				answer = run_query(*gate, held->type, body);
 			} catch (const Error &e) {
 				type = kStoreFail;
 				answer = encode_fail(e.code(), e.what());
@@ -335,6 +409,15 @@ void PrivsepServer::run()
 				// The channel closed: the daemon is stopping.
 			}
 		});
+	};
+	for (uint32_t type : {kStoreCall, kOpenSession, kAuthSession})
+		sp.handler("net", type, query);
+	sp.handler("net", kCloseSession, [&](Channel &, Message &msg) {
+		Bytes body = unwrap(msg);
+		Reader r(body, "session");
+		uint64_t session = r.u64();
+		r.expect_done();
+		gate->close_session(session);
 	});
 
 	// The network process.
@@ -353,8 +436,12 @@ void PrivsepServer::run()
 		np.user(m.layout.net_user).chroot(m.layout.net_root);
 	np.pre_chroot([&] { unblock_signals(); });
 	np.pre_start([&] {
+		// net holds no secret: the tokens stay with the gate in the store process. Its copy,
+		// inherited through fork, is wiped (SecureBytes) before anything reads the network.
+		m.opts.tokens.clear();
+		m.opts.tokens.shrink_to_fit();
 		ServerOptions o = m.opts;
-		server = std::make_unique<Server>(std::make_unique<IpcStore>(d, m.store_uri), std::move(o));
+		server = std::make_unique<Server>(std::make_unique<IpcBackend>(d), std::move(o));
 	});
 	// serve() returns once the daemon stops, which start() does before it returns or throws.
 	struct Join {

@@ -33,6 +33,8 @@ public:
 	PrivsepServer &operator=(const PrivsepServer &) = delete;
 
 	std::string address() const;
+	// The pin of the TLS certificate ("" without TLS).
+	std::string tls_pin() const;
 	// Runs the three processes until stop(); throws Code::Error when a child process died.
 	void run();
 	// From any thread of the calling process.

@@ -7,11 +7,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
 #include "net/asio.h"
-#include "net/request_store.h"
+#include "net/gate.h"
+#include "net/tls.h"
 
 namespace plakar::net {
 
@@ -36,9 +38,13 @@ Bytes one_frame(Type type, uint64_t id, ByteView body, uint32_t limit)
 struct Connection;
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-	Impl(std::unique_ptr<Store> s, ServerOptions o)
-	    : store(std::move(s)), opts(std::move(o)), acceptor(io), workers(std::max(1u, opts.workers))
+	Impl(std::unique_ptr<Backend> b, ServerOptions o)
+	    : backend(std::move(b)), opts(std::move(o)), acceptor(io), workers(std::max(1u, opts.workers))
 	{
+		if (opts.tls) {
+			tls = server_tls_context(*opts.tls);
+			pin = net::tls_pin(*opts.tls);
+		}
 	}
 
 	void log(const std::string &line)
@@ -47,8 +53,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 			opts.log(line);
 	}
 
-	std::unique_ptr<Store> store;
+	std::unique_ptr<Store> store;     // served here (the gate below is over it), or null
+	std::unique_ptr<Backend> backend; // the gate, here or in the store process
 	ServerOptions opts;
+	std::unique_ptr<ssl::context> tls; // with opts.tls
+	std::string pin;
 	asio::io_context io;
 	tcp::acceptor acceptor;
 	asio::thread_pool workers;
@@ -56,36 +65,34 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 	mutable std::mutex mu;
 	ServerStats stats;
-	// Lock objects each token put: a token without full rights may replace or remove only
-	// its own.
-	std::map<std::string, std::set<std::string>> locks_of;
 	std::set<std::shared_ptr<Connection>> conns;
 };
 
 struct Connection : std::enable_shared_from_this<Connection> {
 	Connection(std::shared_ptr<Server::Impl> s, tcp::socket sock)
-	    : srv(std::move(s)), sock(std::move(sock)), wake(srv->io), watchdog(srv->io),
+	    : srv(std::move(s)), stream(std::move(sock)), wake(srv->io), watchdog(srv->io),
 	      decoder(kMinFrame, srv->opts.max_message)
 	{
 		try {
-			peer = this->sock.remote_endpoint().address().to_string() + ":" +
-			       std::to_string(this->sock.remote_endpoint().port());
+			auto ep = stream.socket().remote_endpoint();
+			peer = ep.address().to_string() + ":" + std::to_string(ep.port());
 		} catch (...) {
 			peer = "?";
 		}
 	}
 
-	enum class State { Hello, Auth, Ready };
+	// Waiting: the gate is asked (a session, a proof); the client has nothing to send then.
+	enum class State { Hello, Waiting, Auth, Ready };
 
 	std::shared_ptr<Server::Impl> srv;
-	tcp::socket sock;
+	Stream stream;
 	asio::steady_timer wake;     // the reader waits here while the connection is at its limits
 	asio::steady_timer watchdog; // timeouts
 	Decoder decoder;
 	std::string peer;
 	State state = State::Hello;
-	Bytes server_nonce, client_nonce;
-	const Token *token = nullptr;
+	uint64_t session = 0; // the gate's, from the hello on
+	std::string token;    // the token's name once authenticated (for the log)
 	Clock::time_point since = Clock::now(), last_read = Clock::now(), write_started{};
 	bool closing = false; // no more requests: close once the queue is written
 	bool closed = false;
@@ -115,10 +122,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
 			return;
 		closed = true;
 		if (!why.empty())
-			srv->log("connection " + peer + (token ? " (" + token->name + ")" : "") + ": " + why);
-		boost::system::error_code ec;
-		sock.shutdown(tcp::socket::shutdown_both, ec);
-		sock.close(ec);
+			srv->log("connection " + peer + (token.empty() ? "" : " (" + token + ")") + ": " + why);
+		stream.close();
+		end_session();
 		wake.cancel();
 		watchdog.cancel();
 		{
@@ -129,6 +135,23 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		std::lock_guard lk(srv->mu);
 		srv->stats.active--;
 		srv->conns.erase(shared_from_this());
+	}
+
+	// Tells the gate the session is over (on a worker: the gate may be another process).
+	void end_session()
+	{
+		if (!session)
+			return;
+		auto s = srv;
+		uint64_t sid = session;
+		session = 0;
+		asio::post(srv->workers, [s, sid] {
+			try {
+				s->backend->close_session(sid);
+			} catch (const std::exception &) {
+				// the store process is gone: the server is stopping
+			}
+		});
 	}
 
 	// Sends a connection-level failure, then closes once it is written.
@@ -160,7 +183,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		writing = true;
 		write_started = Clock::now();
 		auto self = shared_from_this();
-		asio::async_write(sock, asio::buffer(outq.front()), [self](boost::system::error_code ec, size_t n) {
+		stream.async_write_all(asio::buffer(outq.front()), [self](boost::system::error_code ec, size_t n) {
 			if (ec) {
 				self->close("write failed: " + ec.message());
 				return;
@@ -218,6 +241,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		std::vector<Decoder::Message> msgs;
 		const auto &o = srv->opts;
 		try {
+			if (srv->tls && !co_await start_tls())
+				co_return;
 			while (!closed && !closing) {
 				// Back-pressure: a connection at its limits is not read until answers go out.
 				while (!closed && (in_flight >= o.max_in_flight || srv->buffered.load() >= o.max_buffered)) {
@@ -227,7 +252,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				}
 				if (closed)
 					break;
-				size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::use_awaitable);
+				size_t n = co_await stream.read_some(asio::buffer(buf));
 				last_read = Clock::now();
 				msgs.clear();
 				uint64_t before = decoder.partial_bytes();
@@ -243,10 +268,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
 			}
 		} catch (const boost::system::system_error &e) {
 			if (e.code() == asio::error::eof || e.code() == asio::error::connection_reset ||
-			    e.code() == asio::error::operation_aborted)
+			    e.code() == asio::error::operation_aborted || e.code() == ssl::error::stream_truncated)
 				close("");
 			else
-				close(e.code().message());
+				close((is_tls_error(e.code()) ? "TLS: " : "") + e.code().message());
 		} catch (const Error &e) {
 			{
 				std::lock_guard lk(srv->mu);
@@ -257,6 +282,24 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		}
 		account(-int64_t(decoder.partial_bytes()));
 		decoder = Decoder(kMinFrame, o.max_message); // what an aborted message held is freed
+	}
+
+	// The TLS handshake, within the handshake timeout (guard() closes the socket past it). A
+	// client that speaks the protocol in the clear (its first byte is not a TLS record's) gets
+	// a failure it can read. False when the connection is over.
+	asio::awaitable<bool> start_tls()
+	{
+		uint8_t first = 0;
+		co_await stream.socket().async_receive(asio::buffer(&first, 1), tcp::socket::message_peek,
+		                                       asio::use_awaitable);
+		if (first != 0x16) { // a TLS handshake record
+			srv->log("connection " + peer + ": not TLS");
+			refuse(Code::Auth, "this server speaks TLS only: use plakar+tls://");
+			co_return false;
+		}
+		stream.start_tls(*srv->tls);
+		co_await stream.tls_stream().async_handshake(ssl::stream_base::server, asio::use_awaitable);
+		co_return true;
 	}
 
 	void account(int64_t delta)
@@ -277,41 +320,39 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				                          ", not " + std::to_string(h.version));
 				return;
 			}
-			client_nonce = h.nonce;
-			server_nonce = crypto::random_bytes(kNonce);
-			Challenge c;
-			c.frame_limit = srv->opts.frame_limit;
-			c.max_in_flight = srv->opts.max_in_flight;
-			c.nonce = server_nonce;
-			enqueue(one_frame(Type::Challenge, 0, encode(c), kMaxFrameLimit));
-			state = State::Auth;
+			state = State::Waiting;
+			ask_gate([nonce = std::move(h.nonce)](Connection &c) {
+				auto o = c.srv->backend->open_session(nonce);
+				return [o = std::move(o)](Connection &c) {
+					c.session = o.session;
+					Challenge ch;
+					ch.frame_limit = c.srv->opts.frame_limit;
+					ch.max_in_flight = c.srv->opts.max_in_flight;
+					ch.nonce = o.server_nonce;
+					c.enqueue(one_frame(Type::Challenge, 0, encode(ch), kMaxFrameLimit));
+					c.state = State::Auth;
+				};
+			});
 			return;
 		}
+		case State::Waiting: fail(Code::Corrupt, "protocol: a message in the middle of the handshake");
 		case State::Auth: {
 			if (m.type != Type::Auth)
 				fail(Code::Corrupt, "protocol: expected an auth");
 			AuthMsg a = decode_auth(m.body);
-			const Token *t = nullptr;
-			for (const auto &k : srv->opts.tokens)
-				if (k.name == a.token_name)
-					t = &k;
-			// The same work whether the name exists or not.
-			static const crypto::SecureBytes dummy(ByteView(Bytes(32, 0)));
-			Bytes want = client_proof(t ? t->secret.view() : dummy.view(), server_nonce, client_nonce, a.token_name);
-			if (!t || !crypto::equal(want, a.proof)) {
-				{
-					std::lock_guard lk(srv->mu);
-					srv->stats.auth_failures++;
-				}
-				srv->log("connection " + peer + ": authentication failed (token '" + a.token_name + "')");
-				refuse(Code::Auth, "authentication failed");
-				return;
-			}
-			token = t;
-			state = State::Ready;
-			decoder.set_frame_limit(srv->opts.frame_limit);
-			WelcomeMsg w{t->rights, server_proof(t->secret.view(), server_nonce, client_nonce, t->name)};
-			enqueue(one_frame(Type::Welcome, 0, encode(w), kMaxFrameLimit));
+			state = State::Waiting;
+			std::string name = a.token_name;
+			ask_gate(
+			    [a = std::move(a), sid = session](Connection &c) {
+				    WelcomeMsg w = c.srv->backend->authenticate(sid, a);
+				    return [w = std::move(w), name = a.token_name](Connection &c) {
+					    c.token = name;
+					    c.state = State::Ready;
+					    c.decoder.set_frame_limit(c.srv->opts.frame_limit);
+					    c.enqueue(one_frame(Type::Welcome, 0, encode(w), kMaxFrameLimit));
+				    };
+			    },
+			    name);
 			return;
 		}
 		case State::Ready: break;
@@ -324,9 +365,49 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		uint64_t bytes = m.body.size();
 		account(int64_t(bytes));
 		auto self = shared_from_this();
-		asio::post(srv->workers, [self, type = m.type, id = m.id, body = std::move(m.body), bytes]() mutable {
-			self->execute(type, id, body);
+		asio::post(srv->workers, [self, type = m.type, id = m.id, body = std::move(m.body), bytes, sid = session]() mutable {
+			self->execute(sid, type, id, body);
 			asio::post(self->srv->io, [self, id, bytes] { self->finished(id, bytes); });
+		});
+	}
+
+	// A handshake step asks the gate on a worker (the gate may be another process), then goes
+	// on on the io thread. ask(c) returns what to do next there; a failure refuses the
+	// connection (an Auth failure is counted and logged).
+	template <class Ask> void ask_gate(Ask ask, std::string token_name = "")
+	{
+		auto self = shared_from_this();
+		asio::post(srv->workers, [self, ask = std::move(ask), token_name = std::move(token_name)]() mutable {
+			std::function<void(Connection &)> next;
+			std::optional<Error> err;
+			try {
+				next = ask(*self);
+			} catch (const Error &e) {
+				err = e;
+			} catch (const std::exception &e) {
+				err = Error(Code::Error, e.what());
+			}
+			asio::post(self->srv->io, [self, next = std::move(next), err = std::move(err), token_name] {
+				if (!err) {
+					next(*self); // nothing is sent on a closed connection
+					if (self->closed)
+						self->end_session(); // the session it just opened
+					return;
+				}
+				if (self->closed)
+					return;
+				if (err->code() == Code::Auth) {
+					{
+						std::lock_guard lk(self->srv->mu);
+						self->srv->stats.auth_failures++;
+					}
+					self->srv->log("connection " + self->peer + ": authentication failed (token '" + token_name + "')");
+					self->refuse(Code::Auth, "authentication failed");
+				} else {
+					self->srv->log("connection " + self->peer + ": " + err->what());
+					self->refuse(err->code() == Code::Corrupt ? Code::Corrupt : Code::Error, err->what());
+				}
+			});
 		});
 	}
 
@@ -352,34 +433,28 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				c->wake.cancel();
 	}
 
-	// On a worker: runs one request against the store and queues its answer.
-	void execute(Type type, uint64_t id, const Bytes &body)
+	// On a worker: runs one request through the gate and queues its answer. Gets stream.
+	void execute(uint64_t sid, Type type, uint64_t id, const Bytes &body)
 	{
 		uint32_t limit = srv->opts.frame_limit;
+		Backend &gate = *srv->backend;
 		try {
-			Request q = decode_request(type, body);
-			check_rights(q);
-			Store &st = *srv->store;
-			switch (q.type) {
-			case Type::Put: put(q); break;
-			// Objects go out piece by piece.
-			case Type::Get: stream(id, q.kind, q.name, 0, st.size(q.kind, q.name)); return;
-			case Type::GetRange:
-				// No size() first (a round trip more to the store process): a range past the
-				// end fails in read_range, as the Store contract says (Code::Corrupt).
-				stream(id, q.kind, q.name, q.offset, q.length);
-				return;
-			default: {
-				Bytes answer = run_request(st, q);
-				if (q.type == Type::Remove && q.kind == Kind::Lock) {
-					std::lock_guard lk(srv->mu);
-					srv->locks_of[token->name].erase(q.name);
+			if (type == Type::Get || type == Type::GetRange) {
+				// Decoded here for the range; the gate decodes and checks again.
+				Request q = decode_request(type, body);
+				if (type == Type::Get) {
+					Bytes sz = gate.call(sid, Type::Size, encode_named(q.kind, q.name));
+					Reader r(sz, "size");
+					q.offset = 0;
+					q.length = r.u64();
 				}
-				post_frames(one_frame(Type::Ok, id, answer, limit), false);
+				// No size() first for a range (a round trip more to the store process): a range
+				// past the end fails in read_range, as the Store contract says (Code::Corrupt).
+				send_object(sid, id, q.kind, q.name, q.offset, q.length);
 				return;
 			}
-			}
-			post_frames(one_frame(Type::Ok, id, {}, limit), false);
+			Bytes answer = gate.call(sid, type, body);
+			post_frames(one_frame(Type::Ok, id, answer, limit), false);
 		} catch (const Error &e) {
 			post_frames(one_frame(Type::Fail, id, encode_fail(e.code(), e.what()), limit), false);
 		} catch (const std::exception &e) {
@@ -387,73 +462,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		}
 	}
 
-	bool owns_lock(const std::string &name)
-	{
-		std::lock_guard lk(srv->mu);
-		return srv->locks_of[token->name].count(name) > 0;
-	}
-
-	void check_rights(const Request &q)
-	{
-		Rights r = token->rights;
-		if (r == Rights::ReadWrite)
-			return;
-		auto refuse = [&](const std::string &what) {
-			fail(Code::Auth, "token '" + token->name + "' is " +
-			                     (r == Rights::ReadOnly ? "read-only" : "append-only") + ": " + what + " refused");
-		};
-		switch (q.type) {
-		case Type::Open:
-		case Type::Get:
-		case Type::GetRange:
-		case Type::Size:
-		case Type::List:
-		case Type::Ping: return;
-		case Type::Create: refuse("create"); return;
-		case Type::Put:
-			if (r == Rights::ReadOnly)
-				refuse("put");
-			return; // checked against what exists in put()
-		case Type::Remove:
-			if (r == Rights::ReadOnly || q.kind != Kind::Lock || !owns_lock(q.name))
-				refuse(std::string("remove of ") + kind_name(q.kind) + " " + q.name);
-			return;
-		default: return;
-		}
-	}
-
-	void put(const Request &q)
-	{
-		Store &st = *srv->store;
-		if (token->rights == Rights::AppendOnly) {
-			bool exists = true;
-			try {
-				st.size(q.kind, q.name);
-			} catch (const Error &e) {
-				if (!e.is_not_found())
-					throw;
-				exists = false;
-			}
-			if (exists) {
-				// Its own lock (refreshed), or the very same bytes again (a retried put).
-				bool own = q.kind == Kind::Lock && owns_lock(q.name);
-				if (!own && st.get(q.kind, q.name) != Bytes(q.data.begin(), q.data.end()))
-					fail(Code::Auth, "token '" + token->name + "' is append-only: " + kind_name(q.kind) + " " +
-					                     q.name + " exists and would be replaced");
-				if (!own)
-					return;
-			}
-		}
-		st.put(q.kind, q.name, q.data);
-		if (q.kind == Kind::Lock) {
-			std::lock_guard lk(srv->mu);
-			srv->locks_of[token->name].insert(q.name);
-		}
-	}
-
 	// Sends [offset, offset + length) of an object in frames, read piece by piece: the
 	// object is never whole in memory, and a client that reads slowly holds the worker back.
-	void stream(uint64_t id, Kind kind, const std::string &name, uint64_t offset, uint64_t length)
+	void send_object(uint64_t sid, uint64_t id, Kind kind, const std::string &name, uint64_t offset, uint64_t length)
 	{
 		uint32_t limit = srv->opts.frame_limit;
 		uint64_t at = 0;
@@ -461,7 +472,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 			size_t n = size_t(std::min<uint64_t>(length - at, limit));
 			Bytes frame(kHeader + n);
 			if (n)
-				srv->store->read_range(kind, name, offset + at, n, frame.data() + kHeader);
+				srv->backend->read_range(sid, kind, name, offset + at, n, frame.data() + kHeader);
 			at += n;
 			Header h{uint32_t(n), Type::Ok, uint8_t(at < length ? kFlagMore : 0), id};
 			encode_header(h, frame.data());
@@ -507,8 +518,15 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> srv)
 
 Server::Server(std::unique_ptr<Store> store, ServerOptions opts)
 {
-	if (opts.tokens.empty())
-		fail(Code::Invalid, "server: no token; a server never runs open");
+	auto gate = std::make_unique<Gate>(*store, opts.tokens);
+	init(std::move(gate), std::move(opts));
+	impl_->store = std::move(store);
+}
+
+Server::Server(std::unique_ptr<Backend> backend, ServerOptions opts) { init(std::move(backend), std::move(opts)); }
+
+void Server::init(std::unique_ptr<Backend> backend, ServerOptions opts)
+{
 	if (opts.frame_limit < kMinFrame || opts.frame_limit > kMaxFrameLimit)
 		fail(Code::Invalid, "server: frame limit out of range");
 	if (opts.max_in_flight == 0 || opts.max_connections == 0)
@@ -517,7 +535,7 @@ Server::Server(std::unique_ptr<Store> store, ServerOptions opts)
 	std::pair<std::string, uint16_t> hp;
 	if (adopt < 0)
 		hp = parse_listen(opts.listen);
-	impl_ = std::make_shared<Impl>(std::move(store), std::move(opts));
+	impl_ = std::make_shared<Impl>(std::move(backend), std::move(opts));
 	auto &a = impl_->acceptor;
 	boost::system::error_code ec;
 	if (adopt >= 0) {
@@ -557,6 +575,8 @@ Server::~Server()
 	stop();
 	impl_->workers.join();
 }
+
+std::string Server::tls_pin() const { return impl_->pin; }
 
 uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
 

@@ -2,9 +2,12 @@
 //
 // The server carries opaque objects: it never holds a repository key and never sees plaintext.
 // Every connection proves a token (challenge-response) before its first request; what the
-// token's rights allow is checked on every request. Limits (connections, requests in flight,
-// frame and message sizes, buffered bytes) and timeouts (handshake, idle, stalled writes) keep
-// a slow or hostile client from exhausting it.
+// token's rights allow is checked on every request, by the gate (net/gate.h), which holds the
+// tokens. Limits (connections, requests in flight, frame and message sizes, buffered bytes)
+// and timeouts (handshake, idle, stalled writes) keep a slow or hostile client from
+// exhausting it.
+//
+// With a TLS identity, connections are TLS 1.3 and the token handshake runs inside.
 //
 // Threads: one thread runs the network (Boost.Asio); store calls run on a pool of workers.
 #pragma once
@@ -21,10 +24,16 @@
 
 namespace plakar::net {
 
+struct TlsIdentity; // net/tls.h
+class Backend;      // net/gate.h
+
 struct ServerOptions {
 	std::string listen = "127.0.0.1:9876"; // HOST:PORT; port 0 picks a free one (see port())
 	int listen_fd = -1; // a listening socket to serve instead of binding listen (it is adopted)
 	std::vector<Token> tokens;
+	// With an identity, every connection is TLS 1.3 (net/tls.h); a client speaking in the
+	// clear gets one failure saying so.
+	std::shared_ptr<const TlsIdentity> tls;
 	unsigned workers = 4;                 // threads calling the store
 	uint32_t frame_limit = kDefaultFrame; // announced to clients
 	uint32_t max_in_flight = 32;          // requests per connection; more are not read yet
@@ -50,8 +59,12 @@ struct ServerStats {
 class Server {
 public:
 	// Binds the listening socket (throws Code::Error when it cannot: the address in use, ...).
-	// No token is Code::Invalid: the server never runs open.
+	// Serves store through a gate (net/gate.h) over opts.tokens; no token is Code::Invalid:
+	// the server never runs open.
 	Server(std::unique_ptr<Store> store, ServerOptions opts);
+	// Serves what a gate elsewhere allows (the network process of a privilege-separated
+	// server: the gate runs in the store process). opts.tokens are not used.
+	Server(std::unique_ptr<Backend> backend, ServerOptions opts);
 	~Server();
 	Server(const Server &) = delete;
 	Server &operator=(const Server &) = delete;
@@ -59,6 +72,8 @@ public:
 	// The port listened on (the one picked when the options said 0).
 	uint16_t port() const;
 	std::string address() const;
+	// The pin of the TLS certificate clients check ("sha256:..."); "" without TLS.
+	std::string tls_pin() const;
 	// Serves until stop(); open connections are closed then.
 	void run();
 	// May be called from any thread, and from a signal-handling thread.
@@ -68,6 +83,7 @@ public:
 	struct Impl; // server.cc's
 
 private:
+	void init(std::unique_ptr<Backend> backend, ServerOptions opts);
 	std::shared_ptr<Impl> impl_;
 };
 

@@ -1,15 +1,47 @@
 #include "net/tokens.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <set>
-#include <sstream>
+#include <string_view>
+
+#include "base/fd.h"
 
 namespace plakar::net {
 
 namespace {
+
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+// 64 hex digits straight into wiped memory.
+crypto::SecureBytes secret_from_hex(std::string_view hex, const std::string &where)
+{
+	crypto::SecureBytes s(32);
+	bool ok = hex.size() == 64;
+	for (size_t i = 0; ok && i < 32; i++) {
+		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+		ok = hi >= 0 && lo >= 0;
+		s.data()[i] = uint8_t(ok ? hi << 4 | lo : 0);
+	}
+	if (!ok)
+		fail(Code::Invalid, where + ": the secret must be 64 hex digits");
+	return s;
+}
 
 crypto::SecureBytes parse_secret(const std::string &hex, const std::string &where)
 {
@@ -44,6 +76,9 @@ bool valid_token_name(const std::string &name)
 
 std::vector<Token> load_tokens(const std::string &path)
 {
+	// The file is read into wiped memory and parsed in place: no copy of a secret outlives
+	// this call outside the tokens' SecureBytes (a privilege-separated server forks its
+	// network process after this, and that process must find no secret in its memory).
 	struct stat st;
 	if (stat(path.c_str(), &st) != 0)
 		fail_errno("tokens file " + path, errno);
@@ -51,23 +86,52 @@ std::vector<Token> load_tokens(const std::string &path)
 		fail(Code::Invalid, "tokens file " + path + " is open to its group or others (mode " +
 		                        std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
 		                        std::to_string(st.st_mode & 7) + "): chmod 600 it");
-	std::ifstream in(path);
-	if (!in)
-		fail(Code::Error, "tokens file " + path + ": cannot be read");
+	if (!S_ISREG(st.st_mode) || st.st_size > (1 << 24))
+		fail(Code::Invalid, "tokens file " + path + ": not a regular file of at most 16 MiB");
+	Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (fd.fd < 0)
+		fail_errno("tokens file " + path, errno);
+	crypto::SecureBytes text(size_t(st.st_size));
+	size_t got = 0;
+	while (got < text.size()) {
+		ssize_t n = ::read(fd.fd, text.data() + got, text.size() - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail_errno("tokens file " + path, errno);
+		if (n == 0)
+			break;
+		got += size_t(n);
+	}
+	std::string_view all(reinterpret_cast<const char *>(text.data()), got);
 	std::vector<Token> out;
 	std::set<std::string> names;
-	std::string line;
-	for (int no = 1; std::getline(in, line); no++) {
-		if (auto h = line.find('#'); h != std::string::npos)
-			line.resize(h);
-		line = trim(line);
-		if (line.empty())
+	int no = 0;
+	while (!all.empty()) {
+		no++;
+		size_t eol = all.find('\n');
+		std::string_view line = all.substr(0, eol);
+		all = eol == std::string_view::npos ? std::string_view() : all.substr(eol + 1);
+		if (auto h = line.find('#'); h != std::string_view::npos)
+			line = line.substr(0, h);
+		// Fields separated by blanks.
+		std::vector<std::string_view> f;
+		for (size_t i = 0; i < line.size();) {
+			while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i])))
+				i++;
+			size_t j = i;
+			while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j])))
+				j++;
+			if (j > i)
+				f.push_back(line.substr(i, j - i));
+			i = j;
+		}
+		if (f.empty())
 			continue;
 		std::string where = path + ":" + std::to_string(no);
-		std::istringstream ss(line);
-		std::string name, rights, secret, extra;
-		if (!(ss >> name >> rights >> secret) || (ss >> extra))
+		if (f.size() != 3)
 			fail(Code::Invalid, where + ": expected NAME RIGHTS SECRET");
+		std::string name(f[0]), rights(f[1]);
 		if (!valid_token_name(name))
 			fail(Code::Invalid, where + ": malformed token name '" + name + "'");
 		auto r = parse_rights(rights);
@@ -75,7 +139,7 @@ std::vector<Token> load_tokens(const std::string &path)
 			fail(Code::Invalid, where + ": rights must be rw, ro or append, not '" + rights + "'");
 		if (!names.insert(name).second)
 			fail(Code::Invalid, where + ": token '" + name + "' appears twice");
-		out.push_back(Token{name, *r, parse_secret(secret, where)});
+		out.push_back(Token{name, *r, secret_from_hex(f[2], where)});
 	}
 	if (out.empty())
 		fail(Code::Invalid, "tokens file " + path + " holds no token");

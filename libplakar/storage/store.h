@@ -68,7 +68,8 @@ public:
 
 // Opens a store by URI: "/abs/path", "fs:///abs/path" (filesystem), "sqlite:///abs/path.db",
 // "plakar://host[:port]" (a `plakar server`; the token comes from the environment, see
-// net/tokens.h). Throws Code::Invalid on an
+// net/tokens.h), "plakar+tls://host[:port][?pin=sha256:HEX]" (the same in TLS; without a pin
+// the certificate is checked against $PLAKAR_TLS_CA, else the system's authorities). Throws Code::Invalid on an
 // unknown scheme or a malformed URI. Opening does not touch the store yet.
 std::unique_ptr<Store> open_store(const std::string &uri);
 

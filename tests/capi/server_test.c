@@ -1,6 +1,6 @@
 /* The server part of the C ABI from a plain C program: tokens, a server run by a thread of
- * this program on 127.0.0.1, a repository created, pushed to and listed through plakar://,
- * and the errors a caller meets. */
+ * this program on 127.0.0.1, a repository created, pushed to and listed through plakar:// and
+ * through plakar+tls:// (a certificate made here, pinned), and the errors a caller meets. */
 #include <plakar/plakar.h>
 
 #include <pthread.h>
@@ -116,6 +116,68 @@ int main(int argc, char **argv)
 	CHECK(logged >= 1);
 	plakar_server_free(srv);
 	plakar_string_free(addr);
+
+	/* TLS: a certificate, a server with it (version 2 options), a client pinning it. */
+	char cert[2048], key[2048], store2[2048];
+	snprintf(cert, sizeof cert, "%s/cert.pem", argv[1]);
+	snprintf(key, sizeof key, "%s/key.pem", argv[1]);
+	snprintf(store2, sizeof store2, "%s/store2", argv[1]);
+	char *pin = NULL;
+	CHECK(plakar_tls_cert_new(cert, key, "bad name", 1, &pin) == PLAKAR_EINVALID);
+	CHECK(plakar_tls_cert_new(cert, key, "127.0.0.1", 0, &pin) == PLAKAR_EINVALID);
+	CHECK(pin == NULL);
+	CHECK(plakar_tls_cert_new(cert, key, "127.0.0.1", 2, &pin) == PLAKAR_OK);
+	CHECK(pin != NULL && strncmp(pin, "sha256:", 7) == 0 && strlen(pin) == 7 + 64);
+	CHECK(plakar_tls_cert_new(cert, key, "127.0.0.1", 2, NULL) == PLAKAR_EEXISTS); /* never replaced */
+	struct stat st;
+	CHECK(stat(key, &st) == 0 && (st.st_mode & 0777) == 0600);
+	plakar_server_options to = PLAKAR_SERVER_OPTIONS_INIT;
+	to.tokens_file = tokens;
+	to.listen = "127.0.0.1:0";
+	to.tls_cert_file = cert;
+	srv = NULL;
+	CHECK(plakar_server_new(&srv, store2, &to) == PLAKAR_EINVALID); /* a certificate without its key */
+	to.tls_key_file = key;
+	CHECK(plakar_server_new(&srv, store2, &to) == PLAKAR_OK);
+	char *spin = NULL;
+	CHECK(plakar_server_tls_pin(&spin, srv) == PLAKAR_OK);
+	CHECK(spin != NULL && strcmp(spin, pin) == 0);
+	CHECK(plakar_server_address(&addr, srv) == PLAKAR_OK);
+	pthread_create(&t, NULL, serve, srv);
+	snprintf(uri, sizeof uri, "plakar+tls://%s?pin=%s", addr, pin);
+	setenv("PLAKAR_TOKEN", client, 1);
+	repo = NULL;
+	CHECK(plakar_repository_create(&repo, uri, &copts) == PLAKAR_OK);
+	CHECK(plakar_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_count(list) == 1);
+	plakar_snapshot_list_free(list);
+	plakar_repository_free(repo);
+	/* Another pin: PLAKAR_EAUTH before any token is proven. */
+	snprintf(uri, sizeof uri, "plakar+tls://%s?pin=sha256:%064d", addr, 0);
+	repo = NULL;
+	CHECK(plakar_repository_open(&repo, uri, &oo) == PLAKAR_EAUTH);
+	CHECK(strstr(plakar_error_last(), "not the pinned") != NULL);
+	CHECK(plakar_server_stop(srv) == PLAKAR_OK);
+	pthread_join(t, &ret);
+	CHECK(*(int *)ret == PLAKAR_OK);
+	free(ret);
+	plakar_server_free(srv);
+	plakar_string_free(addr);
+	plakar_string_free(spin);
+	plakar_string_free(pin);
+
+	/* Version 1 options (before the tls_ fields) still work; such a server has no pin. */
+	plakar_server_options v1 = PLAKAR_SERVER_OPTIONS_INIT;
+	v1.version = 1;
+	v1.tokens_file = tokens;
+	v1.listen = "127.0.0.1:0";
+	srv = NULL;
+	CHECK(plakar_server_new(&srv, store2, &v1) == PLAKAR_OK);
+	spin = NULL;
+	CHECK(plakar_server_tls_pin(&spin, srv) == PLAKAR_ENOTFOUND);
+	CHECK(spin == NULL);
+	plakar_server_free(srv);
 	plakar_string_free(client);
 
 	/* The store the server held is a repository like any other. */

@@ -16,14 +16,15 @@ ADDR_RE = re.compile(r"serving .* on (127\.0\.0\.1:\d+)")
 class Server:
     """`plakar on STORE server` in its own process, on a free port of 127.0.0.1."""
 
-    def __init__(self, plakar, store, tokens, listen="127.0.0.1:0"):
+    def __init__(self, plakar, store, tokens, listen="127.0.0.1:0", extra=()):
         self.plakar = plakar
         cmd = [plakar.binary, "on", str(store), "server", "-tokens", str(tokens), "-listen", listen]
+        cmd += [str(a) for a in extra]
         self.proc = subprocess.Popen(cmd, env=plakar.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
-        line = self.proc.stderr.readline().decode()
-        m = ADDR_RE.search(line)
-        assert m, "server did not start: %r" % line
+        self.first_line = self.proc.stderr.readline().decode()
+        m = ADDR_RE.search(self.first_line)
+        assert m, "server did not start: %r" % self.first_line
         self.addr = m.group(1)
         self.uri = "plakar://" + self.addr
 
@@ -288,3 +289,132 @@ def test_processes_and_privileges(served, tmp_path):
     assert "net" in log and "killed by signal 9" in log, log
     assert len([l for l in log.splitlines() if l.startswith("plakar: ")]) == 1, log
     # The store is intact: a new server serves it and it checks clean.
+
+
+@pytest.fixture
+def certificate(plakar, tmp_path):
+    """A certificate for 127.0.0.1 made by `plakar tls-cert`: (cert, key, pin)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    r = plakar.run("tls-cert", "-name", "127.0.0.1", "-days", "2", cert, key, repo=None)
+    assert r.returncode == 0, r
+    pin = r.out.strip()
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", pin), pin
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    return cert, key, pin
+
+
+def test_tls_end_to_end(plakar, tmp_path, tokens, certificate):
+    """Every connection in TLS, through the privilege-separated server (as root: the network
+    process chrooted to an empty directory holds the TLS session)."""
+    path, toks = tokens
+    cert, key, pin = certificate
+    srv = Server(plakar, tmp_path / "store", path, extra=("-tls-cert", cert, "-tls-key", key))
+    try:
+        assert "TLS, certificate " + pin in srv.first_line, srv.first_line
+        env = dict(plakar.env)
+        env["PLAKAR_TOKEN"] = toks["rw"]
+        uri = "plakar+tls://%s?pin=%s" % (srv.addr, pin)
+        client = Plakar(plakar.binary, env, uri)
+        client.ok("create", "-kdf-log2-n", "10")
+        src = tmp_path / "src"
+        make_tree_files(src, 20, 40_000, seed=7)
+        snap = client.push(src)
+        client.ok("pull", "-to", tmp_path / "out", snap)
+        for f in src.rglob("*"):
+            if f.is_file():
+                assert same_content(f, tmp_path / "out" / f.relative_to("/"))
+        client.ok("check", "-read-data")
+        # No pin: the certificate checked against the authorities in $PLAKAR_TLS_CA.
+        env_ca = dict(env)
+        env_ca["PLAKAR_TLS_CA"] = str(cert)
+        by_ca = Plakar(plakar.binary, env_ca, "plakar+tls://" + srv.addr)
+        assert by_ca.snapshot_ids() == [snap]
+        # ... and against the system's authorities, which do not know it: refused.
+        r = Plakar(plakar.binary, env, "plakar+tls://" + srv.addr).fails("ls")
+        assert "TLS certificate is refused" in r.stderr
+        assert len(r.stderr_lines()) == 1
+        # Another pin: refused before the token is proven.
+        other = "sha256:" + "0" * 64
+        r = Plakar(plakar.binary, env, "plakar+tls://%s?pin=%s" % (srv.addr, other)).fails("ls")
+        assert "not the pinned " + other in r.stderr
+        assert len(r.stderr_lines()) == 1
+        # A client in the clear is told what to use.
+        r = Plakar(plakar.binary, env, "plakar://" + srv.addr).fails("ls")
+        assert "TLS only" in r.stderr and "plakar+tls://" in r.stderr
+        assert len(r.stderr_lines()) == 1
+        client.ok("ls")
+    finally:
+        assert srv.stop() == 0, srv.log
+
+
+def test_tls_bad_arguments(plakar, tmp_path, tokens, certificate):
+    path, _ = tokens
+    cert, key, pin = certificate
+    store = tmp_path / "store"
+    plakar.fails("server", "-tokens", path, "-tls-cert", cert, repo=store, code=2)
+    r = plakar.fails("server", "-tokens", path, "-tls-cert", tmp_path / "none.pem", "-tls-key", key, repo=store)
+    assert "none.pem" in r.stderr
+    os.chmod(key, 0o644)
+    r = plakar.fails("server", "-tokens", path, "-tls-cert", cert, "-tls-key", key, repo=store)
+    assert "chmod 600" in r.stderr
+    os.chmod(key, 0o600)
+    other_cert, other_key = tmp_path / "c2.pem", tmp_path / "k2.pem"
+    assert plakar.run("tls-cert", "-name", "localhost", other_cert, other_key, repo=None).returncode == 0
+    r = plakar.fails("server", "-tokens", path, "-tls-cert", cert, "-tls-key", other_key, repo=store)
+    assert "is not the key of" in r.stderr
+    # A certificate or key is never replaced.
+    before = key.read_bytes()
+    r = plakar.fails("tls-cert", "-name", "127.0.0.1", tmp_path / "c3.pem", key, repo=None)
+    assert "already exists" in r.stderr
+    assert key.read_bytes() == before and not (tmp_path / "c3.pem").exists()
+    plakar.fails("tls-cert", cert, repo=None, code=2)
+    plakar.fails("tls-cert", "-days", "0", tmp_path / "c4.pem", tmp_path / "k4.pem", repo=None, code=2)
+    r = plakar.fails("tls-cert", "-name", "a b", tmp_path / "c5.pem", tmp_path / "k5.pem", repo=None)
+    assert "malformed name" in r.stderr
+    r = plakar.fails("ls", repo="plakar+tls://127.0.0.1:1?pin=sha256:12")
+    assert "pin" in r.stderr
+
+
+def memory_holds(pid, needles):
+    """Which of the byte strings appear in the writable memory of process pid (None when its
+    memory cannot be read here)."""
+    found = set()
+    try:
+        maps = open("/proc/%d/maps" % pid).read().splitlines()
+        mem = open("/proc/%d/mem" % pid, "rb", buffering=0)
+    except OSError:
+        return None
+    with mem:
+        for line in maps:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if "rw" not in fields[1] or hi - lo > 1 << 30:
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except OSError:
+                continue
+            for n in needles:
+                if n in data:
+                    found.add(n)
+    return found
+
+
+def test_the_network_process_holds_no_secret(served, tmp_path):
+    """The tokens live in the store process, with the gate; the network process, which parses
+    every byte from the network, wiped its inherited copy before serving."""
+    srv, client, toks = served
+    client.ok("ls")
+    secrets = []
+    for t in toks.values():
+        hexsecret = t.split(":", 1)[1]
+        secrets += [hexsecret.encode(), bytes.fromhex(hexsecret)]
+    kids = {}
+    for pid in children_of(srv.proc.pid):
+        kids[proc_info(pid)[0]] = pid
+    in_store = memory_holds(kids["plakar: store"], secrets)
+    if in_store is None:
+        pytest.skip("the memory of another process cannot be read here")
+    assert any(len(s) == 32 for s in in_store), "the scan finds the gate's tokens in the store process"
+    assert memory_holds(kids["plakar: net"], secrets) == set()

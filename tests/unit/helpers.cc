@@ -1,5 +1,7 @@
 #include "helpers.h"
 
+#include "net/tls.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -125,17 +127,28 @@ ServerThread::~ServerThread()
 	thread_.join();
 }
 
-std::string ServerThread::uri() const { return "plakar://127.0.0.1:" + std::to_string(server_->port()); }
+std::string ServerThread::uri() const
+{
+	std::string pin = server_->tls_pin();
+	if (!pin.empty())
+		return "plakar+tls://127.0.0.1:" + std::to_string(server_->port()) + "?pin=" + pin;
+	return "plakar://127.0.0.1:" + std::to_string(server_->port());
+}
 
 std::string ServerThread::token(net::Rights r) const
 {
 	return client_tokens_[r == net::Rights::ReadWrite ? 0 : r == net::Rights::ReadOnly ? 1 : 2];
 }
 
-std::string lasting_server(const std::string &store_uri)
+std::string lasting_server(const std::string &store_uri, bool tls)
 {
 	static std::vector<std::unique_ptr<ServerThread>> servers;
-	servers.push_back(std::make_unique<ServerThread>(store_uri));
+	std::function<void(net::ServerOptions &)> tune;
+	if (tls)
+		tune = [](net::ServerOptions &o) {
+			o.tls = std::make_shared<net::TlsIdentity>(net::make_tls_identity("127.0.0.1", 1));
+		};
+	servers.push_back(std::make_unique<ServerThread>(store_uri, tune));
 	return servers.back()->uri();
 }
 

@@ -42,6 +42,7 @@ Code code_of(const std::function<void()> &f);
 // A real `plakar server` on 127.0.0.1 (a free port), run by a thread of this process, serving
 // the store at store_uri with three tokens, "rw", "ro" and "append" (their rights). Sets
 // PLAKAR_TOKEN to the rw token, so plakar:// URIs work in this process and its children.
+// uri() is plakar+tls://...?pin=... when tune gave the server a TLS identity.
 class ServerThread {
 public:
 	explicit ServerThread(const std::string &store_uri, std::function<void(net::ServerOptions &)> tune = {});
@@ -56,7 +57,8 @@ private:
 	std::vector<std::string> client_tokens_;
 	std::thread thread_;
 };
-// A server that lives until the test program exits (for tables of store URIs).
-std::string lasting_server(const std::string &store_uri);
+// A server that lives until the test program exits (for tables of store URIs); with tls, a
+// TLS server with a fresh certificate, its URI carrying the pin.
+std::string lasting_server(const std::string &store_uri, bool tls = false);
 
 } // namespace plakar::test

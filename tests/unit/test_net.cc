@@ -10,11 +10,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "crypto/crypto.h"
 #include "helpers.h"
+#include "net/gate.h"
 #include "net/protocol.h"
+#include "net/tls.h"
 #include "net/tokens.h"
 #include "snapshot/builder.h"
 #include "snapshot/check.h"
@@ -244,20 +247,30 @@ TEST_CASE("net: tokens files", "[net]")
 
 TEST_CASE("net: plakar:// addresses", "[net]")
 {
-	std::string h;
-	uint16_t p = 0;
-	parse_remote_uri("plakar://backup.example", h, p);
-	CHECK(h == "backup.example");
-	CHECK(p == 9876);
-	parse_remote_uri("plakar://10.0.0.1:1234/", h, p);
-	CHECK(h == "10.0.0.1");
-	CHECK(p == 1234);
-	parse_remote_uri("plakar://[::1]:99", h, p);
-	CHECK(h == "::1");
-	CHECK(p == 99);
-	for (const char *bad : {"plakar://", "plakar://h:", "plakar://h:0", "plakar://h:70000", "plakar://h:12x",
-	                        "plakar://h/path", "plakar://[::1", "http://h"})
-		CHECK(code_of([&] { parse_remote_uri(bad, h, p); }) == Code::Invalid);
+	RemoteOptions o;
+	parse_remote_uri("plakar://backup.example", o);
+	CHECK(o.host == "backup.example");
+	CHECK(o.port == 9876);
+	CHECK(!o.tls);
+	parse_remote_uri("plakar://10.0.0.1:1234/", o);
+	CHECK(o.host == "10.0.0.1");
+	CHECK(o.port == 1234);
+	parse_remote_uri("plakar://[::1]:99", o);
+	CHECK(o.host == "::1");
+	CHECK(o.port == 99);
+	std::string pin = "sha256:" + std::string(64, 'a');
+	parse_remote_uri("plakar+tls://h:7?pin=SHA256:" + std::string(64, 'A'), o);
+	CHECK(o.tls);
+	CHECK(o.host == "h");
+	CHECK(o.port == 7);
+	CHECK(o.pin == pin);
+	parse_remote_uri("plakar+tls://h", o);
+	CHECK((o.tls && o.pin.empty() && o.port == 9876));
+	for (std::string bad : std::vector<std::string>{"plakar://", "plakar://h:", "plakar://h:0", "plakar://h:70000", "plakar://h:12x",
+	                        "plakar://h/path", "plakar://[::1", "http://h", "plakar://h?pin=" + pin,
+	                        "plakar+tls://h?pin=sha256:zz", "plakar+tls://h?pin=" + pin + "&x=1",
+	                        "plakar+tls://h?ca=/etc/x", "plakar+tls://?pin=" + pin})
+		CHECK(code_of([&] { parse_remote_uri(bad, o); }) == Code::Invalid);
 }
 
 TEST_CASE("net: a repository pushed, pulled and checked through the server", "[net]")
@@ -604,4 +617,284 @@ TEST_CASE("net: a server stopped mid-request fails the client cleanly; a new one
 	// Every pack that exists is whole: puts are atomic in the served store.
 	for (const auto &n : s2->list(Kind::Pack))
 		CHECK(s2->size(Kind::Pack, n) == (1u << 20));
+}
+
+namespace {
+void with_tls(ServerOptions &o, const std::string &name = "127.0.0.1")
+{
+	o.tls = std::make_shared<TlsIdentity>(make_tls_identity(name, 2));
+}
+
+// A plakar+tls:// store for srv's rw token, as the URI and these changes say.
+std::unique_ptr<RemoteStore> tls_client(const test::ServerThread &srv, const std::string &uri,
+                                        const std::string &ca_file = "")
+{
+	RemoteOptions o;
+	parse_remote_uri(uri, o);
+	o.ca_file = ca_file;
+	o.token = parse_client_token(srv.token(Rights::ReadWrite));
+	o.connect_timeout = std::chrono::milliseconds(5000);
+	return std::make_unique<RemoteStore>(std::move(o));
+}
+
+std::string message_of(const std::function<void()> &f)
+{
+	try {
+		f();
+	} catch (const Error &e) {
+		return e.what();
+	}
+	return "";
+}
+} // namespace
+
+TEST_CASE("net: TLS identities", "[net][tls]")
+{
+	test::TempDir d;
+	auto id = make_tls_identity("backup.example", 30);
+	std::string pin = tls_pin(id);
+	CHECK(pin.size() == 7 + 64);
+	CHECK(pin.rfind("sha256:", 0) == 0);
+	CHECK(parse_tls_pin(pin) == pin);
+	write_tls_identity(id, d / "cert.pem", d / "key.pem");
+	struct stat st;
+	REQUIRE(::stat((d / "key.pem").c_str(), &st) == 0);
+	CHECK((st.st_mode & 0777) == 0600);
+	auto back = load_tls_identity(d / "cert.pem", d / "key.pem");
+	CHECK(tls_pin(back) == pin);
+	CHECK(server_tls_context(back) != nullptr);
+	// Never over an existing file: the key stays.
+	CHECK(code_of([&] { write_tls_identity(make_tls_identity("x", 1), d / "cert.pem", d / "new.pem"); }) == Code::Exists);
+	CHECK(!std::filesystem::exists(d / "new.pem"));
+	// A key open to others, another certificate's key, missing files, not PEM.
+	::chmod((d / "key.pem").c_str(), 0644);
+	CHECK(message_of([&] { load_tls_identity(d / "cert.pem", d / "key.pem"); }).find("chmod 600") != std::string::npos);
+	::chmod((d / "key.pem").c_str(), 0600);
+	write_tls_identity(make_tls_identity("other", 1), d / "c2.pem", d / "k2.pem");
+	CHECK(message_of([&] { load_tls_identity(d / "cert.pem", d / "k2.pem"); }).find("is not the key of") !=
+	      std::string::npos);
+	CHECK(code_of([&] { load_tls_identity(d / "missing.pem", d / "key.pem"); }) == Code::NotFound);
+	CHECK(code_of([&] { load_tls_identity(d / "cert.pem", d / "missing.pem"); }) == Code::NotFound);
+	test::write_file(d / "junk.pem", as_bytes("not a certificate"));
+	CHECK(code_of([&] { load_tls_identity(d / "junk.pem", d / "key.pem"); }) == Code::Invalid);
+	for (const char *bad : {"", "two words", "a/b"})
+		CHECK(code_of([&] { make_tls_identity(bad, 1); }) == Code::Invalid);
+	CHECK(code_of([&] { make_tls_identity("h", 0); }) == Code::Invalid);
+	for (const char *bad : {"sha256:", "sha1:abcd", "sha256:xyz"})
+		CHECK(code_of([&] { parse_tls_pin(bad); }) == Code::Invalid);
+	// A server refuses a mismatched identity at once.
+	TlsIdentity mixed{id.cert_pem, make_tls_identity("x", 1).key_pem};
+	CHECK(code_of([&] { server_tls_context(mixed); }) == Code::Invalid);
+}
+
+TEST_CASE("net: a repository through a TLS server, its certificate pinned", "[net][tls]")
+{
+	test::TempDir d;
+	std::filesystem::create_directories(d / "src");
+	for (int i = 0; i < 20; i++)
+		test::write_file(d / ("src/f" + std::to_string(i)), test::random_data(size_t(2000 + i * 5000), uint64_t(i)));
+	test::write_file(d / "src/big", test::random_data(2 << 20, 77));
+	test::ServerThread srv(d / "served", [](ServerOptions &o) { with_tls(o); });
+	REQUIRE(srv.uri().rfind("plakar+tls://127.0.0.1:", 0) == 0);
+	SnapshotHeader h;
+	{
+		auto r = test::small_repo(srv.uri());
+		h = push(*r, {d / "src"}, {});
+	}
+	{
+		auto r = Repository::open(srv.uri(), std::string("pw"));
+		PullOptions po;
+		po.to = d / "out";
+		pull(*r, h, "/", po);
+		CheckOptions co;
+		co.read_data = true;
+		CHECK(check(*r, co).ok());
+	}
+	for (int i = 0; i < 20; i++)
+		CHECK(test::read_file(d / ("out" + (d / "src/f") + std::to_string(i))) ==
+		      test::random_data(size_t(2000 + i * 5000), uint64_t(i)));
+	CHECK(test::read_file(d / ("out" + (d / "src/big"))) == test::random_data(2 << 20, 77));
+	CHECK(srv.server().stats().auth_failures == 0);
+}
+
+TEST_CASE("net: TLS certificates that are refused, and clients that speak the other way", "[net][tls]")
+{
+	test::TempDir d;
+	test::ServerThread srv(d / "served", [](ServerOptions &o) { with_tls(o); });
+	open_store(srv.uri())->create(as_bytes("C"), "", {});
+	std::string hostport = "127.0.0.1:" + std::to_string(srv.server().port());
+	SECTION("the right pin")
+	{
+		CHECK(tls_client(srv, srv.uri())->list(Kind::Pack).empty());
+	}
+	SECTION("another pin")
+	{
+		std::string other = tls_pin(make_tls_identity("127.0.0.1", 1));
+		auto c = tls_client(srv, "plakar+tls://" + hostport + "?pin=" + other);
+		std::string msg = message_of([&] { c->list(Kind::Pack); });
+		CHECK(msg.find("not the pinned " + other) != std::string::npos);
+		CHECK(code_of([&] { c->list(Kind::Pack); }) == Code::Auth);
+	}
+	SECTION("no pin: the certificate as the authority, for the right address")
+	{
+		// A server whose certificate is written where the client reads its authorities.
+		auto own = make_tls_identity("127.0.0.1", 2);
+		test::ServerThread s2(d / "served2", [&](ServerOptions &o) { o.tls = std::make_shared<TlsIdentity>(own); });
+		test::write_file(d / "ca.pem", as_bytes(own.cert_pem));
+		std::string uri = "plakar+tls://127.0.0.1:" + std::to_string(s2.server().port());
+		auto c = tls_client(s2, uri, d / "ca.pem");
+		CHECK_NOTHROW(c->list(Kind::Pack));
+		// Another authority, or none but the system's: refused.
+		auto stranger = make_tls_identity("127.0.0.1", 2);
+		test::write_file(d / "other-ca.pem", as_bytes(stranger.cert_pem));
+		for (std::string ca : {d / "other-ca.pem", std::string()}) {
+			auto c2 = tls_client(s2, uri, ca);
+			std::string msg = message_of([&] { c2->list(Kind::Pack); });
+			CHECK(msg.find("TLS certificate is refused") != std::string::npos);
+			CHECK(code_of([&] { c2->list(Kind::Pack); }) == Code::Auth);
+		}
+	}
+	SECTION("no pin: a certificate for another name")
+	{
+		auto named = make_tls_identity("backup.example", 2);
+		test::ServerThread s3(d / "served3", [&](ServerOptions &o) { o.tls = std::make_shared<TlsIdentity>(named); });
+		test::write_file(d / "ca3.pem", as_bytes(named.cert_pem));
+		auto c = tls_client(s3, "plakar+tls://127.0.0.1:" + std::to_string(s3.server().port()), d / "ca3.pem");
+		std::string msg = message_of([&] { c->list(Kind::Pack); });
+		CHECK(msg.find("TLS certificate is refused") != std::string::npos);
+	}
+	SECTION("a client in the clear")
+	{
+		auto c = open_store("plakar://" + hostport);
+		std::string msg = message_of([&] { c->list(Kind::Pack); });
+		CHECK(msg.find("this server speaks TLS only") != std::string::npos);
+		CHECK(code_of([&] { c->list(Kind::Pack); }) == Code::Auth);
+		RawClient raw(srv.server().port());
+		raw.send_message(Type::Hello, 0, encode(Hello{kVersion, crypto::random_bytes(kNonce)}));
+		auto m = raw.next();
+		REQUIRE(m.has_value());
+		CHECK(m->type == Type::Fail);
+		CHECK(raw.closed_by_server());
+	}
+	SECTION("a TLS client to a server in the clear")
+	{
+		test::ServerThread plain(d / "served4");
+		std::string uri = "plakar+tls://127.0.0.1:" + std::to_string(plain.server().port()) + "?pin=" + srv.server().tls_pin();
+		auto c = tls_client(plain, uri);
+		std::string msg = message_of([&] { c->list(Kind::Pack); });
+		CHECK(msg.find("TLS") != std::string::npos);
+		CHECK(code_of([&] { c->list(Kind::Pack); }) != Code(0));
+	}
+	SECTION("garbage that looks like TLS")
+	{
+		RawClient raw(srv.server().port());
+		Bytes junk = test::random_data(4000, 5);
+		junk[0] = 0x16;
+		raw.send(junk);
+		CHECK(raw.closed_by_server());
+		CHECK(tls_client(srv, srv.uri())->list(Kind::Pack).empty());
+	}
+}
+
+TEST_CASE("net: the gate decides sessions and rights on its own", "[net][gate]")
+{
+	// The gate is what runs in the store process of a privilege-separated server: whatever the
+	// network process asks, only a session it authenticated with a fresh proof may call, and
+	// only as its token allows.
+	test::TempDir d;
+	auto store = open_store(d / "store");
+	store->create(as_bytes("C"), "", {});
+	std::vector<Token> tokens;
+	std::map<Rights, std::string> client;
+	for (auto r : {Rights::ReadWrite, Rights::ReadOnly, Rights::AppendOnly}) {
+		auto t = make_token(rights_name(r), r);
+		tokens.push_back(parse_client_token(t.client_token));
+		tokens.back().rights = r;
+		client[r] = t.client_token;
+	}
+	Gate gate(*store, tokens);
+	CHECK(code_of([&] { Gate(*store, {}); }) == Code::Invalid);
+	// A client's side of the handshake on a new session.
+	auto login = [&](Rights r) {
+		Token t = parse_client_token(client[r]);
+		Bytes nonce = crypto::random_bytes(kNonce);
+		auto o = gate.open_session(nonce);
+		auto w = gate.authenticate(o.session, AuthMsg{t.name, client_proof(t.secret.view(), o.server_nonce, nonce, t.name)});
+		CHECK(w.rights == r);
+		CHECK(w.proof == server_proof(t.secret.view(), o.server_nonce, nonce, t.name));
+		return o.session;
+	};
+	auto put = [&](uint64_t s, Kind k, const std::string &name, const char *data) {
+		Bytes body = encode_named(k, name);
+		ByteView b = as_bytes(data);
+		body.insert(body.end(), b.begin(), b.end());
+		return gate.call(s, Type::Put, body);
+	};
+	auto remove = [&](uint64_t s, Kind k, const std::string &name) {
+		return gate.call(s, Type::Remove, encode_named(k, name));
+	};
+
+	SECTION("no call without an authenticated session")
+	{
+		CHECK(code_of([&] { gate.call(12345, Type::List, encode_kind(Kind::Pack)); }) == Code::Auth);
+		Bytes nonce = crypto::random_bytes(kNonce);
+		auto o = gate.open_session(nonce);
+		CHECK(code_of([&] { gate.call(o.session, Type::List, encode_kind(Kind::Pack)); }) == Code::Auth);
+		Bytes buf(1);
+		CHECK(code_of([&] { gate.read_range(o.session, Kind::Pack, "00", 0, 1, buf.data()); }) == Code::Auth);
+		CHECK(code_of([&] { gate.open_session(Bytes(5)); }) == Code::Corrupt);
+	}
+	SECTION("a wrong proof ends the session; a proof is good for its own session only")
+	{
+		Token t = parse_client_token(client[Rights::ReadWrite]);
+		Bytes nonce = crypto::random_bytes(kNonce);
+		auto a = gate.open_session(nonce);
+		auto b = gate.open_session(nonce); // the same client nonce: the server's differs
+		CHECK(a.server_nonce != b.server_nonce);
+		Bytes proof_a = client_proof(t.secret.view(), a.server_nonce, nonce, t.name);
+		CHECK(code_of([&] { gate.authenticate(b.session, AuthMsg{t.name, proof_a}); }) == Code::Auth);
+		CHECK(code_of([&] { gate.authenticate(b.session, AuthMsg{t.name, client_proof(t.secret.view(), b.server_nonce, nonce, t.name)}); }) == Code::Auth); // b is gone
+		CHECK(code_of([&] { gate.authenticate(a.session, AuthMsg{"nobody", proof_a}); }) == Code::Auth);
+		CHECK(code_of([&] { gate.authenticate(a.session, AuthMsg{t.name, proof_a}); }) == Code::Auth); // a is gone too
+		CHECK(gate.sessions() == 0);
+		// Once authenticated, a session takes no other auth (no switching tokens).
+		uint64_t s = login(Rights::ReadOnly);
+		Token rw = parse_client_token(client[Rights::ReadWrite]);
+		CHECK(code_of([&] { gate.authenticate(s, AuthMsg{rw.name, Bytes(32)}); }) == Code::Auth);
+		CHECK(code_of([&] { put(s, Kind::Pack, "01", "x"); }) == Code::Auth);
+		gate.close_session(s);
+		CHECK(code_of([&] { gate.call(s, Type::List, encode_kind(Kind::Pack)); }) == Code::Auth);
+	}
+	SECTION("rights, call by call")
+	{
+		uint64_t rw = login(Rights::ReadWrite), ro = login(Rights::ReadOnly), ap = login(Rights::AppendOnly);
+		put(rw, Kind::Pack, "01", "one");
+		put(rw, Kind::Lock, "50", "theirs");
+		Bytes got(3);
+		gate.read_range(ro, Kind::Pack, "01", 0, 3, got.data());
+		CHECK(as_string(got) == "one");
+		CHECK(code_of([&] { put(ro, Kind::Pack, "02", "x"); }) == Code::Auth);
+		CHECK(code_of([&] { remove(ro, Kind::Pack, "01"); }) == Code::Auth);
+		CHECK(code_of([&] { gate.call(ro, Type::Create, encode_create(as_bytes("C2"), "", {})); }) == Code::Auth);
+		put(ap, Kind::Pack, "03", "three");
+		put(ap, Kind::Pack, "03", "three"); // a retry
+		CHECK(code_of([&] { put(ap, Kind::Pack, "03", "other"); }) == Code::Auth);
+		CHECK(code_of([&] { put(ap, Kind::Pack, "01", "evil"); }) == Code::Auth);
+		CHECK(code_of([&] { remove(ap, Kind::Pack, "01"); }) == Code::Auth);
+		CHECK(code_of([&] { remove(ap, Kind::Lock, "50"); }) == Code::Auth);
+		put(ap, Kind::Lock, "60", "mine");
+		put(ap, Kind::Lock, "60", "mine, refreshed");
+		remove(ap, Kind::Lock, "60");
+		CHECK(as_string(store->get(Kind::Pack, "01")) == "one");
+		CHECK(as_string(store->get(Kind::Lock, "50")) == "theirs");
+		remove(rw, Kind::Pack, "03");
+		CHECK(code_of([&] { store->get(Kind::Pack, "03"); }) == Code::NotFound);
+	}
+	SECTION("sessions that never authenticate are bounded")
+	{
+		for (size_t i = 0; i < Gate::kMaxPending + 50; i++)
+			gate.open_session(crypto::random_bytes(kNonce));
+		CHECK(gate.sessions() == Gate::kMaxPending);
+		login(Rights::ReadOnly); // the newest still work
+	}
 }

@@ -28,6 +28,8 @@ const StoreKind kStores[] = {
     {"sqlite", [](const test::TempDir &d) { return "sqlite://" + (d / "plakar.db"); }},
     // Through a real server on 127.0.0.1, serving a filesystem store.
     {"plakar", [](const test::TempDir &d) { return test::lasting_server(d / "served"); }},
+    // The same inside TLS.
+    {"plakar+tls", [](const test::TempDir &d) { return test::lasting_server(d / "served", true); }},
 };
 
 

@@ -43,7 +43,7 @@ from ._snapshot import Change, PathArg, Snapshot, SnapshotFile
 __all__ = [
     "__version__", "version", "FORMAT_VERSION",
     "create", "open", "push", "default_repository", "run_agent", "stop_agent",
-    "Server", "new_token",
+    "Server", "new_token", "new_tls_cert",
     "Repository", "Snapshot", "SnapshotFile", "Change", "Entry", "EntryType", "Event", "EventKind",
     "CheckReport", "CheckProblem", "GcReport",
     "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
@@ -143,6 +143,9 @@ class Server:
     new_token() makes them). The server never needs the passphrase: it carries encrypted
     objects only. `listen` is "HOST:PORT" (default 127.0.0.1:9876; port 0 picks a free one).
 
+    With `tls_cert` and `tls_key` (PEM files; new_tls_cert() makes them) every connection is
+    TLS 1.3, and clients reach it as plakar+tls://HOST:PORT?pin=PIN (`uri` says it whole).
+
     run() serves until stop() is called from another thread. As a context manager it serves
     from a thread of its own and stops on exit::
 
@@ -151,9 +154,12 @@ class Server:
     """
 
     def __init__(self, repository: PathArg, tokens_file: PathArg, listen: Optional[str] = None,
-                 workers: int = 0, max_connections: int = 0) -> None:
+                 workers: int = 0, max_connections: int = 0, *, tls_cert: Optional[PathArg] = None,
+                 tls_key: Optional[PathArg] = None) -> None:
         self._h = _plakar.server_new(_uri(repository), _uri(tokens_file), listen, int(workers),
-                                     int(max_connections))
+                                     int(max_connections),
+                                     None if tls_cert is None else _uri(tls_cert),
+                                     None if tls_key is None else _uri(tls_key))
         self._thread: Optional["threading.Thread"] = None
 
     @property
@@ -162,8 +168,16 @@ class Server:
         return self._h.address
 
     @property
+    def tls_pin(self) -> Optional[str]:
+        """The pin of the TLS certificate ("sha256:..."), None without TLS."""
+        return self._h.tls_pin or None
+
+    @property
     def uri(self) -> str:
-        """plakar://HOST:PORT, for plakar.open()."""
+        """plakar://HOST:PORT, or with TLS plakar+tls://HOST:PORT?pin=PIN, for plakar.open()."""
+        pin = self.tls_pin
+        if pin:
+            return "plakar+tls://" + self.address + "?pin=" + pin
         return "plakar://" + self.address
 
     def run(self) -> None:
@@ -185,6 +199,14 @@ class Server:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+def new_tls_cert(cert_file: PathArg, key_file: PathArg, name: str = "localhost",
+                 days: int = 3650) -> str:
+    """Writes a new self-signed TLS certificate for a server (cert_file, mode 0644) and its key
+    (key_file, mode 0600); neither may exist. name: the host name or IP address clients use.
+    Returns the certificate's pin, "sha256:..."."""
+    return _plakar.tls_cert_new(_uri(cert_file), _uri(key_file), name, int(days))
 
 
 def new_token(name: str, rights: str = "rw") -> Tuple[str, str]:

@@ -440,6 +440,20 @@ struct ServerHandle {
 		plakar_string_free(a);
 		return out;
 	}
+	// "" without TLS.
+	std::string tls_pin() const
+	{
+		char *a = nullptr;
+		int rc = plakar_server_tls_pin(&a, p.get());
+		if (rc == PLAKAR_ENOTFOUND)
+			return "";
+		Status s = Status::capture(rc);
+		if (!s.ok())
+			raise_status(s);
+		std::string out(a);
+		plakar_string_free(a);
+		return out;
+	}
 	void run()
 	{
 		auto keep = p;
@@ -456,11 +470,19 @@ struct ServerHandle {
 };
 
 ServerHandle server_new(const py::bytes &uri_b, const py::bytes &tokens_b, const std::optional<std::string> &listen,
-                        unsigned workers, unsigned max_connections)
+                        unsigned workers, unsigned max_connections, const std::optional<py::bytes> &cert_b,
+                        const std::optional<py::bytes> &key_b)
 {
 	std::string uri = c_string(uri_b, "repository URI");
 	std::string tokens = c_string(tokens_b, "tokens file");
+	std::optional<std::string> cert, key;
+	if (cert_b)
+		cert = c_string(*cert_b, "TLS certificate file");
+	if (key_b)
+		key = c_string(*key_b, "TLS key file");
 	plakar_server_options o = PLAKAR_SERVER_OPTIONS_INIT;
+	o.tls_cert_file = cert ? cert->c_str() : nullptr;
+	o.tls_key_file = key ? key->c_str() : nullptr;
 	o.listen = listen ? listen->c_str() : nullptr;
 	o.tokens_file = tokens.c_str();
 	o.workers = workers;
@@ -470,6 +492,18 @@ ServerHandle server_new(const py::bytes &uri_b, const py::bytes &tokens_b, const
 	if (!s.ok())
 		raise_status(s);
 	return ServerHandle{std::shared_ptr<plakar_server>(srv, plakar_server_free)};
+}
+
+std::string tls_cert_new(const py::bytes &cert_b, const py::bytes &key_b, const std::string &name, unsigned days)
+{
+	std::string cert = c_string(cert_b, "TLS certificate file"), key = c_string(key_b, "TLS key file");
+	char *pin = nullptr;
+	Status s = Status::capture(plakar_tls_cert_new(cert.c_str(), key.c_str(), name.c_str(), days, &pin));
+	if (!s.ok())
+		raise_status(s);
+	std::string out(pin);
+	plakar_string_free(pin);
+	return out;
 }
 
 py::tuple token_new(const std::string &name, const std::string &rights)
@@ -1167,10 +1201,12 @@ PYBIND11_MODULE(_plakar, m)
 	m.def("run_agent", &run_agent, py::arg("socket"), py::arg("idle_timeout"));
 	m.def("stop_agent", &stop_agent, py::arg("socket"));
 	m.def("server_new", &server_new, py::arg("uri"), py::arg("tokens_file"), py::arg("listen"), py::arg("workers"),
-	      py::arg("max_connections"));
+	      py::arg("max_connections"), py::arg("tls_cert"), py::arg("tls_key"));
 	m.def("token_new", &token_new, py::arg("name"), py::arg("rights"));
+	m.def("tls_cert_new", &tls_cert_new, py::arg("cert_file"), py::arg("key_file"), py::arg("name"), py::arg("days"));
 	py::class_<ServerHandle>(m, "ServerHandle")
 	    .def_property_readonly("address", &ServerHandle::address)
+	    .def_property_readonly("tls_pin", &ServerHandle::tls_pin)
 	    .def("run", &ServerHandle::run)
 	    .def("stop", &ServerHandle::stop);
 

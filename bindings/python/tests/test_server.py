@@ -55,3 +55,34 @@ def test_bad_tokens_and_options(tmp_path, tokens, monkeypatch):
         monkeypatch.setenv("PLAKAR_TOKEN", "py-rw:" + "0" * 64)
         with pytest.raises(plakar.AuthError, match="authentication failed"):
             plakar.create(srv.uri, PASSPHRASE, kdf_log2_n=KDF)
+
+
+def test_tls_server_and_pinned_client(tmp_path, tokens, monkeypatch):
+    path, rw, _ = tokens
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    pin = plakar.new_tls_cert(cert, key, "127.0.0.1", days=2)
+    assert pin.startswith("sha256:") and len(pin) == 7 + 64
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    with pytest.raises(plakar.PlakarError, match="already exists"):
+        plakar.new_tls_cert(cert, tmp_path / "other-key.pem", "127.0.0.1")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(os.urandom(200_000))
+    monkeypatch.setenv("PLAKAR_TOKEN", rw)
+    with plakar.Server(tmp_path / "store", path, "127.0.0.1:0", tls_cert=cert, tls_key=key) as srv:
+        assert srv.tls_pin == pin
+        assert srv.uri == "plakar+tls://%s?pin=%s" % (srv.address, pin)
+        with plakar.create(srv.uri, PASSPHRASE, kdf_log2_n=KDF) as repo:
+            snap = repo.push(src)
+        with plakar.open(srv.uri, PASSPHRASE) as repo:
+            repo.snapshot(snap.id).pull(to=tmp_path / "out")
+        with pytest.raises(plakar.AuthError, match="not the pinned"):
+            plakar.open("plakar+tls://%s?pin=sha256:%s" % (srv.address, "0" * 64), PASSPHRASE)
+        with pytest.raises(plakar.AuthError, match="TLS only"):
+            plakar.open("plakar://" + srv.address, PASSPHRASE)
+    assert (tmp_path / "out" / str(src).lstrip("/") / "a").read_bytes() == (src / "a").read_bytes()
+    with plakar.Server(tmp_path / "store", path, "127.0.0.1:0") as plain:
+        assert plain.tls_pin is None
+        assert plain.uri.startswith("plakar://")
+    with pytest.raises(plakar.InvalidArgumentError):
+        plakar.Server(tmp_path / "store", path, "127.0.0.1:0", tls_cert=cert)

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "net/asio.h"
+#include "net/tls.h"
 
 namespace plakar::net {
 
@@ -15,16 +16,31 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-void parse_remote_uri(const std::string &uri, std::string &host, uint16_t &port)
+void parse_remote_uri(const std::string &uri, RemoteOptions &o)
 {
-	const std::string scheme = "plakar://";
-	if (uri.compare(0, scheme.size(), scheme) != 0)
-		fail(Code::Invalid, "not a plakar:// address: " + uri);
-	std::string rest = uri.substr(scheme.size());
+	std::string rest;
+	bool tls;
+	if (uri.compare(0, 9, "plakar://") == 0) {
+		rest = uri.substr(9);
+		tls = false;
+	} else if (uri.compare(0, 13, "plakar+tls://") == 0) {
+		rest = uri.substr(13);
+		tls = true;
+	} else {
+		fail(Code::Invalid, "not a plakar:// or plakar+tls:// address: " + uri);
+	}
+	std::string pin;
+	if (auto q = rest.find('?'); q != std::string::npos) {
+		std::string query = rest.substr(q + 1);
+		rest.resize(q);
+		if (!tls || query.compare(0, 4, "pin=") != 0 || query.find('&') != std::string::npos)
+			fail(Code::Invalid, "malformed address (the one option is ?pin=sha256:HEX, with plakar+tls://): " + uri);
+		pin = parse_tls_pin(query.substr(4));
+	}
 	if (!rest.empty() && rest.back() == '/')
 		rest.pop_back();
-	port = kDefaultPort;
-	std::string portstr;
+	uint16_t port = kDefaultPort;
+	std::string host, portstr;
 	if (!rest.empty() && rest.front() == '[') {
 		auto close = rest.find(']');
 		if (close == std::string::npos)
@@ -54,6 +70,10 @@ void parse_remote_uri(const std::string &uri, std::string &host, uint16_t &port)
 			fail(Code::Invalid, "malformed port in " + uri);
 		port = uint16_t(p);
 	}
+	o.host = host;
+	o.port = port;
+	o.tls = tls;
+	o.pin = pin;
 }
 
 namespace {
@@ -102,10 +122,12 @@ Bytes frame_message(Type type, uint64_t id, ByteView prefix, ByteView data, uint
 
 // One connection: its reader runs on the io thread; callers queue frames and wait.
 struct Conn : std::enable_shared_from_this<Conn> {
-	explicit Conn(asio::io_context &io) : io(io), sock(io), timer(io), decoder(kMaxFrameLimit, kMaxMessage) {}
+	explicit Conn(asio::io_context &io) : io(io), stream(tcp::socket(io)), timer(io), decoder(kMaxFrameLimit, kMaxMessage)
+	{
+	}
 
 	asio::io_context &io;
-	tcp::socket sock;
+	Stream stream;
 	asio::steady_timer timer; // connect timeout, then keep-alive
 	Decoder decoder;
 	uint32_t frame_limit = kMinFrame;
@@ -139,8 +161,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
 			w->cv.notify_all();
 		}
 		asio::post(io, [self = shared_from_this()] {
-			boost::system::error_code ec;
-			self->sock.close(ec);
+			self->stream.close();
 			self->timer.cancel();
 		});
 	}
@@ -159,15 +180,14 @@ struct Conn : std::enable_shared_from_this<Conn> {
 			return;
 		}
 		writing = true;
-		asio::async_write(sock, asio::buffer(outq.front()),
-		                  [self = shared_from_this()](boost::system::error_code ec, size_t) {
-			                  if (ec) {
-				                  self->fail_all("connection lost: " + ec.message());
-				                  return;
-			                  }
-			                  self->outq.pop_front();
-			                  self->write_next();
-		                  });
+		stream.async_write_all(asio::buffer(outq.front()), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+			if (ec) {
+				self->fail_all("connection lost: " + ec.message());
+				return;
+			}
+			self->outq.pop_front();
+			self->write_next();
+		});
 	}
 
 	asio::awaitable<void> read_loop()
@@ -177,15 +197,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
 		std::vector<Decoder::Message> msgs;
 		try {
 			for (;;) {
-				size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::use_awaitable);
+				size_t n = co_await stream.read_some(asio::buffer(buf));
 				msgs.clear();
 				decoder.feed(ByteView(buf.data(), n), msgs);
 				for (auto &m : msgs)
 					deliver(m);
 			}
 		} catch (const boost::system::system_error &e) {
-			fail_all(e.code() == asio::error::eof ? "the server closed the connection"
-			                                      : "connection lost: " + e.code().message());
+			fail_all(e.code() == asio::error::eof || e.code() == ssl::error::stream_truncated
+			             ? "the server closed the connection"
+			             : "connection lost: " + e.code().message());
 		} catch (const Error &e) {
 			fail_all(e.what());
 		}
@@ -248,6 +269,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
 struct RemoteStore::Impl {
 	explicit Impl(RemoteOptions o) : opts(std::move(o)), guard(asio::make_work_guard(io))
 	{
+		if (opts.tls)
+			tls = client_tls_context(opts.pin, opts.ca_file);
 		slots.resize(std::max(1u, opts.connections));
 		thread = std::thread([this] { io.run(); });
 	}
@@ -267,6 +290,7 @@ struct RemoteStore::Impl {
 	};
 
 	RemoteOptions opts;
+	std::unique_ptr<ssl::context> tls;
 	asio::io_context io;
 	asio::executor_work_guard<asio::io_context::executor_type> guard;
 	std::thread thread;
@@ -276,7 +300,40 @@ struct RemoteStore::Impl {
 	std::string where() const
 	{
 		std::string h = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host;
-		return "plakar://" + h + ":" + std::to_string(opts.port);
+		return (opts.tls ? "plakar+tls://" : "plakar://") + h + ":" + std::to_string(opts.port);
+	}
+
+	// TLS, then the certificate: its pin, or the authorities' word and the host name.
+	asio::awaitable<void> start_tls(Conn &c)
+	{
+		c.stream.start_tls(*tls);
+		auto &ts = c.stream.tls_stream();
+		boost::system::error_code ec;
+		asio::ip::make_address(opts.host, ec);
+		bool is_name = bool(ec); // SNI carries names, not addresses
+		if (is_name && !SSL_set_tlsext_host_name(ts.native_handle(), opts.host.c_str()))
+			fail(Code::Error, where() + ": TLS: cannot set the server name");
+		if (opts.pin.empty())
+			ts.set_verify_callback(ssl::host_name_verification(opts.host));
+		boost::system::error_code hs;
+		co_await ts.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, hs));
+		if (hs) {
+			long v = SSL_get_verify_result(ts.native_handle());
+			if (v != X509_V_OK)
+				fail(Code::Auth, where() + ": the server's TLS certificate is refused: " + X509_verify_cert_error_string(v));
+			if (hs.category() == asio::error::get_ssl_category() &&
+			    ERR_GET_REASON(static_cast<unsigned long>(hs.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+				fail(Code::Auth, where() + ": the server's TLS certificate is refused: it is not for " + opts.host);
+			if (hs == asio::error::eof || hs == ssl::error::stream_truncated)
+				fail(Code::Error, where() + ": the server closed the connection during the TLS handshake");
+			fail(Code::Error, where() + ": TLS handshake failed: " + hs.message() + " (does the server speak TLS?)");
+		}
+		if (!opts.pin.empty()) {
+			std::string got = peer_tls_pin(ts.native_handle());
+			if (got != opts.pin)
+				fail(Code::Auth, where() + ": the server's TLS certificate is " + (got.empty() ? "missing" : got) +
+				                     ", not the pinned " + opts.pin);
+		}
 	}
 
 	// The handshake, on the io thread.
@@ -284,21 +341,23 @@ struct RemoteStore::Impl {
 	{
 		tcp::resolver res(io);
 		auto eps = co_await res.async_resolve(opts.host, std::to_string(opts.port), asio::use_awaitable);
-		co_await asio::async_connect(c->sock, eps, asio::use_awaitable);
-		c->sock.set_option(tcp::no_delay(true));
-		c->sock.set_option(asio::socket_base::keep_alive(true));
+		co_await asio::async_connect(c->stream.socket(), eps, asio::use_awaitable);
+		c->stream.socket().set_option(tcp::no_delay(true));
+		c->stream.socket().set_option(asio::socket_base::keep_alive(true));
+		if (tls)
+			co_await start_tls(*c);
 		Hello h;
 		h.nonce = crypto::random_bytes(kNonce);
 		Bytes out;
 		append_message(out, Type::Hello, 0, encode(h), kMaxFrameLimit);
-		co_await asio::async_write(c->sock, asio::buffer(out), asio::use_awaitable);
+		co_await c->stream.write_all(asio::buffer(out));
 		auto next = [&]() -> asio::awaitable<Decoder::Message> {
 			std::vector<Decoder::Message> msgs;
 			uint8_t buf[4096];
 			while (msgs.empty()) {
 				// One byte at a time past the header is not needed: handshake frames are small and
 				// the server sends nothing else before the client's next step.
-				size_t n = co_await c->sock.async_read_some(asio::buffer(buf), asio::use_awaitable);
+				size_t n = co_await c->stream.read_some(asio::buffer(buf));
 				c->decoder.feed(ByteView(buf, n), msgs);
 			}
 			if (msgs.size() != 1)
@@ -314,7 +373,7 @@ struct RemoteStore::Impl {
 		AuthMsg a{opts.token.name, client_proof(opts.token.secret.view(), ch.nonce, h.nonce, opts.token.name)};
 		out.clear();
 		append_message(out, Type::Auth, 0, encode(a), kMaxFrameLimit);
-		co_await asio::async_write(c->sock, asio::buffer(out), asio::use_awaitable);
+		co_await c->stream.write_all(asio::buffer(out));
 		m = co_await next();
 		if (m.type == Type::Fail)
 			throw_fail(m.body, where());
@@ -340,10 +399,7 @@ struct RemoteStore::Impl {
 				done.set_value();
 		});
 		if (fut.wait_for(opts.connect_timeout) != std::future_status::ready) {
-			asio::post(io, [c] {
-				boost::system::error_code ec;
-				c->sock.close(ec);
-			});
+			asio::post(io, [c] { c->stream.close(); });
 			fut.wait();
 			fail(Code::Error, where() + ": no answer within " + std::to_string(opts.connect_timeout.count() / 1000) +
 			                      " s");
@@ -443,6 +499,8 @@ RemoteStore::RemoteStore(RemoteOptions opts)
 {
 	if (opts.host.empty())
 		fail(Code::Invalid, "plakar://: no host");
+	if (!opts.tls && (!opts.pin.empty() || !opts.ca_file.empty()))
+		fail(Code::Invalid, "plakar://: a pin or authorities without TLS (plakar+tls://)");
 	impl_ = std::make_shared<Impl>(std::move(opts));
 }
 

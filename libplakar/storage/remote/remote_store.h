@@ -1,6 +1,11 @@
 // The plakar:// store: a Store whose objects live behind `plakar server` (docs/protocol.md).
 //
-//     plakar://HOST[:PORT]      (PORT defaults to 9876; HOST may be [v6])
+//     plakar://HOST[:PORT]                         (PORT defaults to 9876; HOST may be [v6])
+//     plakar+tls://HOST[:PORT][?pin=sha256:HEX]     the same inside TLS 1.3 (net/tls.h)
+//
+// Over TLS, the server's certificate is checked against the pin when the URI has one, else
+// against $PLAKAR_TLS_CA (a PEM file of authorities) or the system's authorities, with the
+// host name. A connection whose certificate does not pass fails with Code::Auth.
 //
 // Connections are opened on first use and again after one is lost; each carries many requests
 // at once (answers arrive in any order), and calls from several threads spread over a few
@@ -19,6 +24,9 @@ namespace plakar::net {
 struct RemoteOptions {
 	std::string host;
 	uint16_t port = kDefaultPort;
+	bool tls = false;
+	std::string pin;     // "sha256:HEX" (parse_tls_pin); with tls only
+	std::string ca_file; // PEM authorities; empty: the system's (when no pin)
 	Token token;
 	unsigned connections = 2;
 	// A request unanswered for this long fails (the connection is dropped and reopened later).
@@ -28,8 +36,9 @@ struct RemoteOptions {
 	std::chrono::milliseconds keepalive{60000};
 };
 
-// Parses "plakar://HOST[:PORT]" into host and port. Throws Code::Invalid.
-void parse_remote_uri(const std::string &uri, std::string &host, uint16_t &port);
+// Parses "plakar://HOST[:PORT]" or "plakar+tls://HOST[:PORT][?pin=PIN]" into o's host, port,
+// tls and pin. Throws Code::Invalid.
+void parse_remote_uri(const std::string &uri, RemoteOptions &o);
 
 class RemoteStore : public RequestStore {
 public:
