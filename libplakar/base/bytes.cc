@@ -26,18 +26,25 @@ static int hexval(char c)
 	return -1;
 }
 
-bool hex_decode(std::string_view s, Bytes &out)
+bool hex_decode_into(std::string_view s, uint8_t *out, size_t n)
 {
-	if (s.size() % 2)
+	if (s.size() != 2 * n)
 		return false;
-	out.resize(s.size() / 2);
-	for (size_t i = 0; i < out.size(); i++) {
+	for (size_t i = 0; i < n; i++) {
 		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = uint8_t(hi << 4 | lo);
 	}
 	return true;
+}
+
+bool hex_decode(std::string_view s, Bytes &out)
+{
+	if (s.size() % 2)
+		return false;
+	out.resize(s.size() / 2);
+	return hex_decode_into(s, out.data(), out.size());
 }
 
 uint64_t Reader::varint()

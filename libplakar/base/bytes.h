@@ -24,6 +24,8 @@ inline std::string_view as_string(ByteView b) { return {reinterpret_cast<const c
 std::string hex_encode(ByteView b);
 // Returns false on a malformed string (odd length, non-hex digit).
 bool hex_decode(std::string_view s, Bytes &out);
+// Exactly n bytes from 2n hex digits into out (memory the caller chose, e.g. wiped memory).
+bool hex_decode_into(std::string_view s, uint8_t *out, size_t n);
 
 // A buffer reused from call to call: growing it neither zeroes its bytes nor keeps the old ones,
 // and it never shrinks. Hot paths (one per chunk) keep one per thread, so a chunk costs no

@@ -17,28 +17,11 @@ namespace plakar::net {
 
 namespace {
 
-int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 // 64 hex digits straight into wiped memory.
 crypto::SecureBytes secret_from_hex(std::string_view hex, const std::string &where)
 {
 	crypto::SecureBytes s(32);
-	bool ok = hex.size() == 64;
-	for (size_t i = 0; ok && i < 32; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-		ok = hi >= 0 && lo >= 0;
-		s.data()[i] = uint8_t(ok ? hi << 4 | lo : 0);
-	}
-	if (!ok)
+	if (!hex_decode_into(hex, s.data(), s.size()))
 		fail(Code::Invalid, where + ": the secret must be 64 hex digits");
 	return s;
 }
