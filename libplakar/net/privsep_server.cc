@@ -39,8 +39,10 @@ using privsep::Message;
 //   kOpenSession   [client nonce]                         -> [u64 session][server nonce]
 //   kAuthSession   [u64 session][auth message]            -> [welcome message]
 //   kCloseSession  [u64 session]                          (a message, no answer)
+//   kReadRange     [u64 session][get-range request body]  -> the bytes, in a memfd past kInline
+//                  (read by the store straight into the memfd, by net straight out of it)
 constexpr uint32_t kStoreCall = 1, kStoreOk = 2, kStoreFail = 3, kOpenSession = 4, kAuthSession = 5,
-                   kCloseSession = 6;
+                   kCloseSession = 6, kReadRange = 7;
 // Payloads above this travel in a memfd passed with the message (objects may exceed the
 // channel's payload limit).
 constexpr size_t kInline = 256 * 1024;
@@ -146,11 +148,42 @@ public:
 	void read_range(uint64_t session, Kind kind, const std::string &name, uint64_t offset, uint64_t n,
 	                uint8_t *dst) override
 	{
-		Bytes got = call(session, Type::GetRange, encode_range(kind, name, offset, n));
-		if (got.size() != n)
-			fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": " + std::to_string(got.size()) +
+		Writer w;
+		w.u64(session);
+		Bytes body = w.take(), range = encode_range(kind, name, offset, n);
+		body.insert(body.end(), range.begin(), range.end());
+		Payload p = wrap(body);
+		Message r = d_.process("store").query(kReadRange, p.data, p.fd.fd);
+		if (r.type == kStoreFail)
+			throw_fail(unwrap(r), "");
+		if (r.type != kStoreOk)
+			fail(Code::Corrupt, "privsep: unexpected answer from the store process");
+		auto short_answer = [&](uint64_t got) {
+			fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": " + std::to_string(got) +
 			                        " bytes came of " + std::to_string(n));
-		std::memcpy(dst, got.data(), n);
+		};
+		if (r.fd.fd < 0) {
+			Bytes got = unwrap(r);
+			if (got.size() != n)
+				short_answer(got.size());
+			std::memcpy(dst, got.data(), n);
+			return;
+		}
+		if (r.data.size() != 1 || r.data[0] != 1)
+			fail(Code::Corrupt, "privsep: malformed store message");
+		struct stat st;
+		if (::fstat(r.fd.fd, &st) != 0)
+			fail_errno("privsep: fstat", errno);
+		if (uint64_t(st.st_size) != n)
+			short_answer(uint64_t(st.st_size));
+		for (uint64_t at = 0; at < n;) {
+			ssize_t k = ::pread(r.fd.fd, dst + at, n - at, off_t(at));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				fail(Code::Corrupt, "privsep: short object");
+			at += uint64_t(k);
+		}
 	}
 
 private:
@@ -167,6 +200,40 @@ private:
 	}
 	Daemon &d_;
 };
+
+// In the store process: a range read straight into the answer (a memfd past kInline).
+Payload read_range_answer(Gate &gate, ByteView body)
+{
+	Reader r(body, "store call");
+	uint64_t session = r.u64();
+	Request q = decode_request(Type::GetRange, r.raw(r.remaining()));
+	if (q.length > kMaxMessage)
+		fail(Code::Corrupt, "privsep: a range over the message limit");
+	Payload p;
+	if (q.length <= kInline) {
+		p.data.resize(1 + q.length);
+		p.data[0] = 0;
+		gate.read_range(session, q.kind, q.name, q.offset, q.length, p.data.data() + 1);
+		return p;
+	}
+	p.fd = Fd(::memfd_create("plakar-object", MFD_CLOEXEC));
+	if (p.fd.fd < 0)
+		fail_errno("memfd_create", errno);
+	if (::ftruncate(p.fd.fd, off_t(q.length)) != 0)
+		fail_errno("memfd ftruncate", errno);
+	void *map = ::mmap(nullptr, q.length, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd.fd, 0);
+	if (map == MAP_FAILED)
+		fail_errno("memfd mmap", errno);
+	try {
+		gate.read_range(session, q.kind, q.name, q.offset, q.length, static_cast<uint8_t *>(map));
+	} catch (...) {
+		::munmap(map, q.length);
+		throw;
+	}
+	::munmap(map, q.length);
+	p.data.push_back(1);
+	return p;
+}
 
 // In the store process: one query from net, through the gate.
 Bytes run_query(Gate &gate, uint32_t type, ByteView body)
@@ -390,27 +457,29 @@ void PrivsepServer::run()
 	auto query = [&](Channel &ch, Message &msg) {
 		auto held = std::make_shared<Message>(std::move(msg));
 		asio::post(*pool, [&ch, &gate, held] {
-			Bytes answer;
+			Payload p;
 			uint32_t type = kStoreOk;
 			try {
 				Bytes body = unwrap(*held);
-				answer = run_query(*gate, held->type, body);
+				if (held->type == kReadRange)
+					p = read_range_answer(*gate, body);
+				else
+					p = wrap(run_query(*gate, held->type, body));
 			} catch (const Error &e) {
 				type = kStoreFail;
-				answer = encode_fail(e.code(), e.what());
+				p = wrap(encode_fail(e.code(), e.what()));
 			} catch (const std::exception &e) {
 				type = kStoreFail;
-				answer = encode_fail(Code::Error, e.what());
+				p = wrap(encode_fail(Code::Error, e.what()));
 			}
 			try {
-				Payload p = wrap(answer);
 				ch.reply(*held, type, p.data, p.fd.fd);
 			} catch (const Error &) {
 				// The channel closed: the daemon is stopping.
 			}
 		});
 	};
-	for (uint32_t type : {kStoreCall, kOpenSession, kAuthSession})
+	for (uint32_t type : {kStoreCall, kOpenSession, kAuthSession, kReadRange})
 		sp.handler("net", type, query);
 	sp.handler("net", kCloseSession, [&](Channel &, Message &msg) {
 		Bytes body = unwrap(msg);

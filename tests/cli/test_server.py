@@ -418,3 +418,28 @@ def test_the_network_process_holds_no_secret(served, tmp_path):
         pytest.skip("the memory of another process cannot be read here")
     assert any(len(s) == 32 for s in in_store), "the scan finds the gate's tokens in the store process"
     assert memory_holds(kids["plakar: net"], secrets) == set()
+
+
+def test_a_damaged_pack_in_the_served_store(served, tmp_path):
+    """A pack cut short in the store a privilege-separated server holds: ranged reads past its
+    end fail in the store process and reach the client as one clear error; the rest of the
+    snapshot still restores."""
+    srv, client, _ = served
+    src = tmp_path / "src"
+    make_tree_files(src, 40, 200_000, seed=9)
+    snap = client.push(src)
+    packs = sorted((p for p in (tmp_path / "store" / "packs").rglob("*") if p.is_file()),
+                   key=lambda p: p.stat().st_size)
+    victim = packs[-1]
+    with open(victim, "r+b") as f:
+        f.truncate(victim.stat().st_size // 2)
+    r = client.run("check", "-read-data")
+    assert r.returncode == 1 and "is truncated" in r.stderr, r
+    assert all(l.startswith("plakar: ") for l in r.stderr_lines()), r
+    r = client.run("pull", "-to", tmp_path / "out", snap)
+    assert r.returncode != 0, r
+    assert r.stderr.strip(), r
+    assert srv.proc.poll() is None, "the server died"
+    restored = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    for p in restored:
+        assert same_content(p, "/" / p.relative_to(tmp_path / "out")), p
