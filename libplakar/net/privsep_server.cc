@@ -78,28 +78,43 @@ Payload wrap(ByteView body)
 	return p;
 }
 
-// The body of a received payload (read whole from the memfd when it came in one).
-Bytes unwrap(Message &m)
+// The size of a received payload's body, inline or in the memfd that came with it (checked).
+size_t body_size(const Message &m)
 {
 	if (m.data.empty() || m.data[0] > 1 || (m.data[0] == 1) != (m.fd.fd >= 0) || (m.data[0] == 1 && m.data.size() != 1))
 		fail(Code::Corrupt, "privsep: malformed store message");
 	if (m.data[0] == 0)
-		return Bytes(m.data.begin() + 1, m.data.end());
+		return m.data.size() - 1;
 	struct stat st;
 	if (::fstat(m.fd.fd, &st) != 0)
 		fail_errno("privsep: fstat", errno);
 	if (uint64_t(st.st_size) > kMaxMessage + 1024)
 		fail(Code::Corrupt, "privsep: object over the message limit");
-	Bytes out(size_t(st.st_size));
-	size_t at = 0;
-	while (at < out.size()) {
-		ssize_t n = ::pread(m.fd.fd, out.data() + at, out.size() - at, off_t(at));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			fail(Code::Corrupt, "privsep: short object");
-		at += size_t(n);
+	return size_t(st.st_size);
+}
+
+// Copies the body (body_size(m) bytes) into dst: straight out of the memfd when there is one.
+void copy_body(const Message &m, uint8_t *dst, size_t n)
+{
+	if (m.fd.fd < 0) {
+		std::memcpy(dst, m.data.data() + 1, n);
+		return;
 	}
+	for (size_t at = 0; at < n;) {
+		ssize_t k = ::pread(m.fd.fd, dst + at, n - at, off_t(at));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			fail(Code::Corrupt, "privsep: short object");
+		at += size_t(k);
+	}
+}
+
+// The body of a received payload.
+Bytes unwrap(Message &m)
+{
+	Bytes out(body_size(m));
+	copy_body(m, out.data(), out.size());
 	return out;
 }
 
@@ -136,54 +151,30 @@ public:
 	}
 	Bytes call(uint64_t session, Type type, ByteView body) override
 	{
-		Bytes b;
-		b.reserve(9 + body.size());
 		Writer w;
 		w.u64(session);
 		w.u8(uint8_t(type));
-		b = w.take();
-		b.insert(b.end(), body.begin(), body.end());
-		return ask(kStoreCall, b);
+		w.buf().insert(w.buf().end(), body.begin(), body.end());
+		return ask(kStoreCall, w.buf());
 	}
 	void read_range(uint64_t session, Kind kind, const std::string &name, uint64_t offset, uint64_t n,
 	                uint8_t *dst) override
 	{
 		Writer w;
 		w.u64(session);
-		Bytes body = w.take(), range = encode_range(kind, name, offset, n);
-		body.insert(body.end(), range.begin(), range.end());
-		Payload p = wrap(body);
+		Bytes range = encode_range(kind, name, offset, n);
+		w.buf().insert(w.buf().end(), range.begin(), range.end());
+		Payload p = wrap(w.buf());
 		Message r = d_.process("store").query(kReadRange, p.data, p.fd.fd);
 		if (r.type == kStoreFail)
 			throw_fail(unwrap(r), "");
 		if (r.type != kStoreOk)
 			fail(Code::Corrupt, "privsep: unexpected answer from the store process");
-		auto short_answer = [&](uint64_t got) {
+		size_t got = body_size(r);
+		if (got != n)
 			fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": " + std::to_string(got) +
 			                        " bytes came of " + std::to_string(n));
-		};
-		if (r.fd.fd < 0) {
-			Bytes got = unwrap(r);
-			if (got.size() != n)
-				short_answer(got.size());
-			std::memcpy(dst, got.data(), n);
-			return;
-		}
-		if (r.data.size() != 1 || r.data[0] != 1)
-			fail(Code::Corrupt, "privsep: malformed store message");
-		struct stat st;
-		if (::fstat(r.fd.fd, &st) != 0)
-			fail_errno("privsep: fstat", errno);
-		if (uint64_t(st.st_size) != n)
-			short_answer(uint64_t(st.st_size));
-		for (uint64_t at = 0; at < n;) {
-			ssize_t k = ::pread(r.fd.fd, dst + at, n - at, off_t(at));
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				fail(Code::Corrupt, "privsep: short object");
-			at += uint64_t(k);
-		}
+		copy_body(r, dst, got);
 	}
 
 private:

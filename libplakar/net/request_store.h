@@ -1,7 +1,7 @@
 // The two ends of a Store call carried as a request (docs/protocol.md, "Types"):
 // RequestStore turns each Store method into one request and its answer, for a subclass that
-// only knows how to send a request (the plakar:// client, the server's network process
-// talking to its store process); run_request() runs a decoded request on a real Store.
+// only knows how to send a request (the plakar:// client); run_request() runs a decoded
+// request on a real Store (the gate, net/gate.h).
 #pragma once
 
 #include "net/protocol.h"
