@@ -461,12 +461,21 @@ int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull
 {
 	return guard([&] {
 		require(snap && snap->owner, "snapshot is NULL");
-		require(!opts || opts->version == PLAKAR_PULL_OPTIONS_VERSION, "unknown plakar_pull_options version");
+		require(!opts || opts->version == 1 || opts->version == PLAKAR_PULL_OPTIONS_VERSION,
+		        "unknown plakar_pull_options version");
 		PullOptions po;
 		if (opts) {
 			po.to = opts->to ? opts->to : "";
 			po.rebase = opts->rebase != 0;
 			po.progress = progress_of(opts->progress, opts->payload);
+			if (opts->version >= 2) {
+				require(opts->overwrite >= PLAKAR_OVERWRITE_ALWAYS && opts->overwrite <= PLAKAR_OVERWRITE_NEVER,
+				        "unknown overwrite policy");
+				po.overwrite = Overwrite(opts->overwrite);
+				po.force = opts->force != 0;
+				po.dry_run = opts->dry_run != 0;
+				po.verify = opts->verify != 0;
+			}
 		}
 		CallScope lk(snap->owner);
 		pull(*snap->owner->repo, snap->h, path && *path ? path : "/", po);

@@ -56,8 +56,19 @@ std::size_t FlagSet::parse(const std::vector<std::string> &args, std::size_t pos
 		const std::string &arg = args[pos];
 		if (arg == "--")
 			return pos + 1;
-		if (arg.size() < 2 || arg[0] != '-')
-			return pos; // "-" alone is a positional argument (it could name a file)
+		if (arg.size() < 2 || arg[0] != '-') {
+			// "-" alone is a positional argument (it could name a file). A command checks all
+			// of its arguments before it acts: a flag after an argument ("pull SNAP -to DIR")
+			// is refused here, never taken for an argument nor ignored. Arguments that start
+			// with a dash follow "--".
+			if (!scope_.empty())
+				for (std::size_t i = pos + 1; i < args.size(); ++i) {
+					if (args[i].size() >= 2 && args[i][0] == '-')
+						throw UsageError("flags go before arguments: " + args[i].substr(0, args[i].find('=')) +
+						                 " after " + arg);
+				}
+			return pos;
+		}
 		std::string_view body(arg);
 		body.remove_prefix(body.starts_with("--") ? 2 : 1);
 		std::optional<std::string> inline_value;
@@ -144,7 +155,7 @@ std::string usage_line(std::string_view command) {
 	if (command == "cat")
 		return std::string(global) + "cat SNAPSHOT:PATH...";
 	if (command == "pull")
-		return std::string(global) + "pull [-to DIR] [-rebase] SNAPSHOT[:PATH]...";
+		return std::string(global) + "pull [-to DIR] [-rebase] [-overwrite always|if-changed|if-newer|never] [-force] [-dry-run] [-verify] SNAPSHOT[:PATH]...";
 	if (command == "version")
 		return "plakar version";
 	if (command == "diff")

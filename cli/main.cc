@@ -23,7 +23,7 @@ void print_help() {
 	            "  push PATH...                    back up files and directories into a new snapshot\n"
 	            "  ls [SNAPSHOT[:PATH]...]         list snapshots, or the entries of a directory\n"
 	            "  cat SNAPSHOT:PATH...            write file contents to stdout\n"
-	            "  pull [-to DIR] [-rebase] SNAPSHOT[:PATH]...\n"
+	            "  pull [-to DIR] [-rebase] [-overwrite POLICY] [-force] [-dry-run] [-verify] SNAPSHOT[:PATH]...\n"
 	            "                                  restore files\n"
 	            "  diff [-u] SNAPSHOT[:PATH] SNAPSHOT[:PATH]\n"
 	            "                                  what was added, removed or changed\n"

@@ -100,7 +100,12 @@ enum plakar_event_kind {
 	PLAKAR_EVENT_FILE = 1,      /* a file was fully processed (path, size) */
 	PLAKAR_EVENT_DIRECTORY = 2, /* a directory was fully processed */
 	PLAKAR_EVENT_ERROR = 3,     /* an item failed; message says why; the operation goes on */
-	PLAKAR_EVENT_BYTES = 4      /* periodic: counters advanced */
+	PLAKAR_EVENT_BYTES = 4,     /* periodic: counters advanced */
+	/* pull with dry_run only: what the restore would do at path (nothing is written) */
+	PLAKAR_EVENT_CREATE = 5,    /* path would be created */
+	PLAKAR_EVENT_REPLACE = 6,   /* the item at path would be replaced */
+	PLAKAR_EVENT_REMOVE = 7,    /* the non-empty directory at path would be removed (force) */
+	PLAKAR_EVENT_SKIP = 8       /* the item at path would be kept (overwrite policy) */
 };
 
 /*
@@ -334,24 +339,50 @@ PLAKAR_EXTERN void plakar_file_free(plakar_file *f);
 
 /* ---------------------------------------------------------------- pull (restore) */
 
+/* What pull does with an item already at a path it restores (plakar_pull_options.overwrite). */
+enum plakar_overwrite {
+	PLAKAR_OVERWRITE_ALWAYS = 0,     /* the default: replace it, so the restore gives back exactly the
+	                                    snapshot (a file is written aside and renamed over it) */
+	PLAKAR_OVERWRITE_IF_CHANGED = 1, /* replace it unless it looks the same: same type, and same size
+	                                    and mtime (file), target (symlink) or device number */
+	PLAKAR_OVERWRITE_IF_NEWER = 2,   /* replace it only when the snapshot's mtime is newer */
+	PLAKAR_OVERWRITE_NEVER = 3       /* keep it; directories are still merged into, their metadata
+	                                    left alone */
+};
+
 typedef struct plakar_pull_options {
-	unsigned int version;         /* PLAKAR_PULL_OPTIONS_VERSION */
+	unsigned int version;         /* PLAKAR_PULL_OPTIONS_VERSION (1 is still accepted) */
 	const char *to;               /* target directory; NULL or "" = the current directory */
 	int rebase;                   /* 0: recreate the full path under `to` (to/usr/share/...);
 	                                 1: put the selected item directly in `to` */
 	plakar_progress_cb progress;  /* may be NULL */
 	void *payload;
+	/* Since version 2. */
+	int overwrite;                /* enum plakar_overwrite; 0 = PLAKAR_OVERWRITE_ALWAYS */
+	int force;                    /* 1: a non-empty directory where the snapshot has a non-directory
+	                                 is removed with what it holds; 0: that item fails instead
+	                                 (an empty directory is replaced either way) */
+	int dry_run;                  /* 1: write nothing; report through progress what would be
+	                                 created, replaced, removed or kept (PLAKAR_EVENT_CREATE...) */
+	int verify;                   /* 1: read every restored file back and check each chunk against
+	                                 its id (and each symlink's target); a mismatch fails that item */
 } plakar_pull_options;
-#define PLAKAR_PULL_OPTIONS_VERSION 1
-#define PLAKAR_PULL_OPTIONS_INIT {PLAKAR_PULL_OPTIONS_VERSION, NULL, 0, NULL, NULL}
+#define PLAKAR_PULL_OPTIONS_VERSION 2
+#define PLAKAR_PULL_OPTIONS_INIT {PLAKAR_PULL_OPTIONS_VERSION, NULL, 0, NULL, NULL, 0, 0, 0, 0}
 
 /*
  * Restores path (default "/": everything) of the snapshot. Restores content, directories,
  * symlinks, hard links (as links), permissions, mtimes (ns), xattrs, and ownership when run as
- * root. Existing files at the target are replaced. Content is authenticated before it is
- * written; a corrupted chunk makes that file fail (reported through the callback, never written
- * with wrong bytes) and the call returns PLAKAR_ECORRUPT after restoring the rest. Other
- * per-item failures (target not writable) give PLAKAR_EPARTIAL after the rest is restored.
+ * root. Existing items at the target are handled per opts->overwrite (default: replaced; a
+ * non-empty directory is never removed without opts->force). Below the target directory every
+ * item is created and changed relative to its open parent directory without following links,
+ * so neither a forged snapshot nor a symlink planted in the target makes the restore write
+ * elsewhere. Content is authenticated before it is written; a corrupted chunk makes that file
+ * fail (reported through the callback, never written with wrong bytes) and the call returns
+ * PLAKAR_ECORRUPT after restoring the rest. Other per-item failures give PLAKAR_EPARTIAL after
+ * the rest is restored. When the target or the selected item itself cannot be created (the
+ * target is not writable), nothing is restored and the call fails with that error.
+ * Thread-safety: like every call on one repository (see plakar_repository_open).
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts);
 

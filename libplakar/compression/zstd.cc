@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+
 #include "base/error.h"
 
 namespace plakar::compression {
@@ -62,7 +64,33 @@ Bytes decompress_frame(ByteView in, size_t limit)
 	unsigned long long n = ZSTD_getFrameContentSize(in.data(), in.size());
 	if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > limit)
 		fail(Code::Corrupt, "malformed compressed data");
-	return decompress(in, size_t(n));
+	// The size the frame claims is not trusted for the allocation: the output grows as the data
+	// really decompresses (a few bytes claiming 2 GiB allocate almost nothing before failing).
+	ZSTD_DCtx *d = contexts().d;
+	ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
+	Bytes out(std::min<size_t>(size_t(n), size_t(1) << 20));
+	ZSTD_inBuffer src{in.data(), in.size(), 0};
+	size_t done = 0;
+	for (;;) {
+		ZSTD_outBuffer dst{out.data(), out.size(), done};
+		size_t rc = ZSTD_decompressStream(d, &dst, &src);
+		if (ZSTD_isError(rc))
+			fail(Code::Corrupt, "malformed compressed data");
+		done = dst.pos;
+		if (rc == 0)
+			break; // the frame is complete
+		if (done > n || (src.pos == src.size && done < out.size()))
+			fail(Code::Corrupt, "malformed compressed data");
+		if (done == out.size()) {
+			if (out.size() >= n) // more output than the frame claims
+				fail(Code::Corrupt, "malformed compressed data");
+			out.resize(std::min<size_t>(size_t(n), out.size() * 2));
+		}
+	}
+	if (done != n || src.pos != src.size)
+		fail(Code::Corrupt, "malformed compressed data");
+	out.resize(done);
+	return out;
 }
 
 } // namespace plakar::compression

@@ -257,7 +257,9 @@ std::pair<uint64_t, uint32_t> PackKey::toc_location(ByteView trailer, uint64_t p
 	Reader tr(trailer, "pack trailer");
 	uint64_t toc_offset = tr.u64();
 	uint32_t toc_len = tr.u32();
-	if (toc_offset < kPackHeader || toc_offset + toc_len != pack_size - kPackTrailer)
+	// Compared without adding: toc_offset + toc_len could wrap.
+	if (toc_offset < kPackHeader || toc_offset > pack_size - kPackTrailer ||
+	    toc_len != pack_size - kPackTrailer - toc_offset)
 		fail(Code::Corrupt, label + ": malformed trailer");
 	return {toc_offset, toc_len};
 }

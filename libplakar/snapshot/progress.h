@@ -12,7 +12,17 @@
 
 namespace plakar {
 
-enum class EventKind { File = 1, Directory = 2, Error = 3, Bytes = 4 };
+enum class EventKind {
+	File = 1,
+	Directory = 2,
+	Error = 3,
+	Bytes = 4,
+	// pull -dry-run: what would be done at path.
+	Create = 5,
+	Replace = 6,
+	Remove = 7,
+	Skip = 8,
+};
 
 struct Counters {
 	uint64_t files = 0, directories = 0, bytes = 0, errors = 0, stored_bytes = 0;

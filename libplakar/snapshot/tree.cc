@@ -216,6 +216,13 @@ struct Node {
 	std::vector<TreeNodeRef> children;
 };
 
+[[noreturn]] void unordered(const Id &id)
+{
+	fail(Code::Corrupt, "directory node " + id.hex().substr(0, 16) + " has unsorted or duplicate names");
+}
+
+// Names strictly increase inside a node, so a directory never holds one name twice: no later
+// entry can stand in for an earlier one (a symlink replacing the directory restore is filling).
 Node read_node(Repository &repo, const Id &id, bool from_store = false)
 {
 	Bytes b = repo.get_blob(id, BlobType::Tree, from_store);
@@ -228,8 +235,11 @@ Node read_node(Repository &repo, const Id &id, bool from_store = false)
 		n.leaf = true;
 		size_t count = r.count(16);
 		n.entries.reserve(count);
-		for (size_t i = 0; i < count; i++)
+		for (size_t i = 0; i < count; i++) {
 			n.entries.push_back(Entry::decode(r));
+			if (i > 0 && !(n.entries[i - 1].name < n.entries[i].name))
+				unordered(id);
+		}
 	} else if (kind == kInner) {
 		n.leaf = false;
 		size_t count = r.count(33);
@@ -239,6 +249,8 @@ Node read_node(Repository &repo, const Id &id, bool from_store = false)
 			TreeNodeRef c;
 			c.first = r.str();
 			c.id = Id::from(r.raw(32));
+			if (i > 0 && !(n.children.back().first < c.first))
+				unordered(id);
 			n.children.push_back(std::move(c));
 		}
 	} else {
@@ -247,11 +259,20 @@ Node read_node(Repository &repo, const Id &id, bool from_store = false)
 	r.expect_done();
 	return n;
 }
+
+// A node below an inner node starts with the name its parent gives for it and is not empty,
+// so a lookup (which descends by these names) finds what a listing shows.
+void check_first(const Node &n, const Id &id, const std::string &first)
+{
+	const std::string *have = n.leaf ? (n.entries.empty() ? nullptr : &n.entries[0].name) : &n.children[0].first;
+	if (!have || *have != first)
+		fail(Code::Corrupt, "directory node " + id.hex().substr(0, 16) + " does not start where its parent says");
+}
 } // namespace
 
 DirIterator::DirIterator(Repository &repo, const Id &tree, bool from_store) : repo_(repo), from_store_(from_store)
 {
-	stack_.push_back(Level{{tree}, 0});
+	stack_.push_back(Level{{{std::string(), tree}}, 0, true});
 }
 
 bool DirIterator::next(Entry &out)
@@ -264,29 +285,38 @@ bool DirIterator::next(Entry &out)
 			return false;
 		if (stack_.size() > 16)
 			fail(Code::Corrupt, "directory tree is too deep");
-		Id id = stack_.back().children[stack_.back().next++];
+		Level &at = stack_.back();
+		bool top = at.top;
+		TreeNodeRef ref = at.children[at.next++];
 		if (on_node)
-			on_node(id);
-		Node n = read_node(repo_, id, from_store_);
+			on_node(ref.id);
+		Node n = read_node(repo_, ref.id, from_store_);
+		if (!top)
+			check_first(n, ref.id, ref.first);
 		if (n.leaf) {
+			// Across nodes too: every name follows the one before it.
+			if (!n.entries.empty() && have_last_ && !(last_ < n.entries[0].name))
+				unordered(ref.id);
 			leaf_ = std::move(n.entries);
 			pos_ = 0;
 		} else {
-			Level l;
-			for (auto &c : n.children)
-				l.children.push_back(c.id);
-			stack_.push_back(std::move(l));
+			stack_.push_back(Level{std::move(n.children), 0, false});
 		}
 	}
 	out = std::move(leaf_[pos_++]);
+	last_ = out.name;
+	have_last_ = true;
 	return true;
 }
 
 bool find_in_directory(Repository &repo, const Id &tree, const std::string &name, Entry &out)
 {
 	Id at = tree;
+	std::string first; // what the parent says the node starts with (below the top)
 	for (int depth = 0; depth < 16; depth++) {
 		Node n = read_node(repo, at);
+		if (depth > 0)
+			check_first(n, at, first);
 		if (n.leaf) {
 			auto it = std::lower_bound(n.entries.begin(), n.entries.end(), name,
 			                           [](const Entry &e, const std::string &k) { return e.name < k; });
@@ -301,30 +331,18 @@ bool find_in_directory(Repository &repo, const Id &tree, const std::string &name
 		if (it == n.children.begin())
 			return false;
 		at = std::prev(it)->id;
+		first = std::move(std::prev(it)->first);
 	}
 	fail(Code::Corrupt, "directory tree is too deep");
 }
 
-static bool walk(Repository &repo, const Id &id, const std::function<bool(Entry &)> &fn, int depth)
-{
-	if (depth > 16)
-		fail(Code::Corrupt, "directory tree is too deep");
-	Node n = read_node(repo, id);
-	if (n.leaf) {
-		for (auto &e : n.entries)
-			if (!fn(e))
-				return false;
-		return true;
-	}
-	for (const auto &c : n.children)
-		if (!walk(repo, c.id, fn, depth + 1))
-			return false;
-	return true;
-}
-
 void for_each_entry(Repository &repo, const Id &tree, const std::function<bool(Entry &)> &fn)
 {
-	walk(repo, tree, fn, 0);
+	DirIterator it(repo, tree);
+	Entry e;
+	while (it.next(e))
+		if (!fn(e))
+			return;
 }
 
 } // namespace plakar

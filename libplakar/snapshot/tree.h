@@ -73,6 +73,8 @@ std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e, bool from_st
 
 // Streams the entries of a directory in name order, one node at a time: memory stays bounded
 // by one leaf (2048 entries) plus the path of inner nodes, whatever the directory's size.
+// Names strictly increase across the whole directory (a duplicate or out-of-order name, in a
+// node or across nodes, fails with Code::Corrupt naming the node), so no name is seen twice.
 class DirIterator {
 public:
 	// from_store: read every node from the store, not the local cache (check).
@@ -84,14 +86,17 @@ public:
 
 private:
 	struct Level {
-		std::vector<Id> children;
+		std::vector<TreeNodeRef> children;
 		size_t next = 0;
+		bool top = false; // the directory's top node: no parent names its first entry
 	};
 	Repository &repo_;
 	bool from_store_;
 	std::vector<Level> stack_;
 	std::vector<Entry> leaf_;
 	size_t pos_ = 0;
+	std::string last_; // the name returned last: each one must be greater
+	bool have_last_ = false;
 };
 
 // Finds name in the directory whose top node is tree; false when absent.

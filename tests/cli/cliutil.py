@@ -120,6 +120,26 @@ def assert_one_error_line(r):
     assert r.stderr.endswith("\n"), r
 
 
+def reachable_copy(plakar, top):
+    """The binary (and the libplakar it links) copied under `top`, for runs as another user:
+    the build tree may sit where that user cannot reach it (a checkout under /root)."""
+    import shutil
+    bindir = os.path.join(top, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    binary = shutil.copy2(plakar.binary, bindir)
+    out = subprocess.run(["ldd", plakar.binary], stdout=subprocess.PIPE, check=True).stdout.decode()
+    for line in out.splitlines():
+        m = re.match(r"\s*(libplakar\S*) => (\S+)", line)
+        if m:
+            shutil.copy2(m.group(2), os.path.join(bindir, m.group(1)))
+    for n in os.listdir(bindir):
+        os.chmod(os.path.join(bindir, n), 0o755)
+    os.chmod(bindir, 0o755)
+    env = dict(plakar.env)
+    env["LD_LIBRARY_PATH"] = bindir
+    return Plakar(binary, env, plakar.repo)
+
+
 def create_repo(plakar, path, *flags):
     plakar.ok("create", "-kdf-log2-n", "10", *flags, repo=path)
     return plakar.with_repo(path)

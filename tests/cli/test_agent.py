@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cliutil import IS_ROOT, create_repo
+from cliutil import IS_ROOT, create_repo, reachable_copy
 
 ENV_RE = re.compile(r"PLAKAR_AGENT=(?P<sock>\S+); export PLAKAR_AGENT;\necho plakar agent pid (?P<pid>\d+);\n")
 
@@ -107,7 +107,9 @@ def test_other_uid_gets_nothing(plakar):
             env["PLAKAR_AGENT"] = sock
             env["HOME"] = "/nonexistent"
             env["XDG_CACHE_HOME"] = "/nonexistent"
-            r = repo.run("ls", env=env, preexec=("runuser", "-u", "nobody", "--"))
+            other = reachable_copy(repo, top)
+            env["LD_LIBRARY_PATH"] = other.env["LD_LIBRARY_PATH"]
+            r = other.run("ls", env=env, preexec=("runuser", "-u", "nobody", "--"))
             assert r.returncode == 1 and "passphrase is required" in r.stderr, r
             # while root, through the same socket, still gets its key
             repo.ok("ls", extra_env={"PLAKAR_AGENT": sock}, unset=("PLAKAR_PASSPHRASE",))

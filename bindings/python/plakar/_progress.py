@@ -26,6 +26,11 @@ class EventKind(str, enum.Enum):
     DIRECTORY = "directory"  # a directory was fully processed
     ERROR = "error"          # an item failed (message says why); the operation goes on
     BYTES = "bytes"          # periodic: the counters advanced
+    # pull(dry_run=True) only: what the restore would do at path
+    CREATE = "create"        # path would be created
+    REPLACE = "replace"      # the item at path would be replaced
+    REMOVE = "remove"        # the non-empty directory at path would be removed (force=True)
+    SKIP = "skip"            # the item at path would be kept (the overwrite policy)
     UNKNOWN = "unknown"      # a kind this version of the bindings does not know
 
     def __str__(self) -> str:

@@ -180,10 +180,14 @@ class Repository:
                 snap.close()  # the file keeps what it needs
 
     def pull(self, ref: SnapshotRef, path: PathArg = "/", to: Optional[PathArg] = None, *,
-             rebase: bool = False, progress: Optional[ProgressCallback] = None) -> None:
+             rebase: bool = False, progress: Optional[ProgressCallback] = None,
+             overwrite: str = "always", force: bool = False, dry_run: bool = False,
+             verify: bool = False) -> None:
+        """Snapshot.pull on the snapshot ref (an id, a unique prefix or a Snapshot)."""
         snap, owned = self._resolve(ref)
         try:
-            snap.pull(path, to, rebase=rebase, progress=progress)
+            snap.pull(path, to, rebase=rebase, progress=progress, overwrite=overwrite, force=force,
+                      dry_run=dry_run, verify=verify)
         finally:
             if owned:
                 snap.close()

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO, Iterator, Optional, Union
 
 from . import _plakar
 from ._entry import Entry
+from ._errors import InvalidArgumentError
 from ._progress import ProgressCallback, _adapt, _datetime_ns
 
 __all__ = ["Change", "Snapshot", "SnapshotFile", "PathArg"]
@@ -247,16 +248,34 @@ class Snapshot:
         return SnapshotFile(h, os.fsdecode(path))
 
     def pull(self, path: PathArg = "/", to: Optional[PathArg] = None, *, rebase: bool = False,
-             progress: Optional[ProgressCallback] = None) -> None:
+             progress: Optional[ProgressCallback] = None, overwrite: str = "always",
+             force: bool = False, dry_run: bool = False, verify: bool = False) -> None:
         """Restores path (default: everything) under the directory ``to`` (default: the
         current directory). Without rebase the full path is recreated under ``to``; with
-        rebase the selected item is put directly in ``to``. Existing files are replaced.
+        rebase the selected item is put directly in ``to``.
+
+        overwrite says what happens to an item already at a restored path: "always" (the
+        default: the restore gives back exactly the snapshot), "if-changed" (kept when type,
+        size and mtime match), "if-newer" (replaced only by a newer one), "never". A
+        non-empty directory where the snapshot has a non-directory is removed only with
+        force=True (else that item fails). dry_run=True writes nothing and reports through
+        progress what would be created, replaced, removed or kept (EventKind.CREATE, ...).
+        verify=True reads every restored file back and checks it against the snapshot.
+
+        Nothing below ``to`` is reached through a path string: items are created relative to
+        their open parent directory without following links, so neither a forged snapshot nor
+        a link planted in the target makes the restore write elsewhere.
 
         Raises PartialError when some items could not be restored, CorruptError when some
-        content failed authentication (in both cases after restoring the rest).
+        content failed authentication (in both cases after restoring the rest),
+        InvalidArgumentError for an unknown overwrite policy.
         """
+        policy = _plakar.OVERWRITE_POLICIES.get(overwrite) if isinstance(overwrite, str) else None
+        if policy is None:
+            raise InvalidArgumentError(
+                f"unknown overwrite policy {overwrite!r}: expected always, if-changed, if-newer or never")
         self._handle().pull(_path(path), None if to is None else _path(to), bool(rebase),
-                            _adapt(progress))
+                            _adapt(progress), policy, bool(force), bool(dry_run), bool(verify))
 
     def tarball(self, dest: Union[PathArg, BinaryIO], path: PathArg = "/",
                 format: Optional[str] = None,

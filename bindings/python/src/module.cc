@@ -741,7 +741,7 @@ py::bytes snapshot_cat(const SnapshotHandle &self, const py::bytes &path_b)
 }
 
 void snapshot_pull(const SnapshotHandle &self, const py::bytes &path_b, const std::optional<py::bytes> &to_b,
-                   bool rebase, const py::object &progress)
+                   bool rebase, const py::object &progress, int overwrite, bool force, bool dry_run, bool verify)
 {
 	auto snap = self.get();
 	std::string path = c_string(path_b, "path");
@@ -754,6 +754,10 @@ void snapshot_pull(const SnapshotHandle &self, const py::bytes &path_b, const st
 	opts.rebase = rebase ? 1 : 0;
 	opts.progress = pr.cb();
 	opts.payload = pr.payload();
+	opts.overwrite = overwrite;
+	opts.force = force ? 1 : 0;
+	opts.dry_run = dry_run ? 1 : 0;
+	opts.verify = verify ? 1 : 0;
 	Status s = blocking([&] {
 		plakar_snapshot *h = nullptr;
 		Status hs = snap->handle(&h);
@@ -1190,7 +1194,18 @@ PYBIND11_MODULE(_plakar, m)
 	kinds["directory"] = int(PLAKAR_EVENT_DIRECTORY);
 	kinds["error"] = int(PLAKAR_EVENT_ERROR);
 	kinds["bytes"] = int(PLAKAR_EVENT_BYTES);
+	kinds["create"] = int(PLAKAR_EVENT_CREATE);
+	kinds["replace"] = int(PLAKAR_EVENT_REPLACE);
+	kinds["remove"] = int(PLAKAR_EVENT_REMOVE);
+	kinds["skip"] = int(PLAKAR_EVENT_SKIP);
 	m.attr("EVENT_KINDS") = kinds;
+
+	py::dict overwrite;
+	overwrite["always"] = int(PLAKAR_OVERWRITE_ALWAYS);
+	overwrite["if-changed"] = int(PLAKAR_OVERWRITE_IF_CHANGED);
+	overwrite["if-newer"] = int(PLAKAR_OVERWRITE_IF_NEWER);
+	overwrite["never"] = int(PLAKAR_OVERWRITE_NEVER);
+	m.attr("OVERWRITE_POLICIES") = overwrite;
 
 	m.def("default_repository", &default_repository);
 	m.def("create", &repository_create, py::arg("uri"), py::arg("passphrase"), py::arg("encryption"),
@@ -1241,7 +1256,8 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("diff", &snapshot_diff, py::arg("path"), py::arg("other"), py::arg("other_path"))
 	    .def("open", &snapshot_open, py::arg("path"))
 	    .def("cat", &snapshot_cat, py::arg("path"))
-	    .def("pull", &snapshot_pull, py::arg("path"), py::arg("to"), py::arg("rebase"), py::arg("progress"));
+	    .def("pull", &snapshot_pull, py::arg("path"), py::arg("to"), py::arg("rebase"), py::arg("progress"),
+	         py::arg("overwrite"), py::arg("force"), py::arg("dry_run"), py::arg("verify"));
 
 	py::class_<FileHandle>(m, "FileHandle")
 	    .def_property_readonly("size", [](const FileHandle &self) { return self.get()->size; })
