@@ -74,6 +74,18 @@ int cmd_token(Session &session)
 		throw_library_error(rc);
 	std::string file = tokens.value_or(default_tokens_file());
 	make_parents(file);
+	// A second line with the same name would make the server refuse the whole file.
+	if (std::FILE *in = std::fopen(file.c_str(), "re")) {
+		char buf[1024];
+		bool taken = false;
+		while (!taken && std::fgets(buf, sizeof buf, in)) {
+			std::string first(buf, std::strcspn(buf, " \t\r\n"));
+			taken = first == args[pos];
+		}
+		std::fclose(in);
+		if (taken)
+			throw Failure("a token named '" + args[pos] + "' is already in " + file + " (remove its line first)");
+	}
 	int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		throw Failure("cannot open " + file + ": " + std::strerror(errno));

@@ -1,5 +1,6 @@
 #include "repository/cache.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,6 +103,13 @@ Status prepare(sqlite3 *db, const std::string &repo_id)
 
 sqlite3 *connect(const std::string &path)
 {
+	// 0600 before SQLite opens it (its -wal and -shm files take the same mode): the cache holds
+	// names and sizes in the clear.
+	int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		::fchmod(fd, 0600);
+		::close(fd);
+	}
 	sqlite3 *db = nullptr;
 	if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 	                    nullptr) != SQLITE_OK) {
@@ -123,6 +131,26 @@ std::string Cache::default_dir(const Config &cfg)
 	else
 		return "";
 	return base + "/plakar/" + cfg.id_string();
+}
+
+void Cache::remember_encrypted(const std::string &dir)
+{
+	if (dir.empty() || was_encrypted(dir))
+		return;
+	std::error_code ec;
+	std::filesystem::create_directories(dir, ec);
+	if (ec)
+		return;
+	::chmod(dir.c_str(), 0700);
+	int fd = ::open((dir + "/encrypted").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		::close(fd);
+}
+
+bool Cache::was_encrypted(const std::string &dir)
+{
+	struct stat st;
+	return !dir.empty() && ::lstat((dir + "/encrypted").c_str(), &st) == 0;
 }
 
 std::unique_ptr<Cache> Cache::open(const std::string &dir, const Config &cfg, const KeyRing &keys)

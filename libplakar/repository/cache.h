@@ -36,6 +36,12 @@ public:
 	// Opens (or creates, or wipes and recreates) the cache in dir. Returns nullptr when no
 	// usable cache can be had there; the caller then works without one.
 	static std::unique_ptr<Cache> open(const std::string &dir, const Config &cfg, const KeyRing &keys);
+	// What a client remembers of a repository's encryption, in its cache directory (dir as
+	// default_dir gives it; "" remembers nothing): once it opened the repository encrypted, a
+	// plaintext CONFIG with the same id is refused (a downgrade by whoever can write the store).
+	// Recorded when the cache is used, checked even when it is not (-no-cache).
+	static void remember_encrypted(const std::string &dir);
+	static bool was_encrypted(const std::string &dir);
 	~Cache();
 
 	std::optional<Bytes> get(CacheTable t, const std::string &key);

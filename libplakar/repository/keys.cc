@@ -148,7 +148,6 @@ std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView 
 	kdf.log2_n = r.u8();
 	kdf.r = r.u32();
 	kdf.p = r.u32();
-	// Bounded so a forged key file cannot make open() allocate or spin without limit.
 	// No more than create accepts (log2 N from 10 to 24, r = 8, p = 2): a forged key file must
 	// not make open spend more memory or time than a real one could.
 	if (kdf.log2_n < 10 || kdf.log2_n > 24 || kdf.r < 1 || kdf.r > KdfParams{}.r || kdf.p < 1 ||

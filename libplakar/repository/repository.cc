@@ -102,7 +102,19 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 	Config cfg = parse_config(raw);
 	if (!cfg.encrypted) {
 		KeyRing keys = KeyRing::derive(cfg.plain_master, cfg);
-		verify_config(raw, keys);
+		verify_config(raw, keys); // a damaged CONFIG is reported as such first
+		// Whoever can write the store can replace CONFIG with a plaintext one: a client that
+		// was given a passphrase, or that saw this repository encrypted before, must not then
+		// store data in the clear (docs/format.md, "Threat model").
+		if (passphrase)
+			fail(Code::Auth, store->location() +
+			                     ": the repository is not encrypted but a passphrase was given; refusing to use it "
+			                     "(its CONFIG may have been replaced; open it without a passphrase if it was "
+			                     "created with -no-encryption)");
+		std::string dir = opts.cache_dir.empty() ? Cache::default_dir(cfg) : opts.cache_dir;
+		if (Cache::was_encrypted(dir))
+			fail(Code::Corrupt, store->location() + ": the repository was encrypted when this client last opened it, "
+			                                     "and its CONFIG now says plaintext; refusing to use it");
 		return finish_open(std::move(store), std::move(cfg), std::move(keys), opts);
 	}
 	// A key agent holding this repository's master key spares the key derivation. Its key is
@@ -123,15 +135,30 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 		auto names = store->list(Kind::Key);
 		if (names.empty())
 			fail(Code::Corrupt, store->location() + ": repository has no key file");
+		// Every key file is tried: one that is malformed, of another version or unreadable
+		// (a writer of the store may add any file) is skipped, not fatal.
 		bool found = false;
+		size_t bad = 0;
+		std::string why;
 		for (const auto &n : names) {
-			auto m = unwrap_master_key(store->get(Kind::Key, n), as_bytes(*passphrase), cfg);
+			std::optional<crypto::SecureBytes> m;
+			try {
+				m = unwrap_master_key(store->get(Kind::Key, n), as_bytes(*passphrase), cfg);
+			} catch (const Error &e) {
+				if (e.code() != Code::Corrupt && e.code() != Code::Version && e.code() != Code::NotFound)
+					throw;
+				bad++;
+				why = "key file " + n + ": " + e.what();
+				continue;
+			}
 			if (m) {
 				master = std::move(*m);
 				found = true;
 				break;
 			}
 		}
+		if (!found && bad == names.size())
+			fail(Code::Corrupt, store->location() + ": no usable key file (" + why + ")");
 		if (!found)
 			fail(Code::Auth, "wrong passphrase (or a damaged CONFIG or key file)");
 	}
@@ -148,9 +175,11 @@ std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store
 	std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(cfg), std::move(keys)));
 	if (opts.cpu)
 		repo->cpu_ = std::min(opts.cpu, usable_cores());
+	std::string dir = opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir;
+	if (repo->cfg_.encrypted && opts.use_cache)
+		Cache::remember_encrypted(dir);
 	if (opts.use_cache)
-		repo->cache_ = Cache::open(opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir,
-		                           repo->cfg_, repo->keys_);
+		repo->cache_ = Cache::open(dir, repo->cfg_, repo->keys_);
 	return repo;
 }
 

@@ -15,6 +15,18 @@ const char *kind_name(Kind k)
 	return "object";
 }
 
+uint64_t max_object_size(Kind k)
+{
+	switch (k) {
+	case Kind::Pack: return uint64_t(2) << 30;     // packs are at most 1 GiB and one blob
+	case Kind::Index: return uint64_t(1) << 30;    // 20 million index entries
+	case Kind::Snapshot: return uint64_t(256) << 20;
+	case Kind::Key: return 64 << 10;
+	case Kind::Lock: return 64 << 20;              // locks and gc plans (a plan lists packs)
+	}
+	return 0;
+}
+
 bool valid_object_name(const std::string &name)
 {
 	if (name.empty() || name.size() > 128)

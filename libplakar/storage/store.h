@@ -26,6 +26,11 @@ namespace plakar {
 
 enum class Kind { Pack, Index, Snapshot, Key, Lock };
 const char *kind_name(Kind k);
+// The largest object of a kind a reader accepts, and CONFIG's: a store checks a whole object's
+// size against it before reading (Code::Corrupt past it), so a forged object can make no
+// reader allocate more than a real one could need.
+uint64_t max_object_size(Kind k);
+constexpr uint64_t kMaxConfigSize = 64 << 10;
 // Object names are lowercase hex or a snapshot UUID (hex and '-'), at most 128 characters:
 // every store refuses anything else, so a name can never escape its place.
 bool valid_object_name(const std::string &name);

@@ -117,7 +117,7 @@ def test_info(repo, tree, plakar, tmp_path):
     assert "Errors:       0" in repo.ok("info", snap).out
     plain = tmp_path / "plain"
     plakar.ok("create", "-no-encryption", repo=plain)
-    assert "NONE" in plakar.ok("info", repo=plain).out
+    assert "NONE" in plakar.ok("info", repo=plain, unset=["PLAKAR_PASSPHRASE"]).out
 
 
 def test_bad_paths_and_arguments(repo, tree):

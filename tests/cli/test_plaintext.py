@@ -26,8 +26,11 @@ def test_plaintext_roundtrip(plakar, tmp_path):
     repo.ok("pull", "-to", dest, snap, **nopass)
     compare_trees(to_bytes(src), to_bytes(dest) + to_bytes(src))
 
-    # A passphrase in the environment is not needed, and does no harm.
-    assert repo.snapshot_ids() == [snap]
+    # A passphrase in the environment is refused: a client that was given one never stores
+    # plaintext (a replaced CONFIG must not downgrade it), and nothing is written.
+    r = repo.fails("push", src)
+    assert "not encrypted but a passphrase was given" in r.stderr, r
+    assert repo.snapshot_ids(**nopass) == [snap]
 
     # A flipped byte is still detected: cat fails naming the corruption, pull never writes it.
     flip_byte(largest_pack(repo_path))

@@ -30,9 +30,9 @@ def test_sqlite_sequence_as_documented(plakar, tmp_path):
     assert snap in out and out.rstrip().endswith(" /bin")
     # and a real tree round-trips through it
     src = small_tree(str(tmp_path / "src"))
-    snap2 = plakar.push(src, repo=uri)
+    snap2 = plakar.push(src, repo=uri, unset=["PLAKAR_PASSPHRASE"])
     dest = tmp_path / "out"
-    plakar.ok("pull", "-to", dest, snap2, repo=uri)
+    plakar.ok("pull", "-to", dest, snap2, repo=uri, unset=["PLAKAR_PASSPHRASE"])
     compare_trees(to_bytes(src), to_bytes(dest) + to_bytes(src))
     assert not (tmp_path / "repo").exists()
 

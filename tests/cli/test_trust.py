@@ -174,3 +174,120 @@ def test_unwritable_target_fails_once(repo, tmp_path):
         assert os.listdir(target) == []
     finally:
         shutil.rmtree(top)
+
+
+def test_encryption_downgrade_is_refused(repo, tmp_path):
+    """Whoever can write the store replaces CONFIG with a valid plaintext one of the same id:
+    a client with a passphrase refuses it, and so does one that opened the repository
+    encrypted before (its cache remembers), even with -no-cache; nothing is stored."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "secret").write_text("not for the store's eyes\n")
+    repo.push(src)  # opened encrypted: remembered
+    forge(repo, "-", "plaintext-config", "-")
+    packs_before = sorted(os.listdir(os.path.join(repo.repo, "packs")))
+    r = repo.fails("push", src)
+    assert "not encrypted but a passphrase was given" in r.stderr, r
+    for flags in ((), ("-no-cache",)):
+        r = repo.fails("push", src, unset=("PLAKAR_PASSPHRASE",), global_args=flags)
+        assert "was encrypted when this client last opened it" in r.stderr, r
+    assert sorted(os.listdir(os.path.join(repo.repo, "packs"))) == packs_before
+
+
+def test_pack_trailer_that_wraps_is_refused(repo, tmp_path):
+    """A trailer whose offset + length wraps around 2^64 to the right sum: check -read-data and
+    reads report the pack, never read out of bounds (this crashed before)."""
+    import struct
+    from cliutil import largest_pack, write_random
+    src = tmp_path / "src"
+    src.mkdir()
+    write_random(src / "big", 3 << 20, seed=5)
+    snap = repo.push(src)
+    pack = largest_pack(repo.repo)
+    size = os.path.getsize(pack)
+    toc_len = 0xFFFFFFFF
+    toc_offset = (size - 16 - toc_len) % (1 << 64)
+    with open(pack, "r+b") as f:
+        f.seek(size - 16)
+        magic = f.read(16)[12:]
+        f.seek(size - 16)
+        f.write(struct.pack("<QI", toc_offset, toc_len) + magic)
+    r = repo.run("check", "-read-data", global_args=("-no-cache",))
+    assert r.returncode == 1, r
+    assert "malformed trailer" in r.stderr, r
+    r = repo.run("repair", "-read-data", "-yes", global_args=("-no-cache",))
+    assert r.returncode >= 0, r  # no crash, whatever it decides
+
+
+def test_store_objects_are_bounded_and_regular(repo, tmp_path):
+    """CONFIG as a FIFO fails at once (never waits for a writer); a sparse 3 GiB CONFIG or
+    index segment is refused by its size, not read."""
+    config = os.path.join(repo.repo, "CONFIG")
+    saved = open(config, "rb").read()
+    os.unlink(config)
+    os.mkfifo(config)
+    r = repo.run("ls", timeout=20)
+    assert r.returncode == 1 and "not a regular file" in r.stderr, r
+    os.unlink(config)
+    with open(config, "wb") as f:
+        f.write(saved)
+        f.truncate(3 << 30)
+    r = repo.run("ls", timeout=20)
+    assert r.returncode == 1 and "more than such an object can hold" in r.stderr, r
+    with open(config, "wb") as f:
+        f.write(saved)
+    repo.push(tmp_path)  # an index segment now exists
+    index = os.path.join(repo.repo, "index")
+    seg = os.path.join(index, sorted(os.listdir(index))[0])
+    with open(seg, "r+b") as f:
+        f.truncate(3 << 30)
+    r = repo.run("check", global_args=("-no-cache",), timeout=60)
+    assert r.returncode != 0 and "more than such an object can hold" in r.stderr, r
+
+
+def test_key_files_forged_or_costly(repo, tmp_path):
+    """A malformed key file beside the real one is skipped; scrypt parameters beyond what
+    create accepts are refused without running the derivation."""
+    import struct
+    keys = os.path.join(repo.repo, "keys")
+    real = os.path.join(keys, os.listdir(keys)[0])
+    for name in ("0000000000000000", "ffffffffffffffff"):
+        with open(os.path.join(keys, name), "wb") as f:
+            f.write(b"garbage, not a key file")
+    repo.ok("ls")
+    for name in ("0000000000000000", "ffffffffffffffff"):
+        os.unlink(os.path.join(keys, name))
+    data = bytearray(open(real, "rb").read())
+    data[7:11] = struct.pack("<I", 32)  # r = 32: 4x the memory create ever asks
+    with open(real, "wb") as f:
+        f.write(data)
+    r = repo.fails("ls", global_args=("-no-cache",), timeout=20)
+    assert "out-of-range scrypt parameters" in r.stderr, r
+
+
+def test_private_files_are_0600(plakar, repo, tmp_path, env):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    repo.push(src)
+    cache_root = os.path.join(env["XDG_CACHE_HOME"], "plakar")
+    dbs = [os.path.join(d, f) for d, _, fs in os.walk(cache_root) for f in fs if f.startswith("cache.db")]
+    assert dbs
+    for p in dbs:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+    uri = "sqlite://%s/plain.db" % tmp_path
+    plakar.ok("create", "-no-encryption", repo=uri, unset=["PLAKAR_PASSPHRASE"])
+    plakar.push(src, repo=uri, unset=["PLAKAR_PASSPHRASE"])
+    for f in os.listdir(tmp_path):
+        if f.startswith("plain.db"):
+            assert stat.S_IMODE(os.stat(tmp_path / f).st_mode) == 0o600, f
+
+
+def test_token_name_twice_is_refused(plakar, tmp_path):
+    tokens = tmp_path / "tokens"
+    assert plakar.run("token", "-tokens", tokens, "laptop", repo=None).returncode == 0
+    before = tokens.read_text()
+    r = plakar.fails("token", "-tokens", tokens, "laptop", repo=None)
+    assert "already in" in r.stderr, r
+    assert tokens.read_text() == before
+    assert plakar.run("token", "-tokens", tokens, "laptop2", repo=None).returncode == 0

@@ -11,16 +11,35 @@
 //   unsorted                root: "b", then "a" (plain files)
 //   split-dup               "d" twice across two leaves under an inner node
 // -large: the files under d hold 2 MiB in a chunk list (restored alone, not in a batch).
+//
+//   plakar_forge REPOSITORY - plaintext-config -
+//
+// replaces CONFIG (of a filesystem repository) with a valid plaintext one of the same
+// repository id, as anyone who can write the store could: the encryption downgrade.
+//
+//   plakar_forge REPOSITORY PASSPHRASE substitute -
+//
+// content substitution by a writer holding the key (an append-only token holder): every data
+// chunk is stored again, under its own id, with other bytes of the same length ("FORGED..."),
+// in a new pack; one index segment then lists, for each chunk, the forged copy first and the
+// genuine one second, and replaces the other segments (the order a lucky listing would give).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
+#include "crypto/crypto.h"
+#include "repository/keys.h"
+#include "repository/pack.h"
 #include "repository/repository.h"
+#include "repository/sealed.h"
+#include "storage/store.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/tree.h"
 
@@ -87,6 +106,97 @@ int main(int argc, char **argv)
 	}
 	try {
 		std::string pass = argv[2], scenario = argv[3], outside = argv[4];
+		if (scenario == "substitute") {
+			auto store = open_store(argv[1]);
+			Config cfg = parse_config(store->open());
+			std::optional<crypto::SecureBytes> master;
+			if (cfg.encrypted) {
+				for (const auto &k : store->list(Kind::Key))
+					if ((master = unwrap_master_key(store->get(Kind::Key, k), as_bytes(pass), cfg)))
+						break;
+			} else {
+				master = cfg.plain_master;
+			}
+			if (!master)
+				throw Error(Code::Auth, "no key");
+			KeyRing keys = KeyRing::derive(*master, cfg);
+			OpenOptions oo;
+			oo.use_cache = false;
+			auto repo = Repository::open(argv[1], cfg.encrypted ? std::optional<std::string>(pass) : std::nullopt, oo);
+			struct Genuine {
+				Id pack;
+				BlobRecord rec;
+			};
+			std::vector<Genuine> chunks;
+			repo->for_each_indexed([&](const Id &pack, const BlobRecord &rec) {
+				if (rec.type == BlobType::Chunk)
+					chunks.push_back({pack, rec});
+			});
+			std::sort(chunks.begin(), chunks.end(), [](const Genuine &a, const Genuine &b) { return a.rec.id < b.rec.id; });
+			PackWriter w(keys, cfg.encrypted, PackType::Data, 3);
+			std::vector<BlobRecord> forged;
+			for (const auto &c : chunks) {
+				Bytes bytes(c.rec.raw_len, 'F');
+				std::memcpy(bytes.data(), "FORGED", std::min<size_t>(6, bytes.size()));
+				forged.push_back(w.add(c.rec.id, BlobType::Chunk, bytes));
+			}
+			Id pack = w.name();
+			store->put(Kind::Pack, pack.hex(), w.finish());
+			// The segment body (docs/format.md): packs, then entries sorted by id.
+			std::vector<Id> packs{pack};
+			auto pack_no = [&](const Id &p) {
+				for (size_t i = 0; i < packs.size(); i++)
+					if (packs[i] == p)
+						return uint32_t(i);
+				packs.push_back(p);
+				return uint32_t(packs.size() - 1);
+			};
+			Writer entries;
+			auto entry = [&](const BlobRecord &r, uint32_t p) {
+				entries.raw(r.id.view());
+				entries.u32(p);
+				entries.u32(r.offset);
+				entries.u32(r.length);
+				entries.u32(r.raw_len);
+				entries.u8(uint8_t(r.type));
+				entries.u8(r.flags);
+			};
+			for (size_t i = 0; i < chunks.size(); i++) {
+				entry(forged[i], 0);
+				entry(chunks[i].rec, pack_no(chunks[i].pack));
+			}
+			Writer body;
+			body.u8(1);
+			body.varint(packs.size());
+			for (const auto &p : packs)
+				body.raw(p.view());
+			body.varint(chunks.size() * 2);
+			body.raw(entries.buf());
+			std::vector<std::string> old = store->list(Kind::Index);
+			std::string name = hex_encode(crypto::random_bytes(32));
+			store->put(Kind::Index, name,
+			           seal_object(keys, cfg.encrypted, ObjectKind::IndexSegment, name, body.buf(), 3));
+			for (const auto &o : old)
+				store->remove(Kind::Index, o);
+			std::cout << chunks.size() << "\n";
+			return 0;
+		}
+		if (scenario == "plaintext-config") {
+			auto store = open_store(argv[1]);
+			Config cfg = parse_config(store->open());
+			cfg.encrypted = false;
+			cfg.plain_master = crypto::SecureBytes(crypto::random_bytes(32));
+			KeyRing keys = KeyRing::derive(cfg.plain_master, cfg);
+			Bytes config = encode_config(cfg, keys);
+			std::string path = std::string(argv[1]) + "/CONFIG";
+			FILE *f = std::fopen(path.c_str(), "wb");
+			if (!f || std::fwrite(config.data(), 1, config.size(), f) != config.size() || std::fclose(f) != 0) {
+				std::cerr << "plakar_forge: cannot write " << path << "\n";
+				return 1;
+			}
+			std::cout << cfg.id_string() << "\n";
+			return 0;
+		}
 		OpenOptions oo;
 		oo.use_cache = false;
 		auto repo = Repository::open(argv[1], pass.empty() ? std::nullopt : std::optional<std::string>(pass), oo);

@@ -21,7 +21,7 @@ struct Fixture {
 	std::string uri;
 	std::string snap;
 	Bytes content;
-	explicit Fixture(bool encrypted = true)
+	explicit Fixture(bool encrypted_ = true) : encrypted(encrypted_)
 	{
 		uri = d / "repo";
 		fs::create_directories(d / "src");
@@ -37,11 +37,12 @@ struct Fixture {
 		snap = push(*r, {d / "src"}, {}).id_string();
 	}
 	// Tampering is about the store: read it, not the local cache.
+	bool encrypted;
 	std::unique_ptr<Repository> open()
 	{
 		OpenOptions o;
 		o.use_cache = false;
-		return Repository::open(uri, std::string("pw"), o);
+		return Repository::open(uri, encrypted ? std::optional<std::string>("pw") : std::nullopt, o);
 	}
 	std::vector<std::string> data_packs()
 	{

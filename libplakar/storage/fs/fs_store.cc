@@ -92,11 +92,15 @@ void write_data(int fd, ByteView data, const std::string &path)
 	write_all(fd, data.data() + done, data.size() - done, path);
 }
 
+// After a rename into dir: the new name is durable once this returns (docs/storage.md), so a
+// failure to open or sync the directory fails the put.
 void fsync_dir(const std::string &dir)
 {
 	Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	if (d.fd >= 0)
-		::fsync(d.fd);
+	if (d.fd < 0)
+		fail_errno(dir, errno);
+	if (::fsync(d.fd) != 0 && errno != EINVAL)
+		fail_errno(dir + ": fsync", errno);
 }
 
 void make_dir(const std::string &p)
@@ -130,16 +134,32 @@ Bytes pread_exact(int fd, uint64_t offset, uint64_t length, const std::string &p
 	return out;
 }
 
-Bytes read_file_range(const std::string &path, uint64_t offset, uint64_t length, bool whole)
+// Opens an object of the store for reading: a regular file only (a FIFO, device or link put in
+// the repository is refused, never waited on or followed).
+Fd open_object_file(const std::string &path, struct stat &st)
 {
-	Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-	if (f.fd < 0)
+	Fd f(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+	if (f.fd < 0) {
+		if (errno == ELOOP)
+			fail(Code::Corrupt, path + ": not a regular file");
 		fail_errno(path, errno);
+	}
+	if (::fstat(f.fd, &st) != 0)
+		fail_errno(path, errno);
+	if (!S_ISREG(st.st_mode))
+		fail(Code::Corrupt, path + ": not a regular file");
+	return f;
+}
+
+// A whole object (whole, at most limit bytes) or a range of one.
+Bytes read_file_range(const std::string &path, uint64_t offset, uint64_t length, bool whole, uint64_t limit = 0)
+{
+	struct stat st;
+	Fd f = open_object_file(path, st);
 	if (whole) {
-		struct stat st;
-		if (::fstat(f.fd, &st) != 0)
-			fail_errno(path, errno);
 		length = uint64_t(st.st_size);
+		if (length > limit)
+			fail(Code::Corrupt, path + ": " + std::to_string(length) + " bytes, more than such an object can hold");
 	}
 	return pread_exact(f.fd, offset, length, path);
 }
@@ -240,7 +260,7 @@ Bytes FsStore::open()
 	}
 	if (!S_ISDIR(st.st_mode) || ::access((root_ + "/CONFIG").c_str(), F_OK) != 0)
 		fail(Code::NotFound, root_ + ": not a plakar repository");
-	return read_file_range(root_ + "/CONFIG", 0, 0, true);
+	return read_file_range(root_ + "/CONFIG", 0, 0, true, kMaxConfigSize);
 }
 
 void FsStore::put(Kind kind, const std::string &name, ByteView data)
@@ -257,7 +277,7 @@ Bytes FsStore::get(Kind kind, const std::string &name)
 {
 	std::string p = path_of(kind, name);
 	try {
-		return read_file_range(p, 0, 0, true);
+		return read_file_range(p, 0, 0, true, max_object_size(kind));
 	} catch (const Error &e) {
 		if (e.is_not_found())
 			fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
@@ -276,9 +296,8 @@ std::shared_ptr<Fd> FsStore::open_pack(const std::string &name, const std::strin
 				return it->second;
 			}
 	}
-	auto fd = std::make_shared<Fd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-	if (fd->fd < 0)
-		fail_errno(path, errno);
+	struct stat st;
+	auto fd = std::make_shared<Fd>(open_object_file(path, st));
 	std::lock_guard lk(fds_mu_);
 	fds_.emplace_front(name, fd);
 	if (fds_.size() > kKept)

@@ -1,5 +1,8 @@
 #include "storage/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,6 +142,14 @@ void SqliteStore::connect(bool create)
 	// A read-only file still opens, for reading; writes then fail with a clear error.
 	if (exists && ::access(path_.c_str(), W_OK) != 0)
 		flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX;
+	// A new database file is made 0600 first (SQLite gives its -wal and -shm files the same
+	// mode): a plaintext repository must not be readable by every local user.
+	if (create && !exists) {
+		int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			fail_errno(path_, errno);
+		::close(fd);
+	}
 	sqlite3 *db = nullptr;
 	int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr);
 	if (rc != SQLITE_OK) {
