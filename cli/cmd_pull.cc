@@ -26,6 +26,9 @@ extern "C" int on_pull_event(const plakar_event *event, void *payload) {
 	case PLAKAR_EVENT_REPLACE: std::printf("replace %s\n", escape_name(path).c_str()); break;
 	case PLAKAR_EVENT_REMOVE: std::printf("remove %s\n", escape_name(path).c_str()); break;
 	case PLAKAR_EVENT_SKIP: std::printf("keep %s\n", escape_name(path).c_str()); break;
+	case PLAKAR_EVENT_WARNING:
+		report_item(*command, "warning", event->message ? event->message : "");
+		break;
 	default: break;
 	}
 	return InterruptGuard::interrupted() ? 1 : 0;

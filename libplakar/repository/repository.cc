@@ -3,6 +3,7 @@
 #include "base/pool.h"
 
 #include <algorithm>
+#include <utility>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -622,14 +623,15 @@ auto Repository::read_located(const Id &id, bool from_store, Read read) -> declt
 	try {
 		return read(place->pack, place->rec);
 	} catch (const Error &e) {
-		if (!e.is_not_found() || !place->indexed)
+		if ((!e.is_not_found() && e.code() != Code::Corrupt) || !place->indexed)
 			throw;
-		// The pack is gone. Another copy may exist: stored again by a push that found the
-		// pack missing, or repacked by a gc since this handle loaded the index.
+		// Another copy may exist: stored again by a push that found the pack missing, repacked
+		// by a gc since this handle loaded the index, or the genuine one beside a forged or
+		// damaged copy listed first.
 		std::vector<BlobPlace> others;
 		{
 			std::lock_guard lk(mu_);
-			if (!index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
+			if (e.is_not_found() && !index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
 				load_index();
 				unindexed_.clear();
 				scanned_packs_.clear();
@@ -638,17 +640,30 @@ auto Repository::read_located(const Id &id, bool from_store, Read read) -> declt
 				others.push_back(BlobPlace{index_.pack_name(loc.pack), index_.record(id, loc), true});
 		}
 		for (const auto &o : others) {
-			if (o.pack == place->pack)
+			if (o.pack == place->pack && o.rec.offset == place->rec.offset)
 				continue;
 			try {
-				return read(o.pack, o.rec);
+				auto plain = read(o.pack, o.rec);
+				if (e.code() == Code::Corrupt) {
+					std::lock_guard lk(mu_);
+					if (bad_copies_.size() < 1000)
+						bad_copies_.push_back("pack " + place->pack.hex().substr(0, 16) + ": " + e.what() +
+						                      "; another copy was used");
+				}
+				return plain;
 			} catch (const Error &e2) {
-				if (!e2.is_not_found())
+				if (!e2.is_not_found() && e2.code() != Code::Corrupt)
 					throw;
 			}
 		}
 		throw;
 	}
+}
+
+std::vector<std::string> Repository::take_bad_copies()
+{
+	std::lock_guard lk(mu_);
+	return std::exchange(bad_copies_, {});
 }
 
 Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
@@ -822,11 +837,14 @@ ByteView Repository::open_blob(const Id &id, BlobType expected, const Id &pack, 
 	if (rec.type != expected)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " has an unexpected type");
 	auto key = pack_key(pack);
-	// The blob's id is in its associated data: what authenticates is what a key holder stored
-	// under that id, so the id is not computed again from the plaintext here (docs/format.md).
 	if (rec.id != id)
 		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " is located at another blob's record");
 	ByteView plain = key->blob_plaintext(rec, sealed, plain_buf);
+	// The id in the associated data only proves that a key holder stored these bytes under it;
+	// the id computed from the plaintext proves they are the bytes the id names (an append-only
+	// writer holds the key too: docs/format.md, "Threat model").
+	if (!crypto::equal(blob_id(plain).view(), id.view()))
+		fail(Code::Corrupt, "blob " + id.hex().substr(0, 16) + " does not match its id");
 	if (expected != BlobType::Chunk) {
 		std::lock_guard lk(mu_);
 		stats_.meta_fetched++;

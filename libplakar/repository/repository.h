@@ -92,6 +92,12 @@ public:
 	// get_blob into bufs, without the cache: a view into bufs, valid until their next use. What
 	// bulk readers (pull, check -read-data) use with one BlobBuffers per thread.
 	ByteView get_blob(const Id &id, BlobType expected, BlobBuffers &bufs);
+	// Every read checks the plaintext against its id (a keyed MAC): a writer holding the key
+	// (an append-only token holder) can store other bytes under an existing id, and a reader
+	// must never return them. When a copy fails (damaged, forged, or its pack gone), the other
+	// indexed copies of the id are tried; a bad copy passed over is recorded here. Taken (and
+	// cleared) by whoever reports them: "blob ID in pack P: why". Thread-safe.
+	std::vector<std::string> take_bad_copies();
 
 	// Where a blob is stored: from the index (refreshed on a miss), else from the tables of
 	// contents of packs the index does not name (a blob that lost its index entry is still
@@ -261,6 +267,7 @@ private:
 	bool packs_known_ = false;
 	std::unordered_set<Id, IdHash> present_packs_;
 	RepoStats stats_;
+	std::vector<std::string> bad_copies_; // mu_
 	std::unique_ptr<PackUploader> uploader_; // last: stops before the store goes
 };
 

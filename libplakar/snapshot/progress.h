@@ -22,6 +22,8 @@ enum class EventKind {
 	Replace = 6,
 	Remove = 7,
 	Skip = 8,
+	// Something wrong in the repository that did not affect the result (message).
+	Warning = 9,
 };
 
 struct Counters {

@@ -1023,6 +1023,8 @@ void Restorer::finish()
 	while (!pool_.wait_for(std::chrono::milliseconds(200)))
 		report(true);
 	report(true);
+	for (const auto &bad : repo_.take_bad_copies())
+		emit(opts_.progress, EventKind::Warning, counters(), nullptr, &bad);
 }
 
 // Opens name in dirfd as a directory without following it, creating it (0700) unless dry;

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cliutil import IS_ROOT, Plakar, make_tree_files, same_content
+from cliutil import IS_ROOT, Plakar, make_tree_files, same_content, snap_path
 
 ADDR_RE = re.compile(r"serving .* on (127\.0\.0\.1:\d+)")
 
@@ -443,3 +443,33 @@ def test_a_damaged_pack_in_the_served_store(served, tmp_path):
     restored = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
     for p in restored:
         assert same_content(p, "/" / p.relative_to(tmp_path / "out")), p
+
+
+def test_append_only_token_cannot_substitute_content(served, tmp_path):
+    """An append-only token holder (who holds the key) stores other bytes under the ids of
+    existing chunks, in a new pack, and an index segment listing its copies first: every
+    later read still returns what the snapshot's writer stored (the plaintext is checked
+    against its id, the genuine copy is used), and pull names the bad copies as warnings."""
+    srv, client, toks = served
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "small").write_text("genuine small file\n")
+    big = os.urandom(3 << 20)
+    (src / "big").write_bytes(big)
+    snap = client.push(src)
+    env = dict(client.env)
+    env["PLAKAR_TOKEN"] = toks["append"]
+    from conftest import PASSPHRASE
+    r = subprocess.run([os.environ["PLAKAR_FORGE"], srv.uri, PASSPHRASE, "substitute", "-"], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0 and int(r.stdout) >= 2, r
+    out = tmp_path / "out"
+    r = client.run("pull", "-rebase", "-to", out, snap_path(snap, src), global_args=("-no-cache",))
+    assert r.returncode == 0, r
+    assert (out / "src" / "small").read_text() == "genuine small file\n"
+    assert (out / "src" / "big").read_bytes() == big
+    assert all("warning" in line and "does not match its id" in line for line in r.stderr_lines()), r
+    r = client.run("cat", snap_path(snap, src / "small"), global_args=("-no-cache",))
+    assert r.returncode == 0 and r.stdout == b"genuine small file\n", r
+    r = client.run("check", "-read-data", global_args=("-no-cache",))
+    assert r.returncode == 1 and "does not match its id" in r.stderr, r

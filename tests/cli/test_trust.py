@@ -291,3 +291,31 @@ def test_token_name_twice_is_refused(plakar, tmp_path):
     assert "already in" in r.stderr, r
     assert tokens.read_text() == before
     assert plakar.run("token", "-tokens", tokens, "laptop2", repo=None).returncode == 0
+
+
+def test_substituted_content_is_never_returned(repo, tmp_path):
+    """The same substitution on a local store, forged copies listed first: pull, cat and
+    tarball return the genuine bytes; check -read-data names every forged copy."""
+    import tarfile
+    from conftest import PASSPHRASE
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "small").write_text("genuine\n")
+    big = os.urandom(3 << 20)
+    (src / "big").write_bytes(big)
+    snap = repo.push(src)
+    forge(repo, PASSPHRASE, "substitute", "-")
+    out = tmp_path / "out"
+    r = repo.run("pull", "-rebase", "-to", out, snap + ":" + str(src), global_args=("-no-cache",))
+    assert r.returncode == 0, r
+    assert "warning" in r.stderr and "another copy was used" in r.stderr, r
+    assert (out / "src" / "small").read_text() == "genuine\n"
+    assert (out / "src" / "big").read_bytes() == big
+    r = repo.run("cat", snap + ":" + str(src / "big"), global_args=("-no-cache",))
+    assert r.returncode == 0 and r.stdout == big, r.stderr
+    repo.ok("tarball", "-o", tmp_path / "t.tar", snap + ":" + str(src), global_args=("-no-cache",))
+    with tarfile.open(tmp_path / "t.tar") as t:
+        assert t.extractfile("src/small").read() == b"genuine\n"
+        assert t.extractfile("src/big").read() == big
+    r = repo.run("check", "-read-data", global_args=("-no-cache",))
+    assert r.returncode == 1 and r.stderr.count("does not match its id") >= 2, r

@@ -1198,6 +1198,7 @@ PYBIND11_MODULE(_plakar, m)
 	kinds["replace"] = int(PLAKAR_EVENT_REPLACE);
 	kinds["remove"] = int(PLAKAR_EVENT_REMOVE);
 	kinds["skip"] = int(PLAKAR_EVENT_SKIP);
+	kinds["warning"] = int(PLAKAR_EVENT_WARNING);
 	m.attr("EVENT_KINDS") = kinds;
 
 	py::dict overwrite;
