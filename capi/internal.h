@@ -29,6 +29,7 @@ struct plakar_snapshot {
 
 struct plakar_snapshot_list {
 	std::vector<plakar_snapshot> items;
+	std::vector<std::string> unreadable;
 };
 
 struct plakar_entry {

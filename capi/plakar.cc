@@ -287,7 +287,7 @@ int plakar_snapshot_list_new(plakar_snapshot_list **out, plakar_repository *repo
 		require(repo, "repository is NULL");
 		auto list = std::make_unique<plakar_snapshot_list>();
 		CallScope lk(repo);
-		for (auto &h : list_snapshots(*repo->repo)) {
+		for (auto &h : list_snapshots(*repo->repo, &list->unreadable)) {
 			plakar_snapshot s;
 			s.owner = repo;
 			s.id = h.id_string();
@@ -306,6 +306,16 @@ const plakar_snapshot *plakar_snapshot_list_get(const plakar_snapshot_list *list
 }
 
 void plakar_snapshot_list_free(plakar_snapshot_list *list) { delete list; }
+
+size_t plakar_snapshot_list_unreadable_count(const plakar_snapshot_list *list)
+{
+	return list ? list->unreadable.size() : 0;
+}
+
+const char *plakar_snapshot_list_unreadable(const plakar_snapshot_list *list, size_t i)
+{
+	return list && i < list->unreadable.size() ? list->unreadable[i].c_str() : nullptr;
+}
 
 int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo, const char *id_or_prefix)
 {

@@ -81,7 +81,7 @@ void print_snapshot_json(const plakar_snapshot *snap) {
 	std::printf("%s\n", o.done().c_str());
 }
 
-void list_snapshots(Session &session, bool json) {
+int list_snapshots(Session &session, bool json) {
 	plakar_snapshot_list *raw = nullptr;
 	int rc = plakar_snapshot_list_new(&raw, session.repository());
 	if (rc != PLAKAR_OK)
@@ -91,6 +91,12 @@ void list_snapshots(Session &session, bool json) {
 	for (std::size_t i = 0; i < n; ++i)
 		if (const plakar_snapshot *snap = plakar_snapshot_list_get(list.get(), i))
 			json ? print_snapshot_json(snap) : print_snapshot_line(snap);
+	// The ones that cannot be read are named after the others, and the exit says so.
+	std::size_t bad = plakar_snapshot_list_unreadable_count(list.get());
+	for (std::size_t i = 0; i < bad; ++i)
+		report_item("ls", "", std::string(plakar_snapshot_list_unreadable(list.get(), i)) +
+		                          " (left out; plakar rm ID removes it)");
+	return bad ? kExitPartial : kExitOk;
 }
 
 struct LsOptions {
@@ -163,9 +169,9 @@ int cmd_ls(Session &session) {
 	const auto &args = session.options().args;
 	std::size_t pos = flags.parse(args, 0);
 	if (pos == args.size()) {
-		list_snapshots(session, o.json);
+		int rc = list_snapshots(session, o.json);
 		session.finish_output();
-		return kExitOk;
+		return rc;
 	}
 
 	std::vector<SnapshotArg> targets;

@@ -245,6 +245,15 @@ PLAKAR_EXTERN size_t plakar_snapshot_list_count(const plakar_snapshot_list *list
 /* Borrowed: valid while the list lives; NULL when i is out of range. */
 PLAKAR_EXTERN const plakar_snapshot *plakar_snapshot_list_get(const plakar_snapshot_list *list, size_t i);
 PLAKAR_EXTERN void plakar_snapshot_list_free(plakar_snapshot_list *list);
+/*
+ * The snapshots the list left out because their header could not be read (malformed, failed
+ * authentication, unsupported version): any writer of the store can add such an object, and
+ * one bad header must not hide the others. Each is "snapshot ID: why" (borrowed, valid while
+ * the list lives; NULL when i is out of range). gc refuses to run while one exists (it could
+ * reference anything); `plakar_rm` of its id removes it.
+ */
+PLAKAR_EXTERN size_t plakar_snapshot_list_unreadable_count(const plakar_snapshot_list *list);
+PLAKAR_EXTERN const char *plakar_snapshot_list_unreadable(const plakar_snapshot_list *list, size_t i);
 
 /*
  * Snapshots from a list and from plakar_snapshot_open are alike: both can be browsed (stat,

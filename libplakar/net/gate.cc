@@ -112,6 +112,10 @@ void Gate::check_rights(const Token &t, const Request &q)
 	case Type::Put:
 		if (r == Rights::ReadOnly)
 			refuse("put");
+		// Packs, index segments, snapshot headers and its own locks: a key file would let
+		// whoever wrote it add a passphrase of its own to every later open.
+		if (q.kind == Kind::Key)
+			refuse(std::string("put of key ") + q.name);
 		return; // what exists is checked in put()
 	case Type::Remove:
 		if (r == Rights::ReadOnly || q.kind != Kind::Lock || !owns_lock(t, q.name))

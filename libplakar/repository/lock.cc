@@ -62,7 +62,12 @@ LockInfo decode(const std::string &name, ByteView body)
 
 bool judged_stale(const LockInfo &l)
 {
-	if (now_ns() - l.refreshed_ns > std::chrono::nanoseconds(kLockStale).count())
+	int64_t age = now_ns() - l.refreshed_ns;
+	if (age > std::chrono::nanoseconds(kLockStale).count())
+		return true;
+	// Dated further in the future than clocks disagree: forged (a lock that would block gc,
+	// rm and repair forever) or from a host whose clock is wrong; either way not trusted.
+	if (age < -std::chrono::nanoseconds(kLockSkew).count())
 		return true;
 	// A process of this host that is gone holds nothing (a killed push, a crashed gc).
 	if (l.host == hostname() && l.pid && ::kill(pid_t(l.pid), 0) != 0 && errno == ESRCH)

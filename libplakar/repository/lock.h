@@ -27,6 +27,8 @@ enum class LockType : uint8_t { Shared = 1, Exclusive = 2 };
 
 constexpr std::chrono::seconds kLockRefresh{60};
 constexpr std::chrono::seconds kLockStale{600};
+// A lock refreshed, by its own date, more than this in the future is stale too.
+constexpr std::chrono::seconds kLockSkew{600};
 
 struct LockInfo {
 	std::string name;

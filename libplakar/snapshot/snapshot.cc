@@ -133,13 +133,20 @@ std::string resolve_snapshot(Repository &repo, const std::string &prefix)
 	return hits[0];
 }
 
-std::vector<SnapshotHeader> list_snapshots(Repository &repo)
+std::vector<SnapshotHeader> list_snapshots(Repository &repo, std::vector<std::string> *unreadable)
 {
 	std::vector<SnapshotHeader> out;
 	for (const auto &n : repo.list_snapshots()) {
 		if (undashed(n).size() != 32)
 			continue;
-		out.push_back(load_snapshot(repo, n));
+		try {
+			out.push_back(load_snapshot(repo, n));
+		} catch (const Error &e) {
+			if (e.code() != Code::Corrupt && e.code() != Code::Version)
+				throw; // the store failing is not the header's fault
+			if (unreadable)
+				unreadable->push_back(e.what());
+		}
 	}
 	std::sort(out.begin(), out.end(), [](const SnapshotHeader &a, const SnapshotHeader &b) {
 		return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;

@@ -34,8 +34,11 @@ std::array<uint8_t, 16> new_snapshot_id();
 // Throws Code::NotFound, Code::Ambiguous, Code::Invalid (not hex).
 std::string resolve_snapshot(Repository &repo, const std::string &prefix);
 SnapshotHeader load_snapshot(Repository &repo, const std::string &name);
-// Every snapshot, oldest first (time, then id).
-std::vector<SnapshotHeader> list_snapshots(Repository &repo);
+// Every snapshot, oldest first (time, then id). A header that cannot be read (malformed,
+// failed authentication, unknown version: any writer of the store can add one) is left out,
+// and named in unreadable ("snapshot ID: why") when given: one bad header never hides the
+// others, nor stops a push looking for its parent.
+std::vector<SnapshotHeader> list_snapshots(Repository &repo, std::vector<std::string> *unreadable = nullptr);
 void store_snapshot(Repository &repo, const SnapshotHeader &h);
 // The latest snapshot of exactly these paths taken on this host, if any (the parent a push
 // compares against).

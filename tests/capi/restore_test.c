@@ -208,6 +208,18 @@ int main(int argc, char **argv)
 	} v1 = {1, target, 0, NULL, NULL};
 	CHECK(plakar_pull(snap, src, (const plakar_pull_options *)&v1) == PLAKAR_OK);
 
+	/* A garbage snapshot header: listed as unreadable, the others still listed. */
+	snprintf(path, sizeof path, "%s/snapshots/11111111-2222-4333-8444-555555555555", repo_uri);
+	write_file(path, "28 bytes of nothing at all..");
+	plakar_snapshot_list *list = NULL;
+	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
+	CHECK(plakar_snapshot_list_count(list) >= 1);
+	CHECK(plakar_snapshot_list_unreadable_count(list) == 1);
+	CHECK(plakar_snapshot_list_unreadable(list, 0) != NULL &&
+	      strstr(plakar_snapshot_list_unreadable(list, 0), "11111111-2222-4333-8444-555555555555") != NULL);
+	CHECK(plakar_snapshot_list_unreadable(list, 1) == NULL);
+	plakar_snapshot_list_free(list);
+
 	plakar_snapshot_free(snap);
 	plakar_repository_free(repo);
 	if (failures) {

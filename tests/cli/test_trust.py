@@ -319,3 +319,28 @@ def test_substituted_content_is_never_returned(repo, tmp_path):
         assert t.extractfile("src/big").read() == big
     r = repo.run("check", "-read-data", global_args=("-no-cache",))
     assert r.returncode == 1 and r.stderr.count("does not match its id") >= 2, r
+
+
+def test_garbage_snapshot_header_stops_nobody(repo, tmp_path):
+    """28 garbage bytes as a snapshot header (any writer of the store, an append token
+    included, can put one): ls lists the others and names it (exit 3), push and pull go on,
+    gc refuses to delete anything and names it, rm removes it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    snap = repo.push(src)
+    bad = "11111111-2222-4333-8444-555555555555"
+    with open(os.path.join(repo.repo, "snapshots", bad), "wb") as f:
+        f.write(os.urandom(28))
+    r = repo.run("ls")
+    assert r.returncode == 3, r
+    assert snap in r.out and len(r.out.splitlines()) == 1, r
+    assert len(r.stderr_lines()) == 1 and bad in r.stderr and "plakar rm" in r.stderr, r
+    (src / "g").write_text("y\n")
+    snap2 = repo.push(src)
+    repo.ok("pull", "-to", tmp_path / "out", snap2)
+    r = repo.fails("gc")
+    assert bad in r.stderr and "nothing deleted" in r.stderr, r
+    r = repo.run("rm", bad[:8])
+    assert r.returncode == 0, r
+    assert len(repo.snapshot_ids()) == 2

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/lock.h"
+#include "repository/sealed.h"
 #include "repository/repository.h"
 #include "snapshot/builder.h"
 #include "snapshot/check.h"
@@ -423,4 +424,39 @@ TEST_CASE("gc: a snapshot removed while gc walks the others is not an error", "[
 	Bytes a = f.read(names[0], f.d / "src/a");
 	CHECK(a == test::random_data(100000, 1));
 	// A snapshot still listed but unreadable stops gc, as before (the test above).
+}
+
+TEST_CASE("gc: a lock dated in the future is stale, not a block forever", "[gc][trust]")
+{
+	Fixture f;
+	test::write_file(f.d / "src/a", test::random_data(100000, 1));
+	std::string s1 = f.push_src();
+	{
+		auto r = f.open();
+		remove_snapshots(*r, {s1});
+	}
+	// An exclusive lock of another host, refreshed (by its own date) a year from now: what a
+	// writer holding the key could put to stop gc, rm and repair for everyone.
+	auto forged = [&](int64_t ahead_s) {
+		auto now = std::chrono::system_clock::now().time_since_epoch();
+		int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() + ahead_s * 1000000000;
+		Writer w;
+		w.u8(1);
+		w.u8(uint8_t(LockType::Exclusive));
+		w.str("elsewhere");
+		w.u32(4242);
+		w.u64(uint64_t(t));
+		w.u64(uint64_t(t));
+		auto r = f.open();
+		r->put_sealed(Kind::Lock, ObjectKind::Lock, std::string(32, ahead_s > 3600 ? 'a' : 'b'), w.buf());
+	};
+	forged(365 * 24 * 3600);
+	forged(60); // a minute ahead: clocks disagree that much, it holds
+	auto locks = [&] {
+		auto r = f.open();
+		return list_locks(*r);
+	}();
+	REQUIRE(locks.size() == 2);
+	for (const auto &l : locks)
+		CHECK(l.stale == (l.name[0] == 'a'));
 }

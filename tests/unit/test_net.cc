@@ -543,6 +543,12 @@ TEST_CASE("net: read-only and append-only tokens", "[net]")
 	CHECK(code_of([&] { ap->put(Kind::Pack, hexname(1), as_bytes("evil")); }) == Code::Auth);
 	CHECK(code_of([&] { ap->remove(Kind::Pack, hexname(1)); }) == Code::Auth);
 	CHECK(code_of([&] { ap->remove(Kind::Index, hexname(1)); }) == Code::Auth);
+	// Only packs, index segments, snapshot headers and its own locks: no key file, no CONFIG.
+	CHECK(code_of([&] { ap->put(Kind::Key, hexname(70), as_bytes("a key of its own")); }) == Code::Auth);
+	CHECK(code_of([&] { ap->create(as_bytes("C3"), "", {}); }) == Code::Auth);
+	CHECK(rw->list(Kind::Key).empty());
+	ap->put(Kind::Index, hexname(71), as_bytes("segment"));
+	ap->put(Kind::Snapshot, "11111111-2222-4333-8444-555555555555", as_bytes("header"));
 	// Its own locks: put, refreshed, removed. Not another token's.
 	ap->put(Kind::Lock, hexname(60), as_bytes("mine"));
 	ap->put(Kind::Lock, hexname(60), as_bytes("mine, refreshed"));

@@ -136,7 +136,11 @@ TEST_CASE("tamper: a snapshot header replayed under another name", "[tamper]")
 	fs::copy_file(snaps[0], fake);
 	auto r = f.open();
 	CHECK(code_of([&] { load_snapshot(*r, "00000000-0000-4000-8000-000000000000"); }) == Code::Corrupt);
-	CHECK(code_of([&] { list_snapshots(*r); }) == Code::Corrupt);
+	// A listing leaves it out and names it; the genuine one is still listed.
+	std::vector<std::string> bad;
+	CHECK(list_snapshots(*r, &bad).size() == 1);
+	REQUIRE(bad.size() == 1);
+	CHECK(bad[0].find("00000000-0000-4000-8000-000000000000") != std::string::npos);
 }
 
 TEST_CASE("tamper: a flipped bit in a snapshot header, an index segment, the CONFIG", "[tamper]")

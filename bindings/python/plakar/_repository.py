@@ -119,8 +119,15 @@ class Repository:
     # ---------------------------------------------------------------- snapshots
 
     def snapshots(self) -> list[Snapshot]:
-        """All snapshots, oldest first."""
+        """All snapshots, oldest first. A snapshot whose header cannot be read is left out
+        (see unreadable_snapshots)."""
         return [Snapshot._wrap(h) for h in self._handle().snapshots()]
+
+    def unreadable_snapshots(self) -> list[str]:
+        """The snapshots whose header cannot be read (malformed, failed authentication,
+        unsupported version), each as "snapshot ID: why": any writer of the store can add one,
+        and it hides no other. gc refuses to run while one exists; rm(ID) removes it."""
+        return self._handle().unreadable_snapshots()
 
     def __iter__(self) -> Iterator[Snapshot]:
         return iter(self.snapshots())

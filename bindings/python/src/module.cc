@@ -600,6 +600,28 @@ SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<p
 	return SnapshotHandle{result};
 }
 
+py::list repository_unreadable_snapshots(const RepositoryHandle &self)
+{
+	auto repo = self.get();
+	std::vector<std::string> bad;
+	Status s = blocking([&] {
+		plakar_snapshot_list *list = nullptr;
+		Status ls = Status::capture(plakar_snapshot_list_new(&list, repo->h));
+		if (!ls.ok())
+			return ls;
+		for (size_t i = 0, n = plakar_snapshot_list_unreadable_count(list); i < n; i++)
+			bad.emplace_back(plakar_snapshot_list_unreadable(list, i));
+		plakar_snapshot_list_free(list);
+		return ls;
+	});
+	if (!s.ok())
+		raise_status(s);
+	py::list out;
+	for (auto &b : bad)
+		out.append(py::str(b));
+	return out;
+}
+
 py::list repository_snapshots(const RepositoryHandle &self)
 {
 	auto repo = self.get();
@@ -1234,6 +1256,7 @@ PYBIND11_MODULE(_plakar, m)
 	    .def("push", &repository_push, py::arg("paths"), py::arg("tags"), py::arg("progress"),
 	         py::arg("command_line"))
 	    .def("snapshots", &repository_snapshots)
+	    .def("unreadable_snapshots", &repository_unreadable_snapshots)
 	    .def("snapshot", &repository_snapshot, py::arg("prefix"))
 	    .def("locate", &repository_locate, py::arg("pattern"), py::arg("full_path"), py::arg("snapshots"))
 	    .def("info", &repository_info)

@@ -92,3 +92,35 @@ def test_overwrite_dry_run_verify(repo, tmp_path):
     assert (target / "src" / "a").read_text() == "snapshot\n"
     with pytest.raises(plakar.InvalidArgumentError):
         snap.pull(src, target, overwrite="sometimes")
+
+
+def test_unreadable_snapshot_is_listed_apart(repo, repo_path, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    snap = repo.push([src])
+    bad = "11111111-2222-4333-8444-555555555555"
+    (repo_path / "snapshots" / bad).write_bytes(os.urandom(28))
+    with plakar.open(repo_path, PASSPHRASE) as r:
+        assert [s.id for s in r.snapshots()] == [snap.id]
+        unreadable = r.unreadable_snapshots()
+        assert len(unreadable) == 1 and bad in unreadable[0]
+        r.rm([bad])
+        assert r.unreadable_snapshots() == []
+
+
+def test_substituted_content_is_never_returned(repo, repo_path, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"genuine " * 1000)
+    snap = repo.push([src])
+    subprocess.run([os.environ["PLAKAR_FORGE"], str(repo_path), PASSPHRASE, "substitute", "-"], check=True,
+                   stdout=subprocess.PIPE)
+    with plakar.open(repo_path, PASSPHRASE, cache=False) as r:
+        s = r.snapshot(snap.id)
+        assert s.cat(src / "f") == b"genuine " * 1000
+        warnings = []
+        s.pull(src, tmp_path / "out", rebase=True,
+               progress=lambda e: warnings.append(e.message) if e.kind == plakar.EventKind.WARNING else None)
+        assert (tmp_path / "out" / "src" / "f").read_bytes() == b"genuine " * 1000
+        assert warnings and "does not match its id" in warnings[0]
