@@ -4,6 +4,7 @@
 #include "plakar/plakar.h"
 
 #include "internal.h"
+#include "crypto/crypto.h"
 
 #include <unistd.h>
 
@@ -86,12 +87,23 @@ ProgressFn progress_of(plakar_progress_cb cb, void *payload)
 
 namespace {
 
-std::optional<std::string> passphrase_of(const char *p, size_t len)
-{
-	if (!p)
-		return std::nullopt;
-	return std::string(p, len ? len : std::strlen(p));
-}
+// Copies the caller's passphrase once, in place, and wipes that copy when the call is over
+// (the engine only takes views of it).
+struct PassphraseCopy {
+	std::optional<std::string> &s;
+	PassphraseCopy(std::optional<std::string> &out, const char *p, size_t len) : s(out)
+	{
+		if (p)
+			s.emplace(p, len ? len : std::strlen(p));
+	}
+	~PassphraseCopy()
+	{
+		if (s)
+			crypto::wipe(s->data(), s->size());
+	}
+	PassphraseCopy(const PassphraseCopy &) = delete;
+	PassphraseCopy &operator=(const PassphraseCopy &) = delete;
+};
 
 std::string absolute_uri(const char *uri)
 {
@@ -180,7 +192,7 @@ int plakar_repository_create(plakar_repository **out, const char *uri, const pla
 		require(opts->version == PLAKAR_CREATE_OPTIONS_VERSION, "unknown plakar_create_options version");
 		CreateOptions o;
 		o.encryption = opts->encryption != 0;
-		o.passphrase = passphrase_of(opts->passphrase, opts->passphrase_len);
+		PassphraseCopy wiped(o.passphrase, opts->passphrase, opts->passphrase_len);
 		if (opts->kdf_log2_n)
 			o.kdf.log2_n = opts->kdf_log2_n;
 		if (opts->compression_level)
@@ -206,7 +218,8 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 		require(!opts || opts->version == 1 || opts->version == PLAKAR_OPEN_OPTIONS_VERSION,
 		        "unknown plakar_open_options version");
 		require(!opts || opts->cpu >= 0, "cpu must not be negative");
-		auto pass = opts ? passphrase_of(opts->passphrase, opts->passphrase_len) : std::nullopt;
+		std::optional<std::string> pass;
+		PassphraseCopy wiped(pass, opts ? opts->passphrase : nullptr, opts ? opts->passphrase_len : 0);
 		OpenOptions oo;
 		if (opts) {
 			oo.use_cache = !opts->no_cache;

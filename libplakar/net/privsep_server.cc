@@ -279,6 +279,18 @@ struct PrivsepServer::Impl {
 	std::string store_inside; // the store's URI inside its chroot
 	int stop_pipe[2] = {-1, -1};
 	std::atomic<bool> ran{false};
+	// Here, not in ~PrivsepServer: a constructor that throws half-way still closes the socket
+	// it bound and removes the directory it made.
+	~Impl()
+	{
+		if (listen_fd >= 0)
+			::close(listen_fd);
+		for (int fd : stop_pipe)
+			if (fd >= 0)
+				::close(fd);
+		if (!empty_dir.empty())
+			::rmdir(empty_dir.c_str());
+	}
 };
 
 PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(std::make_unique<Impl>())
@@ -382,16 +394,7 @@ PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(
 
 std::string PrivsepServer::tls_pin() const { return impl_->pin; }
 
-PrivsepServer::~PrivsepServer()
-{
-	if (impl_->listen_fd >= 0)
-		::close(impl_->listen_fd);
-	for (int fd : impl_->stop_pipe)
-		if (fd >= 0)
-			::close(fd);
-	if (!impl_->empty_dir.empty())
-		::rmdir(impl_->empty_dir.c_str());
-}
+PrivsepServer::~PrivsepServer() = default;
 
 std::string PrivsepServer::address() const { return impl_->address; }
 

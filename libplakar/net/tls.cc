@@ -149,8 +149,10 @@ void write_new_file(const std::string &path, const std::string &text, mode_t mod
 		}
 		at += size_t(n);
 	}
-	if (::fsync(fd) != 0 || ::close(fd) != 0) {
-		int err = errno;
+	int err = ::fsync(fd) != 0 ? errno : 0;
+	if (::close(fd) != 0 && !err)
+		err = errno;
+	if (err) {
 		::unlink(path.c_str());
 		fail_errno(path, err);
 	}

@@ -58,6 +58,17 @@ Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const st
 	return w.take();
 }
 
+size_t max_plaintext(ObjectKind kind)
+{
+	switch (kind) {
+	case ObjectKind::IndexSegment: return size_t(1) << 30;
+	case ObjectKind::SnapshotHeader: return size_t(256) << 20;
+	case ObjectKind::Lock: return size_t(1) << 20;
+	case ObjectKind::GcPlan: return size_t(64) << 20;
+	}
+	return 0;
+}
+
 Bytes open_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const std::string &name, ByteView sealed)
 {
 	std::string label = std::string(what(kind)) + " " + name;
@@ -91,7 +102,9 @@ Bytes open_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const st
 	}
 	if (!(flags & kCompressed))
 		return payload;
-	return compression::decompress_frame(payload, size_t(1) << 31);
+	// Bounded per kind, like the stored object itself (storage/store.h): a small object that
+	// claims a huge decompressed size is refused, and the output grows only with real data.
+	return compression::decompress_frame(payload, max_plaintext(kind));
 }
 
 } // namespace plakar

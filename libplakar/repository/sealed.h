@@ -22,6 +22,8 @@ Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const st
 // Authenticates and opens; throws Code::Corrupt (naming what) when anything does not verify,
 // Code::Version on an unknown version.
 Bytes open_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const std::string &name, ByteView sealed);
+// The largest plaintext (decompressed) body open_object accepts for a kind.
+size_t max_plaintext(ObjectKind kind);
 
 // Blob and object integrity in plaintext repositories: a 16-byte truncated HMAC-SHA-256.
 Bytes plain_tag(ByteView key, ByteView aad, ByteView body);

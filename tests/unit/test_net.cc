@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "helpers.h"
 #include "net/gate.h"
+#include "net/privsep_server.h"
 #include "net/protocol.h"
 #include "net/tls.h"
 #include "net/tokens.h"
@@ -903,4 +906,26 @@ TEST_CASE("net: the gate decides sessions and rights on its own", "[net][gate]")
 		CHECK(gate.sessions() == Gate::kMaxPending);
 		login(Rights::ReadOnly); // the newest still work
 	}
+}
+
+TEST_CASE("net: a privilege-separated server whose constructor fails releases its socket", "[net][trust]")
+{
+	test::TempDir d;
+	ServerOptions o;
+	o.listen = "127.0.0.1:0";
+	o.tokens.push_back(parse_client_token("t:" + std::string(64, '1')));
+	// The lowest free descriptor goes to the listening socket; with the limit just above it,
+	// the stop pipe cannot be made and the constructor throws after binding.
+	int probe = ::dup(0);
+	REQUIRE(probe >= 0);
+	::close(probe);
+	struct rlimit saved;
+	REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+	struct rlimit tight = saved;
+	tight.rlim_cur = rlim_t(probe + 1);
+	REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+	Code c = code_of([&] { PrivsepServer s(d / "store", o); });
+	REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+	CHECK(c != Code(0));
+	CHECK(::fcntl(probe, F_GETFD) == -1); // the socket it bound is closed
 }

@@ -346,14 +346,29 @@ py::tuple entry_tuple(const plakar_entry *e)
 	                      plakar_entry_nlink(e), to_bytes(plakar_entry_symlink(e)), to_bytes(plakar_entry_error(e)));
 }
 
+// The passphrase as the C ABI takes it: copied once, straight from the bytes object (no
+// temporary string), and wiped when the call is over. The Python object itself is immutable
+// and stays the caller's to drop.
 struct Passphrase {
 	std::optional<std::string> value;
 
 	explicit Passphrase(const std::optional<py::bytes> &b)
 	{
-		if (b.has_value())
-			value = std::string(*b);
+		if (!b.has_value())
+			return;
+		char *p = nullptr;
+		Py_ssize_t n = 0;
+		if (PyBytes_AsStringAndSize(b->ptr(), &p, &n) != 0)
+			throw py::error_already_set();
+		value.emplace(p, size_t(n));
 	}
+	~Passphrase()
+	{
+		if (value)
+			explicit_bzero(value->data(), value->size());
+	}
+	Passphrase(const Passphrase &) = delete;
+	Passphrase &operator=(const Passphrase &) = delete;
 	const char *data() const { return value ? value->data() : nullptr; }
 	// The ABI reads a length of 0 as "strlen": an empty passphrase stays empty either way.
 	size_t size() const { return value ? value->size() : 0; }
