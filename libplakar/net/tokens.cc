@@ -86,7 +86,12 @@ std::vector<Token> load_tokens(const std::string &path)
 			break;
 		got += size_t(n);
 	}
-	std::string_view all(reinterpret_cast<const char *>(text.data()), got);
+	return parse_tokens(ByteView(text.data(), got), path);
+}
+
+std::vector<Token> parse_tokens(ByteView text, const std::string &path)
+{
+	std::string_view all(reinterpret_cast<const char *>(text.data()), text.size());
 	std::vector<Token> out;
 	std::set<std::string> names;
 	int no = 0;

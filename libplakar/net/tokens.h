@@ -24,6 +24,8 @@ struct Token {
 // a malformed line (with its number), on a duplicate name, on an empty file, and when the file
 // can be read or written by its group or others (it holds secrets).
 std::vector<Token> load_tokens(const std::string &path);
+// The parser behind it: the file's text (path names it in messages). Throws Code::Invalid.
+std::vector<Token> parse_tokens(ByteView text, const std::string &path);
 // Parses a client's token, "NAME:SECRET". Throws Code::Invalid.
 Token parse_client_token(const std::string &text);
 // The token a client uses when none is given: $PLAKAR_TOKEN, else the file named by

@@ -18,9 +18,9 @@ namespace plakar::agent {
 
 namespace {
 
-constexpr uint8_t kVersion = 1;
-constexpr size_t kHeader = 8;
-constexpr size_t kMaxPayload = 64;
+constexpr uint8_t kVersion = kFrameVersion;
+constexpr size_t kHeader = kFrameHeader;
+constexpr size_t kMaxPayload = kFramePayloadMax;
 constexpr int kIoTimeoutMs = 2000;
 enum Type : uint8_t { kGet = 1, kPut = 2, kStop = 3, kKey = 0x81, kNone = 0x82, kOk = 0x83, kRefused = 0x84 };
 
@@ -97,11 +97,7 @@ bool send_frame(int fd, uint8_t type, const uint8_t *payload, size_t n)
 bool recv_frame(int fd, uint8_t &type, uint8_t *payload, size_t &n)
 {
 	uint8_t h[kHeader];
-	if (!recv_all(fd, h, kHeader) || std::memcmp(h, "PLKA", 4) != 0 || h[4] != kVersion)
-		return false;
-	type = h[5];
-	n = size_t(h[6]) | size_t(h[7]) << 8;
-	if (n > kMaxPayload)
+	if (!recv_all(fd, h, kHeader) || !decode_frame_header(ByteView(h, kHeader), type, n))
 		return false;
 	return recv_all(fd, payload, n);
 }
@@ -285,16 +281,17 @@ void Listener::serve(unsigned idle_timeout_s)
 		uint8_t payload[kMaxPayload];
 		size_t plen = 0;
 		bool ok = recv_frame(c.fd, type, payload, plen);
-		if (ok && type == kGet && plen == 16) {
+		Request q = ok ? classify_request(type, plen) : Request::Invalid;
+		if (q == Request::Get) {
 			if (const uint8_t *k = keys.find(payload))
 				send_frame(c.fd, kKey, k, 32);
 			else
 				send_frame(c.fd, kNone, nullptr, 0);
 			last = std::chrono::steady_clock::now();
-		} else if (ok && type == kPut && plen == 48) {
+		} else if (q == Request::Put) {
 			send_frame(c.fd, keys.put(payload, payload + 16) ? kOk : kRefused, nullptr, 0);
 			last = std::chrono::steady_clock::now();
-		} else if (ok && type == kStop && plen == 0) {
+		} else if (q == Request::Stop) {
 			send_frame(c.fd, kOk, nullptr, 0);
 			running = false;
 		} else {

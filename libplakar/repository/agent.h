@@ -28,6 +28,17 @@ namespace plakar::agent {
 
 using RepoId = std::array<uint8_t, 16>;
 
+// The frame codec, pure (the only code that reads an agent peer's bytes; fuzzed):
+// decode_frame_header takes the kFrameHeader bytes of a frame and gives its type and payload
+// length, or false when the magic, the version or the length is wrong; classify_request tells
+// what a request of that type and payload length asks, Invalid for anything else.
+constexpr uint8_t kFrameVersion = 1;
+constexpr size_t kFrameHeader = 8;
+constexpr size_t kFramePayloadMax = 64;
+bool decode_frame_header(ByteView header, uint8_t &type, size_t &len);
+enum class Request { Invalid, Get, Put, Stop };
+Request classify_request(uint8_t type, size_t len);
+
 // The master key the agent holds for this repository, if any.
 std::optional<crypto::SecureBytes> fetch(const std::string &socket, const RepoId &repo);
 // Hands a master key to the agent (best effort).

@@ -131,7 +131,7 @@ Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, co
 	return w.take();
 }
 
-std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg)
+KeyFile parse_key_file(ByteView keyfile)
 {
 	constexpr size_t kHeader = 4 + 1 + 1 + 1 + 4 + 4 + 32 + crypto::kGcmNonce;
 	if (keyfile.size() < 5 || std::memcmp(keyfile.data(), kKeyMagic, 4) != 0)
@@ -144,22 +144,30 @@ std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView 
 	r.raw(5);
 	if (r.u8() != kKdfScrypt)
 		fail(Code::Corrupt, "key file names an unknown key derivation");
-	KdfParams kdf;
-	kdf.log2_n = r.u8();
-	kdf.r = r.u32();
-	kdf.p = r.u32();
+	KeyFile k;
+	k.kdf.log2_n = r.u8();
+	k.kdf.r = r.u32();
+	k.kdf.p = r.u32();
 	// No more than create accepts (log2 N from 10 to 24, r = 8, p = 2): a forged key file must
 	// not make open spend more memory or time than a real one could.
-	if (kdf.log2_n < 10 || kdf.log2_n > 24 || kdf.r < 1 || kdf.r > KdfParams{}.r || kdf.p < 1 ||
-	    kdf.p > KdfParams{}.p)
+	if (k.kdf.log2_n < 10 || k.kdf.log2_n > 24 || k.kdf.r < 1 || k.kdf.r > KdfParams{}.r || k.kdf.p < 1 ||
+	    k.kdf.p > KdfParams{}.p)
 		fail(Code::Corrupt, "key file has out-of-range scrypt parameters");
-	ByteView salt = r.raw(32);
-	ByteView nonce = r.raw(crypto::kGcmNonce);
-	crypto::SecureBytes kek = crypto::scrypt(passphrase, salt, kdf.log2_n, kdf.r, kdf.p, 32);
-	Bytes aad(keyfile.begin(), keyfile.begin() + kHeader);
+	k.salt = r.raw(32);
+	k.nonce = r.raw(crypto::kGcmNonce);
+	k.header = keyfile.first(kHeader);
+	k.sealed = keyfile.subspan(kHeader);
+	return k;
+}
+
+std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg)
+{
+	KeyFile k = parse_key_file(keyfile);
+	crypto::SecureBytes kek = crypto::scrypt(passphrase, k.salt, k.kdf.log2_n, k.kdf.r, k.kdf.p, 32);
+	Bytes aad(k.header.begin(), k.header.end());
 	aad.insert(aad.end(), cfg.repo_id.begin(), cfg.repo_id.end());
 	try {
-		Bytes m = crypto::gcm_open(kek.view(), nonce, aad, keyfile.subspan(kHeader));
+		Bytes m = crypto::gcm_open(kek.view(), k.nonce, aad, k.sealed);
 		crypto::SecureBytes out(m);
 		crypto::wipe(m.data(), m.size());
 		return out;

@@ -65,5 +65,14 @@ Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, co
 // Returns the master key, or nothing when the passphrase does not open this key file.
 // Throws Code::Corrupt / Code::Version when the key file is malformed.
 std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg);
+// A key file's fields, parsed without deriving anything (views into the file). Throws
+// Code::Corrupt (malformed, scrypt parameters beyond what create accepts) or Code::Version.
+struct KeyFile {
+	KdfParams kdf;
+	ByteView salt, nonce;
+	ByteView header; // what the AEAD authenticates before the repository id
+	ByteView sealed; // the wrapped master key and its tag
+};
+KeyFile parse_key_file(ByteView keyfile);
 
 } // namespace plakar

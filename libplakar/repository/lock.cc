@@ -13,8 +13,6 @@ namespace plakar {
 
 namespace {
 
-constexpr uint8_t kLockVersion = 1;
-
 int64_t now_ns()
 {
 	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -27,37 +25,6 @@ std::string hostname()
 	if (::gethostname(buf, sizeof buf - 1) != 0)
 		return "unknown";
 	return buf;
-}
-
-Bytes encode(LockType type, int64_t created, int64_t refreshed)
-{
-	Writer w;
-	w.u8(kLockVersion);
-	w.u8(uint8_t(type));
-	w.str(hostname());
-	w.u32(uint32_t(::getpid()));
-	w.u64(uint64_t(created));
-	w.u64(uint64_t(refreshed));
-	return w.take();
-}
-
-LockInfo decode(const std::string &name, ByteView body)
-{
-	Reader r(body, "lock");
-	if (r.u8() != kLockVersion)
-		fail(Code::Version, "lock " + name + ": unknown version");
-	LockInfo l;
-	l.name = name;
-	uint8_t t = r.u8();
-	if (t != uint8_t(LockType::Shared) && t != uint8_t(LockType::Exclusive))
-		r.bad();
-	l.type = LockType(t);
-	l.host = r.str();
-	l.pid = r.u32();
-	l.created_ns = int64_t(r.u64());
-	l.refreshed_ns = int64_t(r.u64());
-	r.expect_done();
-	return l;
 }
 
 bool judged_stale(const LockInfo &l)
@@ -85,7 +52,7 @@ std::vector<LockInfo> list_locks(Repository &repo)
 			Bytes raw = repo.store().get(Kind::Lock, name);
 			if (sealed_kind(raw) == uint8_t(ObjectKind::GcPlan))
 				continue; // gc's record of condemned packs, not a lock
-			LockInfo l = decode(name, repo.open_sealed(ObjectKind::Lock, name, raw));
+			LockInfo l = decode_lock(name, repo.open_sealed(ObjectKind::Lock, name, raw));
 			l.stale = judged_stale(l);
 			out.push_back(std::move(l));
 		} catch (const Error &e) {
@@ -105,7 +72,7 @@ RepoLock::RepoLock(Repository &repo, LockType type, std::string name)
 {
 }
 
-void RepoLock::write() { repo_.put_sealed(Kind::Lock, ObjectKind::Lock, name_, encode(type_, created_ns_, now_ns())); }
+void RepoLock::write() { repo_.put_sealed(Kind::Lock, ObjectKind::Lock, name_, encode_lock(type_, hostname(), uint32_t(::getpid()), created_ns_, now_ns())); }
 
 std::unique_ptr<RepoLock> RepoLock::acquire(Repository &repo, LockType type)
 {

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/bytes.h"
+
 namespace plakar {
 
 class Repository;
@@ -39,6 +41,11 @@ struct LockInfo {
 	bool stale = false;   // not refreshed in time, or its process is gone, or unreadable
 	bool damaged = false; // does not authenticate (counted as stale)
 };
+
+// The body of a lock object (inside its sealed envelope). decode_lock throws Code::Corrupt or
+// Code::Version.
+Bytes encode_lock(LockType type, const std::string &host, uint32_t pid, int64_t created, int64_t refreshed);
+LockInfo decode_lock(const std::string &name, ByteView body);
 
 // Every lock in the repository, with its staleness judged now.
 std::vector<LockInfo> list_locks(Repository &repo);

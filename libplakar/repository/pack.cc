@@ -282,6 +282,11 @@ std::vector<BlobRecord> PackKey::open_toc(ByteView sealed_toc, uint64_t toc_offs
 			fail(Code::Corrupt, label + ": table of contents failed authentication");
 		throw;
 	}
+	return parse_toc(toc, toc_offset);
+}
+
+std::vector<BlobRecord> parse_toc(ByteView toc, uint64_t toc_offset)
+{
 	Reader r(toc, "pack table of contents");
 	uint32_t n = r.u32();
 	if (n > r.remaining() / kTocEntry)

@@ -75,6 +75,10 @@ private:
 	std::vector<BlobRecord> records_;
 };
 
+// The plaintext of a table of contents (once authenticated), for a pack whose table starts at
+// toc_offset: every record must lie between the header and the table. Throws Code::Corrupt.
+std::vector<BlobRecord> parse_toc(ByteView toc, uint64_t toc_offset);
+
 // Buffers a thread reuses to read blob after blob without an allocation per blob.
 struct BlobBuffers {
 	Scratch sealed, plain;

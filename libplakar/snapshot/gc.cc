@@ -1,5 +1,7 @@
 #include "snapshot/gc.h"
 
+#include "snapshot/codec.h"
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -19,54 +21,13 @@ namespace plakar {
 
 namespace {
 
-constexpr uint8_t kPlanVersion = 1;
-
 int64_t now_ns()
 {
 	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
 	    .count();
 }
 
-// A recorded condemnation: packs removed from the index, to be deleted once every push that
-// was running then (the witnesses) has ended.
-struct Plan {
-	std::string name;
-	int64_t time_ns = 0;
-	std::vector<std::string> witnesses;
-	std::vector<Id> packs;
-};
-
-Bytes encode_plan(const Plan &p)
-{
-	Writer w;
-	w.u8(kPlanVersion);
-	w.u64(uint64_t(p.time_ns));
-	w.varint(p.witnesses.size());
-	for (const auto &s : p.witnesses)
-		w.str(s);
-	w.varint(p.packs.size());
-	for (const auto &id : p.packs)
-		w.raw(id.view());
-	return w.take();
-}
-
-Plan decode_plan(const std::string &name, ByteView body)
-{
-	Reader r(body, "gc plan");
-	if (r.u8() != kPlanVersion)
-		fail(Code::Version, "gc plan " + name + ": unknown version");
-	Plan p;
-	p.name = name;
-	p.time_ns = int64_t(r.u64());
-	size_t nw = r.count(1);
-	for (size_t i = 0; i < nw; i++)
-		p.witnesses.push_back(r.str());
-	size_t np = r.count(32);
-	for (size_t i = 0; i < np; i++)
-		p.packs.push_back(Id::from(r.raw(32)));
-	r.expect_done();
-	return p;
-}
+using Plan = GcPlan;
 
 std::vector<Plan> read_plans(Repository &repo)
 {
@@ -83,7 +44,7 @@ std::vector<Plan> read_plans(Repository &repo)
 		if (sealed_kind(raw) != uint8_t(ObjectKind::GcPlan))
 			continue;
 		// A plan that does not open is refused loudly: deleting on a forged one would lose data.
-		out.push_back(decode_plan(name, repo.open_sealed(ObjectKind::GcPlan, name, raw)));
+		out.push_back(decode_gc_plan(name, repo.open_sealed(ObjectKind::GcPlan, name, raw)));
 	}
 	return out;
 }
@@ -397,7 +358,7 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		p.time_ns = now_ns();
 		p.witnesses = witnesses;
 		p.packs.assign(condemned.begin(), condemned.end());
-		repo.put_sealed(Kind::Lock, ObjectKind::GcPlan, p.name, encode_plan(p));
+		repo.put_sealed(Kind::Lock, ObjectKind::GcPlan, p.name, encode_gc_plan(p));
 		rep.packs_pending += p.packs.size();
 	}
 	for (const auto &p : settled)

@@ -9,13 +9,6 @@
 namespace plakar {
 
 namespace {
-constexpr uint8_t kHeaderVersion = 1;
-
-std::string dashed(const std::string &h)
-{
-	return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
-}
-
 std::string undashed(const std::string &s)
 {
 	std::string out;
@@ -23,21 +16,6 @@ std::string undashed(const std::string &s)
 		if (c != '-')
 			out.push_back(char(std::tolower(static_cast<unsigned char>(c))));
 	return out;
-}
-
-void encode_list(Writer &w, const std::vector<std::string> &v)
-{
-	w.varint(v.size());
-	for (const auto &s : v)
-		w.str(s);
-}
-
-std::vector<std::string> decode_list(Reader &r)
-{
-	std::vector<std::string> v(r.count(1));
-	for (auto &s : v)
-		s = r.str();
-	return v;
 }
 } // namespace
 
@@ -48,61 +26,6 @@ std::array<uint8_t, 16> new_snapshot_id()
 	id[6] = (id[6] & 0x0f) | 0x40;
 	id[8] = (id[8] & 0x3f) | 0x80;
 	return id;
-}
-
-std::string SnapshotHeader::id_string() const { return dashed(hex_encode(ByteView(id.data(), id.size()))); }
-
-Bytes SnapshotHeader::encode() const
-{
-	Writer w;
-	w.u8(kHeaderVersion);
-	w.raw(id.data(), id.size());
-	w.svarint(time_ns);
-	w.str(hostname);
-	w.str(username);
-	w.str(command_line);
-	encode_list(w, paths);
-	encode_list(w, tags);
-	w.varint(files);
-	w.varint(directories);
-	w.varint(size);
-	root.encode(w);
-	w.varint(errors.size());
-	for (const auto &[p, m] : errors) {
-		w.str(p);
-		w.str(m);
-	}
-	return w.take();
-}
-
-SnapshotHeader SnapshotHeader::decode(ByteView body, const std::string &name)
-{
-	Reader r(body, "snapshot header");
-	if (r.u8() != kHeaderVersion)
-		fail(Code::Version, "snapshot " + name + ": header version is not supported");
-	SnapshotHeader h;
-	r.raw(h.id.data(), h.id.size());
-	h.time_ns = r.svarint();
-	h.hostname = r.str();
-	h.username = r.str();
-	h.command_line = r.str();
-	h.paths = decode_list(r);
-	h.tags = decode_list(r);
-	h.files = r.varint();
-	h.directories = r.varint();
-	h.size = r.varint();
-	h.root = Entry::decode(r, true);
-	h.errors.resize(r.count(2));
-	for (auto &[p, m] : h.errors) {
-		p = r.str();
-		m = r.str();
-	}
-	r.expect_done();
-	if (h.id_string() != name)
-		fail(Code::Corrupt, "snapshot " + name + ": header names another snapshot (replayed or renamed)");
-	if (h.root.type != EntryType::Directory || !h.root.has_tree)
-		fail(Code::Corrupt, "snapshot " + name + ": malformed root");
-	return h;
 }
 
 void store_snapshot(Repository &repo, const SnapshotHeader &h) { repo.put_snapshot(h.id_string(), h.encode()); }

@@ -4,130 +4,9 @@
 
 #include "base/error.h"
 #include "repository/repository.h"
+#include "snapshot/codec.h"
 
 namespace plakar {
-
-namespace {
-constexpr uint8_t kNodeVersion = 1;
-constexpr uint8_t kLeaf = 0, kInner = 1;
-constexpr uint8_t kNoContent = 0, kInline = 1, kList = 2, kTree = 3;
-
-void encode_chunks(Writer &w, const std::vector<ChunkRef> &chunks)
-{
-	w.varint(chunks.size());
-	for (const auto &c : chunks) {
-		w.raw(c.id.view());
-		w.varint(c.len);
-	}
-}
-
-std::vector<ChunkRef> decode_chunks(Reader &r)
-{
-	size_t n = r.count(33);
-	std::vector<ChunkRef> out(n);
-	for (auto &c : out) {
-		c.id = Id::from(r.raw(32));
-		uint64_t len = r.varint();
-		if (len > UINT32_MAX)
-			r.bad();
-		c.len = uint32_t(len);
-	}
-	return out;
-}
-
-} // namespace
-
-void Entry::encode(Writer &w) const
-{
-	w.str(name);
-	w.u8(uint8_t(type));
-	w.varint(mode);
-	w.varint(uid);
-	w.varint(gid);
-	w.str(uname);
-	w.str(gname);
-	w.varint(size);
-	w.svarint(mtime_ns);
-	w.svarint(ctime_ns);
-	w.varint(ino);
-	w.varint(dev);
-	w.varint(nlink);
-	w.varint(rdev);
-	w.str(target);
-	w.varint(xattrs.size());
-	for (const auto &[k, v] : xattrs) {
-		w.str(k);
-		w.str(v);
-	}
-	if (has_tree) {
-		w.u8(kTree);
-		w.raw(tree.view());
-	} else if (has_list) {
-		w.u8(kList);
-		w.raw(list.view());
-	} else if (!chunks.empty()) {
-		w.u8(kInline);
-		encode_chunks(w, chunks);
-	} else {
-		w.u8(kNoContent);
-	}
-	w.str(error);
-}
-
-Entry Entry::decode(Reader &r, bool allow_root)
-{
-	Entry e;
-	e.name = r.str();
-	uint8_t t = r.u8();
-	if (t < 1 || t > 7)
-		r.bad();
-	e.type = EntryType(t);
-	auto u32 = [&r]() {
-		uint64_t v = r.varint();
-		if (v > UINT32_MAX)
-			r.bad();
-		return uint32_t(v);
-	};
-	e.mode = u32();
-	e.uid = u32();
-	e.gid = u32();
-	e.uname = r.str();
-	e.gname = r.str();
-	e.size = r.varint();
-	e.mtime_ns = r.svarint();
-	e.ctime_ns = r.svarint();
-	e.ino = r.varint();
-	e.dev = r.varint();
-	e.nlink = r.varint();
-	e.rdev = r.varint();
-	e.target = r.str();
-	size_t nx = r.count(2);
-	e.xattrs.resize(nx);
-	for (auto &[k, v] : e.xattrs) {
-		k = r.str();
-		v = r.str();
-	}
-	switch (r.u8()) {
-	case kNoContent: break;
-	case kInline: e.chunks = decode_chunks(r); break;
-	case kList:
-		e.has_list = true;
-		e.list = Id::from(r.raw(32));
-		break;
-	case kTree:
-		e.has_tree = true;
-		e.tree = Id::from(r.raw(32));
-		break;
-	default: r.bad();
-	}
-	e.error = r.str();
-	if (allow_root && e.name == "/")
-		return e;
-	if (e.name.empty() || e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos ||
-	    e.name == "." || e.name == "..")
-		r.bad();
-	return e;
-}
 
 namespace {
 Id put_node(Repository &repo, const Bytes &node)
@@ -140,13 +19,7 @@ Id put_node(Repository &repo, const Bytes &node)
 
 Id store_leaf(Repository &repo, const Entry *entries, size_t n)
 {
-	Writer w;
-	w.u8(kNodeVersion);
-	w.u8(kLeaf);
-	w.varint(n);
-	for (size_t j = 0; j < n; j++)
-		entries[j].encode(w);
-	return put_node(repo, w.buf());
+	return put_node(repo, encode_leaf(entries, n));
 }
 
 Id store_levels(Repository &repo, std::vector<TreeNodeRef> level)
@@ -155,15 +28,7 @@ Id store_levels(Repository &repo, std::vector<TreeNodeRef> level)
 		std::vector<TreeNodeRef> up;
 		for (size_t i = 0; i < level.size(); i += kLeafMax) {
 			size_t end = std::min(level.size(), i + kLeafMax);
-			Writer w;
-			w.u8(kNodeVersion);
-			w.u8(kInner);
-			w.varint(end - i);
-			for (size_t j = i; j < end; j++) {
-				w.str(level[j].first);
-				w.raw(level[j].id.view());
-			}
-			up.push_back({level[i].first, put_node(repo, w.buf())});
+			up.push_back({level[i].first, put_node(repo, encode_inner(level.data() + i, end - i))});
 		}
 		level = std::move(up);
 	}
@@ -190,10 +55,9 @@ void set_chunks(Repository &repo, Entry &e, std::vector<ChunkRef> chunks)
 		e.chunks = std::move(chunks);
 		return;
 	}
-	Writer w;
-	encode_chunks(w, chunks);
-	e.list = repo.blob_id(w.buf());
-	repo.put_blob(BlobType::ChunkList, e.list, w.buf());
+	Bytes list = encode_chunk_list(chunks);
+	e.list = repo.blob_id(list);
+	repo.put_blob(BlobType::ChunkList, e.list, list);
 	e.has_list = true;
 }
 
@@ -201,63 +65,20 @@ std::vector<ChunkRef> file_chunks(Repository &repo, const Entry &e, bool from_st
 {
 	if (!e.has_list)
 		return e.chunks;
-	Bytes b = repo.get_blob(e.list, BlobType::ChunkList, from_store);
-	Reader r(b, "chunk list");
-	auto out = decode_chunks(r);
-	r.expect_done();
-	return out;
+	return decode_chunk_list(repo.get_blob(e.list, BlobType::ChunkList, from_store));
 }
 
 namespace {
-// Reads one node: a leaf yields entries, an inner node its children.
-struct Node {
-	bool leaf;
-	std::vector<Entry> entries;
-	std::vector<TreeNodeRef> children;
-};
+using Node = TreeNode;
+
+Node read_node(Repository &repo, const Id &id, bool from_store = false)
+{
+	return decode_tree_node(repo.get_blob(id, BlobType::Tree, from_store), id);
+}
 
 [[noreturn]] void unordered(const Id &id)
 {
 	fail(Code::Corrupt, "directory node " + id.hex().substr(0, 16) + " has unsorted or duplicate names");
-}
-
-// Names strictly increase inside a node, so a directory never holds one name twice: no later
-// entry can stand in for an earlier one (a symlink replacing the directory restore is filling).
-Node read_node(Repository &repo, const Id &id, bool from_store = false)
-{
-	Bytes b = repo.get_blob(id, BlobType::Tree, from_store);
-	Reader r(b, "directory node");
-	if (r.u8() != kNodeVersion)
-		fail(Code::Version, "directory node version is not supported");
-	Node n;
-	uint8_t kind = r.u8();
-	if (kind == kLeaf) {
-		n.leaf = true;
-		size_t count = r.count(16);
-		n.entries.reserve(count);
-		for (size_t i = 0; i < count; i++) {
-			n.entries.push_back(Entry::decode(r));
-			if (i > 0 && !(n.entries[i - 1].name < n.entries[i].name))
-				unordered(id);
-		}
-	} else if (kind == kInner) {
-		n.leaf = false;
-		size_t count = r.count(33);
-		if (count == 0)
-			r.bad();
-		for (size_t i = 0; i < count; i++) {
-			TreeNodeRef c;
-			c.first = r.str();
-			c.id = Id::from(r.raw(32));
-			if (i > 0 && !(n.children.back().first < c.first))
-				unordered(id);
-			n.children.push_back(std::move(c));
-		}
-	} else {
-		r.bad();
-	}
-	r.expect_done();
-	return n;
 }
 
 // A node below an inner node starts with the name its parent gives for it and is not empty,
