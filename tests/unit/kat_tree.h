@@ -17,12 +17,12 @@ constexpr const char *kSource = "/tmp/plakar-kat/src";
 constexpr const char *kPassphrase = "plakar known answers";
 constexpr int64_t kMtime = 1700000000123456789; // every item's mtime (ns)
 
-// a.txt: a short text; dir/b.bin: 20,000 bytes of a fixed pattern (several chunks at the
+// a.txt: a short text; dir/b.bin: 40,000 bytes of a fixed pattern (several chunks at the
 // repositories' 256 / 1024 / 4096 chunk sizes); link -> a.txt.
 inline std::string a_txt() { return "hello, plakar\n"; }
 inline std::string b_bin()
 {
-	std::string s(20000, '\0');
+	std::string s(40000, '\0');
 	uint32_t x = 12345;
 	for (auto &c : s) {
 		x = x * 1103515245 + 12345;
