@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -145,8 +146,15 @@ constexpr size_t kBatchFiles = 256;
 constexpr uint64_t kRegionGap = 64 << 10; // read through gaps up to this
 constexpr uint64_t kRegionMax = 8 << 20;
 // Directories held open at once: past this, the walker waits for the queued files to finish
-// (which closes their directories) before it opens another one.
-constexpr size_t kMaxOpenDirs = 1024;
+// (which closes their directories) before it opens another one. A quarter of the process's
+// descriptor limit, at most 1,024: the rest is for files, packs and the store.
+size_t max_open_dirs()
+{
+	struct rlimit rl;
+	if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 1024;
+	return std::clamp<size_t>(size_t(rl.rlim_cur / 4), 16, 1024);
+}
 
 struct BatchFile {
 	Entry entry;
@@ -328,6 +336,7 @@ private:
 	EventRelay relay_;
 	std::list<std::unique_ptr<DirJob>> jobs_;
 	std::atomic<size_t> open_dirs_{0};
+	const size_t max_open_dirs_ = max_open_dirs();
 	std::vector<BatchFile> batch_; // walker only
 	uint64_t batch_bytes_ = 0;
 	// Chunks known to be all zeros: skipped (left as holes) without being read again. A
@@ -896,7 +905,7 @@ void Restorer::walk_dir(const Entry &e, DirJob *job, DirJob *parent, const std::
 
 void Restorer::restore_dir(const Entry &e, DirJob *parent, const std::string &name, const std::string &dest)
 {
-	if (open_dirs_ >= kMaxOpenDirs) {
+	if (open_dirs_ >= max_open_dirs_) {
 		// Let the queued files finish, which closes their directories.
 		submit_batch();
 		pool_.wait();

@@ -344,3 +344,28 @@ def test_garbage_snapshot_header_stops_nobody(repo, tmp_path):
     r = repo.run("rm", bad[:8])
     assert r.returncode == 0, r
     assert len(repo.snapshot_ids()) == 2
+
+
+def test_crafted_small_pack_stops_no_push(repo, tmp_path):
+    """A 120-byte pack: a real pack's header, then a trailer whose offset and length wrap to
+    the right sum. Pushes, with and without the cache, go on (this made every push fail,
+    after allocating 4 GB); check names the pack."""
+    import struct
+    from cliutil import largest_pack
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x\n")
+    repo.push(src)
+    real = open(largest_pack(repo.repo), "rb").read()
+    size, toc_len = 120, 0xFFFFFFFF
+    crafted = real[:40] + b"\0" * (size - 40 - 16) + struct.pack("<QI", (size - 16 - toc_len) % (1 << 64), toc_len)
+    crafted += real[-4:]
+    os.makedirs(os.path.join(repo.repo, "packs", "cd"), exist_ok=True)
+    with open(os.path.join(repo.repo, "packs", "cd", "cd" * 32), "wb") as f:
+        f.write(crafted)
+    (src / "g").write_text("y\n")
+    repo.push(src)
+    (src / "h").write_text("z\n")
+    repo.push(src, global_args=("-no-cache",))
+    r = repo.run("check")
+    assert r.returncode == 1 and "cd" * 32 in r.stderr, r

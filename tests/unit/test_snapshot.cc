@@ -3,6 +3,7 @@
 #include <set>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,4 +251,32 @@ TEST_CASE("pull restores content and metadata, with and without rebase", "[snaps
 	PullOptions bad;
 	bad.to = d / "src/dir/f/below";
 	CHECK_THROWS_AS(pull(*repo, h, d / "src", bad), Error);
+}
+
+TEST_CASE("restore under a tight descriptor limit: directories are held open a bounded number at once",
+          "[snapshot][restore]")
+{
+	test::TempDir d;
+	auto repo = small_repo(d / "repo");
+	// 300 directories, each with a small file: more than the 16 directories a limit of 64
+	// descriptors leaves open at once.
+	for (int i = 0; i < 300; i++) {
+		std::string dir = d / ("src/d" + std::to_string(i));
+		fs::create_directories(dir);
+		test::write_file(dir + "/f", test::random_data(100, uint64_t(i)));
+	}
+	auto h = push(*repo, {d / "src"}, {});
+	struct rlimit saved, tight;
+	REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+	tight = saved;
+	tight.rlim_cur = 64;
+	REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+	PullOptions o;
+	o.to = d / "out";
+	o.rebase = true;
+	Code c = test::code_of([&] { pull(*repo, h, d / "src", o); });
+	REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+	CHECK(c == Code(0));
+	for (int i = 0; i < 300; i += 37)
+		CHECK(test::read_file(d / ("out/src/d" + std::to_string(i) + "/f")) == test::random_data(100, uint64_t(i)));
 }

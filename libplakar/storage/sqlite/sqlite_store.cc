@@ -237,10 +237,12 @@ Bytes SqliteStore::open()
 		fail(Code::NotFound, path_ + ": not a plakar repository");
 	if (v.int_col(0) != kSchemaVersion)
 		fail(Code::Version, path_ + ": database schema version " + std::to_string(v.int_col(0)) + " is not supported");
-	Stmt s(d, "SELECT value FROM plakar_meta WHERE key='config'", path_);
+	Stmt s(d, "SELECT length(value), value FROM plakar_meta WHERE key='config'", path_);
 	if (!s.step())
 		fail(Code::NotFound, path_ + ": not a plakar repository (no CONFIG)");
-	return s.blob_col(0);
+	if (uint64_t(s.int_col(0)) > kMaxConfigSize)
+		fail(Code::Corrupt, path_ + ": CONFIG is larger than a CONFIG can be");
+	return s.blob_col(1);
 }
 
 void SqliteStore::put(Kind kind, const std::string &name, ByteView data)
@@ -259,11 +261,15 @@ void SqliteStore::put(Kind kind, const std::string &name, ByteView data)
 Bytes SqliteStore::get(Kind kind, const std::string &name)
 {
 	std::lock_guard lk(mu_);
-	Stmt s(db(), "SELECT data FROM objects WHERE kind = ? AND name = ?", path_);
+	// The size first (from the record, without reading the object): bounded by its kind.
+	Stmt s(db(), "SELECT length(data), data FROM objects WHERE kind = ? AND name = ?", path_);
 	s.bind(1, int64_t(kind)).bind(2, name);
 	if (!s.step())
 		fail(Code::NotFound, std::string(kind_name(kind)) + " " + name + " not found");
-	return s.blob_col(0);
+	if (uint64_t(s.int_col(0)) > max_object_size(kind))
+		fail(Code::Corrupt, std::string(kind_name(kind)) + " " + name + ": " + std::to_string(s.int_col(0)) +
+		                        " bytes, more than such an object can hold");
+	return s.blob_col(1);
 }
 
 Bytes SqliteStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
