@@ -615,24 +615,37 @@ SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<p
 	return SnapshotHandle{result};
 }
 
-py::list repository_unreadable_snapshots(const RepositoryHandle &self)
+// One listing (GIL released): the snapshots read, and the headers that could not be.
+struct Listing {
+	std::vector<SnapInfo> infos;
+	std::vector<std::string> unreadable;
+};
+
+Listing list_repository(const std::shared_ptr<Repo> &repo)
 {
-	auto repo = self.get();
-	std::vector<std::string> bad;
+	Listing out;
 	Status s = blocking([&] {
 		plakar_snapshot_list *list = nullptr;
 		Status ls = Status::capture(plakar_snapshot_list_new(&list, repo->h));
 		if (!ls.ok())
 			return ls;
+		for (size_t i = 0, n = plakar_snapshot_list_count(list); i < n; i++)
+			if (const plakar_snapshot *sn = plakar_snapshot_list_get(list, i))
+				out.infos.push_back(SnapInfo::read(sn));
 		for (size_t i = 0, n = plakar_snapshot_list_unreadable_count(list); i < n; i++)
-			bad.emplace_back(plakar_snapshot_list_unreadable(list, i));
+			out.unreadable.emplace_back(plakar_snapshot_list_unreadable(list, i));
 		plakar_snapshot_list_free(list);
 		return ls;
 	});
 	if (!s.ok())
 		raise_status(s);
+	return out;
+}
+
+py::list repository_unreadable_snapshots(const RepositoryHandle &self)
+{
 	py::list out;
-	for (auto &b : bad)
+	for (auto &b : list_repository(self.get()).unreadable)
 		out.append(py::str(b));
 	return out;
 }
@@ -640,23 +653,8 @@ py::list repository_unreadable_snapshots(const RepositoryHandle &self)
 py::list repository_snapshots(const RepositoryHandle &self)
 {
 	auto repo = self.get();
-	std::vector<SnapInfo> infos;
-	Status s = blocking([&] {
-		plakar_snapshot_list *list = nullptr;
-		Status ls = Status::capture(plakar_snapshot_list_new(&list, repo->h));
-		if (!ls.ok())
-			return ls;
-		for (size_t i = 0, n = plakar_snapshot_list_count(list); i < n; i++) {
-			if (const plakar_snapshot *sn = plakar_snapshot_list_get(list, i))
-				infos.push_back(SnapInfo::read(sn));
-		}
-		plakar_snapshot_list_free(list);
-		return ls;
-	});
-	if (!s.ok())
-		raise_status(s);
 	py::list out;
-	for (auto &info : infos)
+	for (auto &info : list_repository(repo).infos)
 		out.append(SnapshotHandle{std::make_shared<Snap>(repo, std::move(info), nullptr)});
 	return out;
 }
