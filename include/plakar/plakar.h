@@ -163,7 +163,8 @@ typedef struct plakar_create_options {
 
 typedef struct plakar_open_options {
 	unsigned int version;   /* PLAKAR_OPEN_OPTIONS_VERSION */
-	const char *passphrase; /* needed for encrypted repositories; ignored for plaintext ones */
+	const char *passphrase; /* needed for encrypted repositories; must be NULL for plaintext ones
+	                           (see plakar_repository_open) */
 	size_t passphrase_len;  /* 0 with a non-NULL passphrase means strlen */
 	int cpu;                /* CPU budget of push and pull: at most this many threads compute at
 	                           once, the calling thread included; 0 = max(1, cores - 1); above
@@ -192,6 +193,11 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_create(plakar_repository **
  * what is there is not a valid repository, PLAKAR_EAUTH on a wrong or missing passphrase
  * (the error never says which part of the check failed), PLAKAR_EVERSION for a newer format.
  * opts may be NULL (plaintext repositories need nothing). Caller frees *out.
+ * A passphrase given for a repository whose CONFIG says plaintext is refused (PLAKAR_EAUTH):
+ * whoever can write the store could have replaced CONFIG to make this client store data in
+ * the clear. A repository this client opened encrypted before (its cache directory for the
+ * repository id remembers it) and whose CONFIG now says plaintext is refused too
+ * (PLAKAR_ECORRUPT), with or without a passphrase or a cache (docs/format.md, "Threat model").
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_open(plakar_repository **out, const char *uri,
                                                           const plakar_open_options *opts);

@@ -102,7 +102,9 @@ def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None,
          cpu: int = 0, cache: bool = True, agent: Optional[PathArg] = None) -> Repository:
     """Opens an existing repository (default: default_repository()).
 
-    Plaintext repositories need no passphrase. cpu is the CPU budget of push and pull:
+    Plaintext repositories need no passphrase, and refuse one (AuthError: a replaced CONFIG
+    must not make a client that expects encryption store plaintext); one this client saw
+    encrypted before is refused as plaintext (CorruptError). cpu is the CPU budget of push and pull:
     threads computing at once (0: one less than the cores, at least one; clamped to the
     cores). cache=False bypasses the local cache. agent: a key agent's socket
     (`plakar agent`, run_agent()): the master key is asked there first, so no passphrase
