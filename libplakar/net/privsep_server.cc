@@ -1,5 +1,7 @@
 #include "net/privsep_server.h"
 
+#include <dirent.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -268,6 +270,33 @@ void unblock_signals()
 
 } // namespace
 
+// The empty chroot directories of servers that died without removing theirs (kill -9):
+// /tmp/plakar-server-PID-XXXXXX, empty, owned by root, whose PID no longer runs.
+static void remove_stale_chroots()
+{
+	DIR *d = ::opendir("/tmp");
+	if (!d)
+		return;
+	std::vector<std::string> stale;
+	while (struct dirent *de = ::readdir(d)) {
+		std::string n = de->d_name;
+		const std::string prefix = "plakar-server-";
+		if (n.rfind(prefix, 0) != 0)
+			continue;
+		char *end = nullptr;
+		long pid = std::strtol(n.c_str() + prefix.size(), &end, 10);
+		if (pid <= 0 || !end || *end != '-' || ::kill(pid_t(pid), 0) == 0 || errno != ESRCH)
+			continue;
+		struct stat st;
+		std::string p = "/tmp/" + n;
+		if (::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0)
+			stale.push_back(p);
+	}
+	::closedir(d);
+	for (const auto &p : stale)
+		::rmdir(p.c_str()); // only when empty
+}
+
 struct PrivsepServer::Impl {
 	std::string store_uri;
 	ServerOptions opts;
@@ -383,11 +412,12 @@ PrivsepServer::PrivsepServer(std::string store_uri, ServerOptions opts) : impl_(
 	bool usable = ::stat("/var/empty", &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 && !(st.st_mode & 022);
 	if (usable)
 		usable = std::filesystem::is_empty("/var/empty");
+	remove_stale_chroots();
 	if (!usable) {
-		char tmpl[] = "/tmp/plakar-server-XXXXXX";
-		if (!::mkdtemp(tmpl))
+		std::string tmpl = "/tmp/plakar-server-" + std::to_string(::getpid()) + "-XXXXXX";
+		if (!::mkdtemp(tmpl.data()))
 			fail_errno("server: mkdtemp", errno);
-		::chmod(tmpl, 0755);
+		::chmod(tmpl.c_str(), 0755);
 		m.empty_dir = m.layout.net_root = tmpl;
 	}
 }

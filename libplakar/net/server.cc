@@ -37,6 +37,23 @@ Bytes one_frame(Type type, uint64_t id, ByteView body, uint32_t limit)
 
 struct Connection;
 
+static std::string escape_log_line(const std::string &line)
+{
+	static const char hex[] = "0123456789abcdef";
+	std::string out;
+	out.reserve(line.size());
+	for (unsigned char c : line) {
+		if (c < 0x20 || c >= 0x7f || c == '\\') {
+			out += "\\x";
+			out += hex[c >> 4];
+			out += hex[c & 15];
+		} else {
+			out += char(c);
+		}
+	}
+	return out;
+}
+
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 	Impl(std::unique_ptr<Backend> b, ServerOptions o)
 	    : backend(std::move(b)), opts(std::move(o)), acceptor(io), workers(std::max(1u, opts.workers))
@@ -47,11 +64,42 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 		}
 	}
 
+	// Every line is escaped (names and messages come from peers: a control byte or a byte
+	// past ASCII is written \xNN, so no peer can end a line or send a terminal escape) and
+	// rate-limited: at most kLogBurst lines per kLogWindow, the rest counted and summed up in
+	// one line when a later window opens (a flood of refused connections writes a few lines,
+	// not megabytes).
+	static constexpr size_t kLogBurst = 20;
+	static constexpr std::chrono::seconds kLogWindow{10};
 	void log(const std::string &line)
 	{
-		if (opts.log)
-			opts.log(line);
+		if (!opts.log)
+			return;
+		std::string summary;
+		{
+			std::lock_guard lk(log_mu);
+			auto now = std::chrono::steady_clock::now();
+			if (now - log_window >= kLogWindow) {
+				if (log_dropped)
+					summary = std::to_string(log_dropped) + " more log lines left out in " +
+					          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - log_window).count()) +
+					          " s";
+				log_window = now;
+				log_lines = log_dropped = 0;
+			}
+			if (log_lines >= kLogBurst) {
+				log_dropped++;
+				return;
+			}
+			log_lines++;
+		}
+		if (!summary.empty())
+			opts.log(summary);
+		opts.log(escape_log_line(line));
 	}
+	std::mutex log_mu;
+	std::chrono::steady_clock::time_point log_window{};
+	size_t log_lines = 0, log_dropped = 0;
 
 	std::unique_ptr<Store> store;     // served here (the gate below is over it), or null
 	std::unique_ptr<Backend> backend; // the gate, here or in the store process

@@ -473,3 +473,33 @@ def test_append_only_token_cannot_substitute_content(served, tmp_path):
     assert r.returncode == 0 and r.stdout == b"genuine small file\n", r
     r = client.run("check", "-read-data", global_args=("-no-cache",))
     assert r.returncode == 1 and "does not match its id" in r.stderr, r
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the chroot of the network process is made only as root")
+def test_stale_chroot_of_a_killed_server_is_removed(plakar, tmp_path, tokens):
+    """kill -9 of the server's parent leaves its empty chroot directory in /tmp: the next
+    server removes it (and only empty ones of processes that no longer run)."""
+    path, toks = tokens
+    srv = Server(plakar, tmp_path / "store", path)
+    mine = [d for d in os.listdir("/tmp") if d.startswith("plakar-server-%d-" % srv.proc.pid)]
+    assert len(mine) == 1, os.listdir("/tmp")
+    srv.stop(signal.SIGKILL)
+    # the parent is gone; its children follow once they notice
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.basename(os.readlink("/proc/%s/exe" % p)) == "plakar"
+                                         for p in os.listdir("/proc") if p.isdigit()
+                                         and os.path.exists("/proc/%s/exe" % p)
+                                         and str(srv.proc.pid) in open("/proc/%s/stat" % p).read().split()[3:4]):
+        time.sleep(0.1)
+    assert os.path.isdir("/tmp/" + mine[0])
+    busy = "/tmp/plakar-server-%d-keepme" % os.getpid()  # a live pid: kept
+    os.makedirs(busy, exist_ok=True)
+    try:
+        srv2 = Server(plakar, tmp_path / "store", path)
+        try:
+            assert not os.path.exists("/tmp/" + mine[0])
+            assert os.path.isdir(busy)
+        finally:
+            srv2.stop()
+    finally:
+        os.rmdir(busy)

@@ -929,3 +929,44 @@ TEST_CASE("net: a privilege-separated server whose constructor fails releases it
 	CHECK(c != Code(0));
 	CHECK(::fcntl(probe, F_GETFD) == -1); // the socket it bound is closed
 }
+
+TEST_CASE("net: log lines escape what peers send and are rate-limited", "[net][server]")
+{
+	test::TempDir d;
+	std::mutex mu;
+	std::vector<std::string> lines;
+	test::ServerThread srv(d / "served", [&](ServerOptions &o) {
+		o.log = [&](const std::string &l) {
+			std::lock_guard lk(mu);
+			lines.push_back(l);
+		};
+	});
+	uint16_t port = srv.server().port();
+	// A token name with a newline and a terminal escape: refused, and logged on one line.
+	{
+		RawClient c(port);
+		Hello h;
+		h.nonce = crypto::random_bytes(kNonce);
+		c.send_message(Type::Hello, 0, encode(h));
+		REQUIRE(c.next());
+		c.send_message(Type::Auth, 0, encode(AuthMsg{"evil\nplakar server: forged line \x1b[31m", Bytes(32, 0)}));
+		c.next();
+	}
+	// A flood of connections that fail their handshake: a few lines, then a count.
+	for (int i = 0; i < 100; i++) {
+		RawClient c(port);
+		c.send_message(Type::Open, 1, {});
+		c.next();
+	}
+	std::this_thread::sleep_for(std::chrono::milliseconds(200));
+	std::lock_guard lk(mu);
+	REQUIRE(!lines.empty());
+	for (const auto &l : lines)
+		for (unsigned char ch : l)
+			CHECK((ch >= 0x20 && ch < 0x7f));
+	bool escaped = false;
+	for (const auto &l : lines)
+		escaped = escaped || l.find("evil\\x0aplakar server: forged line \\x1b[31m") != std::string::npos;
+	CHECK(escaped);
+	CHECK(lines.size() <= 20); // the burst; the rest is summed up when a later window opens
+}
