@@ -22,6 +22,7 @@
 #include "net/asio.h"
 #include "net/gate.h"
 #include "net/request_store.h"
+#include "net/sandbox.h"
 #include "net/tls.h"
 #include "privsep/daemon.h"
 
@@ -535,6 +536,8 @@ void PrivsepServer::run()
 		m.opts.tokens.shrink_to_fit();
 		ServerOptions o = m.opts;
 		server = std::make_unique<Server>(std::make_unique<IpcBackend>(d), std::move(o));
+		// From here on: accept, read, write, poll, memory, threads; nothing else.
+		sandbox_network_process();
 	});
 	// serve() returns once the daemon stops, which start() does before it returns or throws.
 	struct Join {

@@ -376,6 +376,11 @@ void Daemon::run_child(size_t me, std::vector<Link> links, pid_t parent)
 				fail_errno("chdir /", errno);
 		}
 		if (!p.user_.empty()) {
+			// No capability can come back (a setuid binary, file capabilities): the bounding
+			// set emptied while still root, then no new privileges ever.
+			for (int cap = 0; cap <= 63; cap++)
+				if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+					fail_errno("prctl PR_CAPBSET_DROP", errno);
 			if (::setgroups(1, &p.gid_) != 0)
 				fail_errno("setgroups", errno);
 			if (::setresgid(p.gid_, p.gid_, p.gid_) != 0)
@@ -385,6 +390,8 @@ void Daemon::run_child(size_t me, std::vector<Link> links, pid_t parent)
 			if (::setresuid(0, 0, 0) == 0 || ::getuid() != p.uid_ || ::geteuid() != p.uid_)
 				fail(Code::Error, "the privilege drop to " + p.user_ + " did not hold");
 		}
+		if ((!p.user_.empty() || !p.chroot_.empty()) && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			fail_errno("prctl PR_SET_NO_NEW_PRIVS", errno);
 		if (p.pre_start_)
 			p.pre_start_();
 		// Every pid, from the parent, before the channels open.

@@ -265,6 +265,16 @@ def test_processes_and_privileges(served, tmp_path):
     assert set(kids) == {"plakar: net", "plakar: store"}, kids
     net_pid, net_uid, net_root = kids["plakar: net"]
     store_pid, store_uid, store_root = kids["plakar: store"]
+    # The network process: no new privileges, a system-call filter (Seccomp 2), and as root an
+    # empty capability bounding set.
+    status = {}
+    with open("/proc/%d/status" % net_pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            status[k] = v.strip()
+    assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", status
+    if IS_ROOT:
+        assert int(status["CapBnd"], 16) == 0, status
     if IS_ROOT:
         import pwd
         expected = None

@@ -6,7 +6,9 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "helpers.h"
 #include "net/gate.h"
 #include "net/privsep_server.h"
+#include "net/sandbox.h"
 #include "net/protocol.h"
 #include "net/tls.h"
 #include "net/tokens.h"
@@ -969,4 +972,44 @@ TEST_CASE("net: log lines escape what peers send and are rate-limited", "[net][s
 		escaped = escaped || l.find("evil\\x0aplakar server: forged line \\x1b[31m") != std::string::npos;
 	CHECK(escaped);
 	CHECK(lines.size() <= 20); // the burst; the rest is summed up when a later window opens
+}
+
+TEST_CASE("net: the network process's system-call filter refuses what it does not need", "[net][server]")
+{
+	test::TempDir d;
+	std::string probe = d / "created-by-a-sandboxed-process";
+	int pipefd[2];
+	REQUIRE(::pipe(pipefd) == 0);
+	pid_t pid = ::fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		try {
+			sandbox_network_process();
+		} catch (...) {
+			::_exit(10);
+		}
+		// Allowed: writing to a descriptor it holds, memory, time.
+		if (::write(pipefd[1], "ok", 2) != 2)
+			::_exit(11);
+		// Refused: a new file, a new socket.
+		int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT, 0600);
+		if (fd >= 0 || errno != EPERM)
+			::_exit(12);
+		int s = ::socket(AF_INET, SOCK_STREAM, 0);
+		if (s >= 0 || errno != EPERM)
+			::_exit(13);
+		// Fatal: exec.
+		char *argv[] = {const_cast<char *>("/bin/true"), nullptr};
+		::execv("/bin/true", argv);
+		::_exit(14);
+	}
+	::close(pipefd[1]);
+	int st = 0;
+	REQUIRE(::waitpid(pid, &st, 0) == pid);
+	char buf[2] = {};
+	CHECK(::read(pipefd[0], buf, 2) == 2);
+	::close(pipefd[0]);
+	CHECK(WIFSIGNALED(st));
+	CHECK(WTERMSIG(st) == SIGSYS);
+	CHECK_FALSE(std::filesystem::exists(probe));
 }
