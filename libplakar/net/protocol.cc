@@ -233,6 +233,7 @@ void Decoder::feed(ByteView bytes, std::vector<Message> &done)
 
 void Decoder::frame(const Header &h, ByteView payload, std::vector<Message> &done)
 {
+	frames_++;
 	auto it = std::find_if(partial_.begin(), partial_.end(), [&](const Message &m) { return m.id == h.id && h.id; });
 	if (it == partial_.end()) {
 		if (!(h.flags & kFlagMore)) {

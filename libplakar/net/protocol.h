@@ -107,6 +107,9 @@ public:
 	// Messages begun and not yet complete, and the bytes they hold.
 	size_t partial_count() const { return partial_.size(); }
 	uint64_t partial_bytes() const { return partial_bytes_; }
+	// Whether a frame has begun and is not complete, and how many frames were complete so far.
+	bool frame_pending() const { return !pending_.empty(); }
+	uint64_t frames() const { return frames_; }
 	void set_frame_limit(uint32_t limit) { frame_limit_ = limit; }
 
 private:
@@ -117,6 +120,7 @@ private:
 	Bytes pending_; // a header and payload not yet complete
 	std::vector<Message> partial_;
 	uint64_t partial_bytes_ = 0;
+	uint64_t frames_ = 0;
 };
 
 // The bodies of the handshake.

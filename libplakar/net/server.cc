@@ -1,5 +1,7 @@
 #include "net/server.h"
 
+#include <random>
+
 #include <sys/socket.h>
 
 #include <atomic>
@@ -123,7 +125,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	{
 		try {
 			auto ep = stream.socket().remote_endpoint();
-			peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+			address = ep.address().to_string();
+			peer = address + ":" + std::to_string(ep.port());
 		} catch (...) {
 			peer = "?";
 		}
@@ -138,7 +141,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	asio::steady_timer watchdog; // timeouts
 	Decoder decoder;
 	std::string peer;
+	std::string address; // the peer's address without the port (handshake limits)
 	State state = State::Hello;
+	Clock::time_point frame_since{}; // when the frame being received began ({} : none)
+	Clock::time_point challenged{};  // when the challenge was sent
 	uint64_t session = 0; // the gate's, from the hello on
 	std::string token;    // the token's name once authenticated (for the log)
 	Clock::time_point since = Clock::now(), last_read = Clock::now(), write_started{};
@@ -274,6 +280,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 			const auto &o = srv->opts;
 			if (state != State::Ready && now - since > o.handshake_timeout) {
 				close("no handshake within " + std::to_string(o.handshake_timeout.count()) + " ms");
+			} else if (frame_since != Clock::time_point{} && now - frame_since > o.frame_timeout) {
+				close("a frame not finished within " + std::to_string(o.frame_timeout.count()) + " ms");
 			} else if (writing && now - write_started > o.write_timeout) {
 				close("the client stopped reading");
 			} else if (in_flight == 0 && !writing && now - last_read > o.idle_timeout) {
@@ -297,6 +305,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 					wake.expires_at(Clock::time_point::max());
 					boost::system::error_code ec;
 					co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+					if (frame_since != Clock::time_point{})
+						frame_since = Clock::now(); // not read meanwhile: not the client's delay
 				}
 				if (closed)
 					break;
@@ -304,7 +314,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				last_read = Clock::now();
 				msgs.clear();
 				uint64_t before = decoder.partial_bytes();
+				uint64_t frames_before = decoder.frames();
 				decoder.feed(ByteView(buf.data(), n), msgs);
+				if (!decoder.frame_pending())
+					frame_since = {};
+				else if (frame_since == Clock::time_point{} || decoder.frames() != frames_before)
+					frame_since = last_read; // a new frame began in this read
 				account(int64_t(decoder.partial_bytes()) - int64_t(before));
 				if (decoder.partial_count() > o.max_in_flight)
 					fail(Code::Corrupt, "protocol: too many messages begun at once");
@@ -379,6 +394,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 					ch.nonce = o.server_nonce;
 					c.enqueue(one_frame(Type::Challenge, 0, encode(ch), kMaxFrameLimit));
 					c.state = State::Auth;
+					c.challenged = Clock::now();
 				};
 			});
 			return;
@@ -530,6 +546,44 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	}
 };
 
+// Before a new connection starts its handshake: when the connections still in theirs fill
+// their pool (max_handshakes), one of them is dropped to make room, at random among those
+// that sent no hello within 50 ms, else among those that left the challenge unanswered for a
+// second; a handshake that is progressing (its hello or proof with the gate) is never
+// dropped, and then the new connection is refused instead. Returns false to refuse it.
+// io thread.
+bool make_room_for_handshake(Server::Impl &srv)
+{
+	auto now = Clock::now();
+	std::vector<std::shared_ptr<Connection>> silent, stalled;
+	size_t pending = 0;
+	{
+		std::lock_guard lk(srv.mu);
+		for (const auto &c : srv.conns) {
+			if (c->state == Connection::State::Ready || c->closed)
+				continue;
+			pending++;
+			if (c->state == Connection::State::Hello && now - c->since >= std::chrono::milliseconds(50))
+				silent.push_back(c);
+			else if (c->state == Connection::State::Auth && now - c->challenged >= std::chrono::seconds(1))
+				stalled.push_back(c);
+		}
+	}
+	if (pending < std::max(1u, srv.opts.max_handshakes))
+		return true;
+	const auto &victims = !silent.empty() ? silent : stalled;
+	if (victims.empty())
+		return false;
+	thread_local std::mt19937_64 rng{std::random_device{}()};
+	auto victim = victims[size_t(rng() % victims.size())];
+	{
+		std::lock_guard lk(srv.mu);
+		srv.stats.dropped++;
+	}
+	victim->close("handshake dropped: too many connections in their handshake");
+	return true;
+}
+
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> srv)
 {
 	for (;;) {
@@ -544,9 +598,10 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> srv)
 		sock.set_option(tcp::no_delay(true), ec);
 		sock.set_option(asio::socket_base::keep_alive(true), ec);
 		std::shared_ptr<Connection> c;
+		bool room = make_room_for_handshake(*srv);
 		{
 			std::lock_guard lk(srv->mu);
-			if (srv->stats.active >= srv->opts.max_connections) {
+			if (!room || srv->stats.active >= srv->opts.max_connections) {
 				srv->stats.refused++;
 			} else {
 				c = std::make_shared<Connection>(srv, std::move(sock));
@@ -556,7 +611,9 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> srv)
 			}
 		}
 		if (!c) {
-			srv->log("connection refused: " + std::to_string(srv->opts.max_connections) + " already open");
+			srv->log(room ? "connection refused: " + std::to_string(srv->opts.max_connections) + " already open"
+			              : "connection refused: " + std::to_string(srv->opts.max_handshakes) +
+			                    " handshakes under way, none of them stalled");
 			sock.close(ec);
 			continue;
 		}

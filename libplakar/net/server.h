@@ -43,6 +43,15 @@ struct ServerOptions {
 	std::chrono::milliseconds handshake_timeout{10000};
 	std::chrono::milliseconds idle_timeout{300000}; // no request in flight, nothing received
 	std::chrono::milliseconds write_timeout{60000}; // a client that stops reading
+	// A frame begun must be complete within this (a slow drip of bytes does not keep a
+	// connection: the deadline is for the whole frame, not for each byte).
+	std::chrono::milliseconds frame_timeout{30000};
+	// Connections still in their handshake, at most (of max_connections). When they are that
+	// many, a new connection takes the place of a random one that sent no hello within 50 ms
+	// or left the challenge unanswered for a second (else it is refused): a flood of
+	// connections that never authenticate cannot keep a real client out, and neither an
+	// authenticated connection nor a progressing handshake is ever dropped for it.
+	unsigned max_handshakes = 48;
 	// One line per event worth a log (a connection refused, a failed authentication).
 	std::function<void(const std::string &)> log;
 };
@@ -54,6 +63,7 @@ struct ServerStats {
 	uint64_t protocol_errors = 0; // connections closed for a malformed frame or message
 	uint64_t requests = 0;        // answered
 	uint64_t refused = 0;         // connections over max_connections
+	uint64_t dropped = 0;         // handshakes dropped to make room for new connections
 };
 
 class Server {

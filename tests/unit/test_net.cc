@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -1012,4 +1013,109 @@ TEST_CASE("net: the network process's system-call filter refuses what it does no
 	CHECK(WIFSIGNALED(st));
 	CHECK(WTERMSIG(st) == SIGSYS);
 	CHECK_FALSE(std::filesystem::exists(probe));
+}
+
+namespace {
+// A connection that never sends a byte (the raw flood of an attacker); -1 when refused.
+int idle_connection(uint16_t port)
+{
+	int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+		::close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+// What a real client does: a put, a list, a get, on a fresh connection each time.
+void real_client_works(const test::ServerThread &srv, int round)
+{
+	auto s = remote(srv, Rights::ReadWrite);
+	std::string name = hexname(1000 + round);
+	s->put(Kind::Pack, name, as_bytes("data " + std::to_string(round)));
+	CHECK(!s->list(Kind::Pack).empty());
+	CHECK(as_string(s->get(Kind::Pack, name)) == "data " + std::to_string(round));
+}
+} // namespace
+
+TEST_CASE("net: idle connections filling every slot do not keep a real client out", "[net][server]")
+{
+	test::TempDir d;
+	test::ServerThread srv(d / "served");
+	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
+	uint16_t port = srv.server().port();
+	std::vector<int> idle;
+	for (int i = 0; i < 80; i++)
+		if (int fd = idle_connection(port); fd >= 0)
+			idle.push_back(fd);
+	std::this_thread::sleep_for(std::chrono::milliseconds(100)); // past the 50 ms grace
+	for (int round = 0; round < 3; round++)
+		real_client_works(srv, round);
+	CHECK(srv.server().stats().dropped > 0);
+	for (int fd : idle)
+		::close(fd);
+}
+
+TEST_CASE("net: a flood of connections from one address while a real client works", "[net][server]")
+{
+	test::TempDir d;
+	test::ServerThread srv(d / "served");
+	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
+	uint16_t port = srv.server().port();
+	std::atomic<bool> stop{false};
+	std::atomic<int> opened{0};
+	std::thread flood([&] {
+		// About 500 new connections a second, each left silent until the server drops it.
+		std::deque<int> fds;
+		while (!stop) {
+			if (int fd = idle_connection(port); fd >= 0) {
+				fds.push_back(fd);
+				opened++;
+			}
+			while (fds.size() > 400) {
+				::close(fds.front());
+				fds.pop_front();
+			}
+			std::this_thread::sleep_for(std::chrono::milliseconds(2));
+		}
+		for (int fd : fds)
+			::close(fd);
+	});
+	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+	for (int round = 0; round < 10; round++)
+		real_client_works(srv, round);
+	stop = true;
+	flood.join();
+	CHECK(opened > 100);
+}
+
+TEST_CASE("net: a frame dripped byte by byte is cut off at the frame deadline", "[net][server]")
+{
+	test::TempDir d;
+	test::ServerThread srv(d / "served", [](ServerOptions &o) { o.frame_timeout = std::chrono::milliseconds(500); });
+	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
+	RawClient c(srv.server().port());
+	REQUIRE(c.handshake(srv.token(Rights::ReadWrite)).type == Type::Welcome);
+	uint8_t h[kHeader];
+	encode_header(Header{100, Type::Put, 0, 1}, h);
+	auto start = std::chrono::steady_clock::now();
+	bool cut = false;
+	for (size_t i = 0; i < kHeader + 100 && !cut; i++) {
+		uint8_t b = i < kHeader ? h[i] : 0;
+		if (::send(c.fd(), &b, 1, MSG_NOSIGNAL) != 1)
+			cut = true;
+		std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		pollfd p{c.fd(), POLLIN, 0};
+		if (::poll(&p, 1, 0) > 0) {
+			uint8_t buf[256];
+			if (::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT) <= 0)
+				cut = true;
+		}
+	}
+	CHECK(cut);
+	CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }
