@@ -1,5 +1,7 @@
 #include "net/server.h"
 
+#include <poll.h>
+
 #include <random>
 
 #include <sys/socket.h>
@@ -148,6 +150,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	uint64_t session = 0; // the gate's, from the hello on
 	std::string token;    // the token's name once authenticated (for the log)
 	Clock::time_point since = Clock::now(), last_read = Clock::now(), write_started{};
+	bool paused = false;  // the reader waits for room (over_limits): it sees no EOF itself
 	bool closing = false; // no more requests: close once the queue is written
 	bool closed = false;
 	unsigned in_flight = 0;
@@ -162,6 +165,13 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	std::condition_variable qcv;
 	size_t queued = 0;
 	bool dead = false; // closed: workers stop streaming
+
+	// Whether the client closed its end (or the socket failed), whatever is still unread.
+	bool peer_hung_up()
+	{
+		pollfd p{stream.socket().native_handle(), POLLRDHUP, 0};
+		return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	}
 
 	void start()
 	{
@@ -286,6 +296,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				close("the client stopped reading");
 			} else if (in_flight == 0 && !writing && now - last_read > o.idle_timeout) {
 				close("idle");
+			} else if (paused && peer_hung_up()) {
+				close(""); // its partial requests are freed, and the others may read again
 			}
 		}
 	}
@@ -301,10 +313,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				co_return;
 			while (!closed && !closing) {
 				// Back-pressure: a connection at its limits is not read until answers go out.
-				while (!closed && (in_flight >= o.max_in_flight || srv->buffered.load() >= o.max_buffered)) {
+				while (!closed && over_limits()) {
+					paused = true;
 					wake.expires_at(Clock::time_point::max());
 					boost::system::error_code ec;
 					co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+					paused = false;
 					if (frame_since != Clock::time_point{})
 						frame_since = Clock::now(); // not read meanwhile: not the client's delay
 				}
@@ -345,6 +359,38 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		}
 		account(-int64_t(decoder.partial_bytes()));
 		decoder = Decoder(kMinFrame, o.max_message); // what an aborted message held is freed
+		wake_others();
+	}
+
+	// Whether this connection must wait before reading more: too many requests in flight, or
+	// more request bytes held than one connection may hold, or the server over its bound
+	// while this connection holds more than its share (the others go on reading).
+	bool over_limits() const
+	{
+		const auto &o = srv->opts;
+		if (in_flight >= o.max_in_flight || held >= o.max_connection_buffered)
+			return true;
+		if (srv->buffered.load() < o.max_buffered)
+			return false;
+		uint64_t active;
+		{
+			std::lock_guard lk(srv->mu);
+			active = std::max<uint64_t>(1, srv->stats.active);
+		}
+		return held > o.max_buffered / active;
+	}
+
+	// Connections waiting for the server's buffered bytes to go down may read again.
+	void wake_others()
+	{
+		std::vector<std::shared_ptr<Connection>> all;
+		{
+			std::lock_guard lk(srv->mu);
+			all.assign(srv->conns.begin(), srv->conns.end());
+		}
+		for (auto &c : all)
+			if (c.get() != this)
+				c->wake.cancel();
 	}
 
 	// The TLS handshake, within the handshake timeout (guard() closes the socket past it). A
@@ -485,16 +531,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 			srv->stats.requests++;
 		}
 		wake.cancel();
-		// Other connections may be waiting for the server's buffered bytes to go down.
-		std::vector<std::shared_ptr<Connection>> all;
-		{
-			std::lock_guard lk(srv->mu);
-			if (srv->buffered.load() < srv->opts.max_buffered)
-				all.assign(srv->conns.begin(), srv->conns.end());
-		}
-		for (auto &c : all)
-			if (c.get() != this)
-				c->wake.cancel();
+		wake_others();
 	}
 
 	// On a worker: runs one request through the gate and queues its answer. Gets stream.

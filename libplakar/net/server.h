@@ -38,7 +38,13 @@ struct ServerOptions {
 	uint32_t frame_limit = kDefaultFrame; // announced to clients
 	uint32_t max_in_flight = 32;          // requests per connection; more are not read yet
 	unsigned max_connections = 64;        // more are closed at once
-	uint64_t max_buffered = 512ull << 20; // request bytes held by the whole server
+	// Request bytes held by the whole server. Past it, only the connections holding more than
+	// their share (max_buffered / connections) stop being read; the others go on, so one client
+	// that never finishes a put stops nobody else (the server may then hold up to about twice
+	// this).
+	uint64_t max_buffered = 512ull << 20;
+	// Request bytes one connection may hold: one message of the largest size, and some more.
+	uint64_t max_connection_buffered = kMaxMessage + (64ull << 20);
 	uint64_t max_message = kMaxMessage;   // one request with its object
 	std::chrono::milliseconds handshake_timeout{10000};
 	std::chrono::milliseconds idle_timeout{300000}; // no request in flight, nothing received

@@ -1119,3 +1119,60 @@ TEST_CASE("net: a frame dripped byte by byte is cut off at the frame deadline", 
 	CHECK(cut);
 	CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }
+
+TEST_CASE("net: a client that never finishes a put stops nobody else, and its leaving is noticed",
+          "[net][server]")
+{
+	test::TempDir d;
+	test::ServerThread srv(d / "served", [](ServerOptions &o) { o.max_buffered = 8 << 20; });
+	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
+	// The stalled client: 24 MiB of a 64 MiB put, three times the server's bound, then silence.
+	auto staller = std::make_unique<RawClient>(srv.server().port());
+	REQUIRE(staller->handshake(srv.token(Rights::ReadWrite)).type == Type::Welcome);
+	{
+		const uint32_t frame = 1 << 20;
+		Bytes chunk(kHeader + frame, 0);
+		for (int i = 0; i < 24; i++) {
+			encode_header(Header{frame, Type::Put, kFlagMore, 7}, chunk.data());
+			size_t at = 0;
+			while (at < chunk.size()) {
+				pollfd p{staller->fd(), POLLOUT, 0};
+				if (::poll(&p, 1, 2000) <= 0)
+					break; // the server stopped reading this one: enough
+				ssize_t n = ::send(staller->fd(), chunk.data() + at, chunk.size() - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+				if (n <= 0)
+					break;
+				at += size_t(n);
+			}
+			if (at < chunk.size())
+				break;
+		}
+	}
+	// Ten clients push and pull meanwhile.
+	std::vector<std::thread> clients;
+	std::atomic<int> ok{0};
+	for (int i = 0; i < 10; i++)
+		clients.emplace_back([&, i] {
+			try {
+				auto s = remote(srv, Rights::ReadWrite);
+				Bytes data = test::random_data(1 << 20, uint64_t(i));
+				s->put(Kind::Pack, hexname(2000 + i), data);
+				if (s->get(Kind::Pack, hexname(2000 + i)) == data)
+					ok++;
+			} catch (const std::exception &) {
+			}
+		});
+	for (auto &t : clients)
+		t.join();
+	CHECK(ok == 10);
+	// The staller leaves (its process killed: a reset, since the server was not reading what
+	// it had still queued): the server notices although it was not reading this connection,
+	// and lets go of what it held.
+	struct linger lg{1, 0};
+	::setsockopt(staller->fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	staller.reset();
+	auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+	while (srv.server().stats().active > 0 && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	CHECK(srv.server().stats().active == 0);
+}
