@@ -25,6 +25,8 @@ extern "C" int on_tarball_event(const plakar_event *event, void *payload) {
 	const auto *state = static_cast<const TarballState *>(payload);
 	if (event->kind == PLAKAR_EVENT_ERROR)
 		report_item(state->command, event->path ? event->path : "", event->message ? event->message : "failed");
+	else if (event->kind == PLAKAR_EVENT_WARNING)
+		report_item(state->command, "warning", event->message ? event->message : "");
 	return InterruptGuard::interrupted() ? 1 : 0;
 }
 

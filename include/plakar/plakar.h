@@ -106,7 +106,7 @@ enum plakar_event_kind {
 	PLAKAR_EVENT_REPLACE = 6,   /* the item at path would be replaced */
 	PLAKAR_EVENT_REMOVE = 7,    /* the non-empty directory at path would be removed (force) */
 	PLAKAR_EVENT_SKIP = 8,      /* the item at path would be kept (overwrite policy) */
-	/* pull: the repository holds a bad copy of some data (damaged, or stored under an id it
+	/* pull, archives: the repository holds a bad copy of some data (damaged, or stored under an id it
 	 * does not match by a writer holding the key); another copy was used, so the restore is
 	 * right. message names the blob and its pack; `check -read-data` reports it too. */
 	PLAKAR_EVENT_WARNING = 9

@@ -426,6 +426,9 @@ void ArchiveWriter::finish()
 		check(archive_write_close(a_), "archive");
 	}
 	closed_ = true;
+	// Bad copies of data passed over for good ones: the archive is right, the repository is not.
+	for (const auto &bad : repo_.take_bad_copies())
+		emit(progress_, EventKind::Warning, counters_, nullptr, &bad);
 	if (counters_.errors)
 		fail(Code::Partial, std::to_string(counters_.errors) + (counters_.errors == 1 ? " item" : " items") +
 		                        " could not be archived");

@@ -31,7 +31,7 @@ class EventKind(str, enum.Enum):
     REPLACE = "replace"      # the item at path would be replaced
     REMOVE = "remove"        # the non-empty directory at path would be removed (force=True)
     SKIP = "skip"            # the item at path would be kept (the overwrite policy)
-    WARNING = "warning"      # pull: a bad copy of some data was passed over (message names it)
+    WARNING = "warning"      # pull, tarball: a bad copy of some data was passed over (message names it)
     UNKNOWN = "unknown"      # a kind this version of the bindings does not know
 
     def __str__(self) -> str:
