@@ -173,6 +173,40 @@ void check_sizes(ByteView key, ByteView nonce)
 }
 } // namespace
 
+struct Gmac::Impl {
+	CipherCtx ctx;
+};
+
+Gmac::Gmac(ByteView key) : impl_(std::make_unique<Impl>())
+{
+	if (key.size() != 32)
+		fail(Code::Error, "crypto: bad GMAC key size");
+	if (!impl_->ctx.c || EVP_EncryptInit_ex(impl_->ctx.c, EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1)
+		openssl_fail("GMAC init");
+}
+Gmac::Gmac(Gmac &&) noexcept = default;
+Gmac &Gmac::operator=(Gmac &&) noexcept = default;
+Gmac::~Gmac() = default;
+
+void Gmac::tag(const uint8_t *nonce, ByteView a, ByteView b, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = impl_->ctx.c;
+	int len = 0;
+	if (EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce) != 1)
+		openssl_fail("GMAC nonce");
+	// In pieces well under INT_MAX (a frame is at most 16 MiB; an int length must not wrap).
+	for (ByteView part : {a, b})
+		for (size_t at = 0; at < part.size();) {
+			size_t n = std::min<size_t>(part.size() - at, 1u << 30);
+			if (EVP_EncryptUpdate(c, nullptr, &len, part.data() + at, int(n)) != 1)
+				openssl_fail("GMAC data");
+			at += n;
+		}
+	uint8_t none[16];
+	if (EVP_EncryptFinal_ex(c, none, &len) != 1 || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, kGcmTag, out) != 1)
+		openssl_fail("GMAC final");
+}
+
 void gcm_seal_into(ByteView key, ByteView nonce, ByteView aad, ByteView plaintext, uint8_t *out)
 {
 	check_sizes(key, nonce);

@@ -94,4 +94,21 @@ Bytes gcm_open(ByteView key, ByteView nonce, ByteView aad, ByteView sealed);
 // failed authentication out is wiped before the throw.
 void gcm_open_into(ByteView key, ByteView nonce, ByteView aad, ByteView sealed, uint8_t *out);
 
+// GMAC (AES-256-GCM over additional data only, no ciphertext) with a fixed key: the key
+// schedule is computed once, each tag() sets only the nonce. A nonce must never repeat under
+// one key. Not thread-safe; move it, do not share it.
+class Gmac {
+public:
+	explicit Gmac(ByteView key); // 32 bytes
+	Gmac(Gmac &&) noexcept;
+	Gmac &operator=(Gmac &&) noexcept;
+	~Gmac();
+	// The tag of a || b under the nonce (kGcmNonce bytes), into out (kGcmTag bytes).
+	void tag(const uint8_t *nonce, ByteView a, ByteView b, uint8_t *out);
+
+private:
+	struct Impl;
+	std::unique_ptr<Impl> impl_;
+};
+
 } // namespace plakar::crypto

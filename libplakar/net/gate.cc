@@ -30,7 +30,7 @@ Backend::Opened Gate::open_session(ByteView client_nonce)
 	return o;
 }
 
-WelcomeMsg Gate::authenticate(uint64_t session, const AuthMsg &a)
+Backend::Welcomed Gate::authenticate(uint64_t session, const AuthMsg &a)
 {
 	Bytes server_nonce, client_nonce;
 	{
@@ -60,7 +60,8 @@ WelcomeMsg Gate::authenticate(uint64_t session, const AuthMsg &a)
 	if (it == sessions_.end())
 		fail(Code::Auth, "authentication failed"); // closed meanwhile
 	it->second.token = t;
-	return WelcomeMsg{t->rights, server_proof(t->secret.view(), server_nonce, client_nonce, t->name)};
+	return Welcomed{WelcomeMsg{t->rights, server_proof(t->secret.view(), server_nonce, client_nonce, t->name)},
+	                session_secret(t->secret.view(), server_nonce, client_nonce, t->name)};
 }
 
 void Gate::close_session(uint64_t session)

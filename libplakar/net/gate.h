@@ -35,10 +35,17 @@ public:
 	};
 	// A new session for a client's hello (its nonce): the id and the nonce of the challenge.
 	virtual Opened open_session(ByteView client_nonce) = 0;
-	// The client's auth on a session: the session is bound to the token, and the welcome
-	// (rights and the server's proof) returned. Code::Auth, "authentication failed", when the
-	// proof is wrong or the token unknown; the session is closed then.
-	virtual WelcomeMsg authenticate(uint64_t session, const AuthMsg &auth) = 0;
+	// What an auth that succeeds gives the network side: the welcome to send (rights and the
+	// server's proof) and the session secret its frame keys derive from (protocol.h), which
+	// only the token's secret could give.
+	struct Welcomed {
+		WelcomeMsg welcome;
+		crypto::SecureBytes secret;
+	};
+	// The client's auth on a session: the session is bound to the token. Code::Auth,
+	// "authentication failed", when the proof is wrong or the token unknown; the session is
+	// closed then.
+	virtual Welcomed authenticate(uint64_t session, const AuthMsg &auth) = 0;
 	virtual void close_session(uint64_t session) = 0;
 	// Runs a request (its type and body, as on the wire) for an authenticated session and
 	// returns the body of its Ok answer. Code::Auth when the session is not authenticated or
@@ -56,7 +63,7 @@ public:
 	Gate(Store &store, std::vector<Token> tokens);
 
 	Opened open_session(ByteView client_nonce) override;
-	WelcomeMsg authenticate(uint64_t session, const AuthMsg &auth) override;
+	Welcomed authenticate(uint64_t session, const AuthMsg &auth) override;
 	void close_session(uint64_t session) override;
 	Bytes call(uint64_t session, Type type, ByteView body) override;
 	void read_range(uint64_t session, Kind kind, const std::string &name, uint64_t offset, uint64_t n,

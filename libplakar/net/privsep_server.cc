@@ -40,7 +40,7 @@ using privsep::Message;
 // holds the gate (net/gate.h): sessions, tokens, rights. net holds no secret.
 //   kStoreCall     [u64 session][u8 type][request body]   -> the Ok body
 //   kOpenSession   [client nonce]                         -> [u64 session][server nonce]
-//   kAuthSession   [u64 session][auth message]            -> [welcome message]
+//   kAuthSession   [u64 session][auth message]            -> [welcome message][session secret:32]
 //   kCloseSession  [u64 session]                          (a message, no answer)
 //   kReadRange     [u64 session][get-range request body]  -> the bytes, in a memfd past kInline
 //                  (read by the store straight into the memfd, by net straight out of it)
@@ -137,13 +137,18 @@ public:
 		o.server_nonce = Bytes(nonce.begin(), nonce.end());
 		return o;
 	}
-	WelcomeMsg authenticate(uint64_t session, const AuthMsg &auth) override
+	Welcomed authenticate(uint64_t session, const AuthMsg &auth) override
 	{
 		Writer w;
 		w.u64(session);
 		Bytes m = encode(auth);
 		w.buf().insert(w.buf().end(), m.begin(), m.end());
-		return decode_welcome(ask(kAuthSession, w.buf()));
+		Bytes a = ask(kAuthSession, w.buf());
+		if (a.size() < 32)
+			fail(Code::Corrupt, "privsep: malformed welcome");
+		Welcomed out{decode_welcome(ByteView(a).first(a.size() - 32)), crypto::SecureBytes(ByteView(a).last(32))};
+		crypto::wipe(a.data(), a.size());
+		return out;
 	}
 	void close_session(uint64_t session) override
 	{
@@ -243,7 +248,10 @@ Bytes run_query(Gate &gate, uint32_t type, ByteView body)
 	}
 	case kAuthSession: {
 		uint64_t session = r.u64();
-		return encode(gate.authenticate(session, decode_auth(r.raw(r.remaining()))));
+		auto w = gate.authenticate(session, decode_auth(r.raw(r.remaining())));
+		Bytes out = encode(w.welcome);
+		out.insert(out.end(), w.secret.data(), w.secret.data() + w.secret.size());
+		return out;
 	}
 	case kStoreCall: {
 		uint64_t session = r.u64();

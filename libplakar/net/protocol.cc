@@ -70,6 +70,14 @@ Bytes nonce_of(Reader &r)
 	return Bytes(n.begin(), n.end());
 }
 
+// [direction:u8][0:u24][sequence:u64 LE]: never the same twice under one key.
+void frame_nonce(uint8_t out[crypto::kGcmNonce], Direction dir, uint64_t seq)
+{
+	out[0] = uint8_t(dir);
+	out[1] = out[2] = out[3] = 0;
+	put_le(out + 4, seq, 8);
+}
+
 Bytes proof(const char *label, ByteView secret, ByteView first, ByteView second, const std::string &name)
 {
 	Writer w;
@@ -181,14 +189,15 @@ Header decode_header(const uint8_t in[kHeader], uint32_t frame_limit)
 	return h;
 }
 
-void append_message(Bytes &out, Type type, uint64_t id, ByteView body, uint32_t frame_limit)
+void append_message(Bytes &out, Type type, uint64_t id, ByteView body, uint32_t frame_limit, bool tagged)
 {
 	size_t at = 0;
+	size_t room = tagged ? kTag : 0;
 	do {
 		size_t n = std::min<size_t>(body.size() - at, frame_limit);
 		Header h{uint32_t(n), type, uint8_t(at + n < body.size() ? kFlagMore : 0), id};
 		size_t o = out.size();
-		out.resize(o + kHeader + n);
+		out.resize(o + kHeader + n + room);
 		encode_header(h, out.data() + o);
 		if (n)
 			std::memcpy(out.data() + o + kHeader, body.data() + at, n);
@@ -196,36 +205,95 @@ void append_message(Bytes &out, Type type, uint64_t id, ByteView body, uint32_t 
 	} while (at < body.size());
 }
 
+crypto::SecureBytes session_secret(ByteView secret, ByteView server_nonce, ByteView client_nonce,
+                                   const std::string &name)
+{
+	Bytes mac = proof("plakar/v2/net/session", secret, server_nonce, client_nonce, name);
+	crypto::SecureBytes out(mac);
+	crypto::wipe(mac.data(), mac.size());
+	return out;
+}
+
+FrameKeys frame_keys(ByteView session, ByteView hello, ByteView challenge, ByteView auth, ByteView welcome)
+{
+	Writer w;
+	for (ByteView b : {hello, challenge, auth, welcome}) {
+		w.varint(b.size());
+		w.raw(b);
+	}
+	Id th = crypto::sha256(w.buf());
+	ByteView salt(th.b.data(), th.b.size());
+	return FrameKeys{crypto::hkdf(session, salt, "plakar/v2/net/frames/to-server", 32),
+	                 crypto::hkdf(session, salt, "plakar/v2/net/frames/to-client", 32)};
+}
+
+void FrameSealer::seal(uint8_t *frames, size_t n)
+{
+	size_t at = 0;
+	while (at < n) {
+		if (n - at < kHeader + kTag)
+			fail(Code::Error, "protocol: sealing a partial frame");
+		size_t len = size_t(get_le(frames + at, 4));
+		if (n - at - kHeader - kTag < len)
+			fail(Code::Error, "protocol: sealing a partial frame");
+		uint8_t nonce[crypto::kGcmNonce];
+		frame_nonce(nonce, dir_, seq_++);
+		mac_.tag(nonce, ByteView(frames + at, kHeader), ByteView(frames + at + kHeader, len), frames + at + kHeader + len);
+		at += kHeader + len + kTag;
+	}
+}
+
+void Decoder::authenticate(ByteView key, Direction dir)
+{
+	mac_ = std::make_unique<crypto::Gmac>(key);
+	dir_ = dir;
+	seq_ = 0;
+}
+
+void Decoder::check_tag(const uint8_t *frame, size_t payload)
+{
+	if (!mac_)
+		return;
+	uint8_t nonce[crypto::kGcmNonce], want[kTag];
+	frame_nonce(nonce, dir_, seq_++);
+	mac_->tag(nonce, ByteView(frame, kHeader), ByteView(frame + kHeader, payload), want);
+	if (!crypto::equal(ByteView(want, kTag), ByteView(frame + kHeader + payload, kTag)))
+		bad("a frame failed authentication (changed on the way, replayed, or not from the peer that authenticated)");
+}
+
 void Decoder::feed(ByteView bytes, std::vector<Message> &done)
 {
 	size_t at = 0;
 	while (at < bytes.size()) {
-		// Complete a header, then its payload, in pending_ only when split across feeds.
+		// Complete a header, then its payload (and tag), in pending_ only when split across feeds.
 		if (pending_.empty() && bytes.size() - at >= kHeader) {
 			Header h = decode_header(bytes.data() + at, frame_limit_);
-			if (bytes.size() - at - kHeader >= h.length) {
+			size_t whole = kHeader + h.length + tag_size();
+			if (bytes.size() - at >= whole) {
+				check_tag(bytes.data() + at, h.length);
 				frame(h, bytes.subspan(at + kHeader, h.length), done);
-				at += kHeader + h.length;
+				at += whole;
 				continue;
 			}
 		}
 		size_t want = kHeader;
 		if (pending_.size() >= kHeader)
-			want += decode_header(pending_.data(), frame_limit_).length;
+			want += decode_header(pending_.data(), frame_limit_).length + tag_size();
 		else if (pending_.size() + (bytes.size() - at) >= kHeader) {
 			uint8_t hdr[kHeader];
 			size_t have = pending_.size();
 			if (have)
 				std::memcpy(hdr, pending_.data(), have);
 			std::memcpy(hdr + have, bytes.data() + at, kHeader - have);
-			want += decode_header(hdr, frame_limit_).length;
+			want += decode_header(hdr, frame_limit_).length + tag_size();
 		}
 		size_t n = std::min(want - pending_.size(), bytes.size() - at);
 		pending_.insert(pending_.end(), bytes.begin() + long(at), bytes.begin() + long(at + n));
 		at += n;
 		if (pending_.size() >= kHeader && pending_.size() == want) {
 			Header h = decode_header(pending_.data(), frame_limit_);
-			frame(h, ByteView(pending_).subspan(kHeader), done);
+			check_tag(pending_.data(), h.length);
+			frame(h, ByteView(pending_).subspan(kHeader, h.length), done);
 			pending_.clear();
 		}
 	}

@@ -6,12 +6,17 @@
 //
 //     length:u32 type:u8 flags:u8 reserved:u16(=0) id:u64
 //
-// little-endian. A message (a request or its answer) is one frame, or several frames with the
+// little-endian. Past the handshake, every frame also carries a 16-byte tag after its payload
+// (not counted in length): the GMAC of its header and payload under the key of its direction,
+// derived from the token's secret and the whole handshake, with its sequence number in that
+// direction as the nonce (FrameSealer, Decoder::authenticate). A frame changed, dropped,
+// replayed, reordered or moved to another connection fails its tag. A message (a request or its answer) is one frame, or several frames with the
 // same id where every frame but the last carries kFlagMore: large objects travel in pieces no
 // larger than the negotiated frame limit, interleaved with other requests' frames.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -19,12 +24,14 @@
 
 #include "base/bytes.h"
 #include "base/error.h"
+#include "crypto/crypto.h"
 #include "storage/store.h"
 
 namespace plakar::net {
 
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
 constexpr size_t kHeader = 16;
+constexpr size_t kTag = 16; // after the payload of every frame past the handshake
 constexpr char kMagic[4] = {'P', 'L', 'K', 'N'};
 constexpr size_t kNonce = 32;
 constexpr uint16_t kDefaultPort = 9876;
@@ -88,8 +95,41 @@ void encode_header(const Header &h, uint8_t out[kHeader]);
 // frame with an id or a request with none, a handshake frame split in pieces).
 Header decode_header(const uint8_t in[kHeader], uint32_t frame_limit);
 
-// Appends whole frames (header + payload) for one message to out, split at frame_limit.
-void append_message(Bytes &out, Type type, uint64_t id, ByteView body, uint32_t frame_limit);
+// Appends whole frames (header + payload) for one message to out, split at frame_limit. With
+// tagged, each frame is followed by kTag bytes of room for its tag (FrameSealer fills them).
+void append_message(Bytes &out, Type type, uint64_t id, ByteView body, uint32_t frame_limit, bool tagged = false);
+
+// The two directions of a connection: part of each frame's nonce.
+enum class Direction : uint8_t { ToServer = 1, ToClient = 2 };
+
+// What both ends derive once the handshake is done. The session secret is the HMAC-SHA-256,
+// under the token's secret, of both nonces and the token's name (the gate computes it: only it
+// holds the token's secret on the server's side). The frame keys (one per direction) are
+// HKDF-SHA-256 of the session secret, salted with the SHA-256 of the four handshake bodies as
+// they travelled (hello, challenge, auth, welcome): a handshake changed on the way (the limits
+// of a challenge, the rights of a welcome) leaves the two ends with different keys, and the
+// first frame fails.
+crypto::SecureBytes session_secret(ByteView secret, ByteView server_nonce, ByteView client_nonce,
+                                   const std::string &name);
+struct FrameKeys {
+	crypto::SecureBytes to_server, to_client;
+};
+FrameKeys frame_keys(ByteView session_secret, ByteView hello, ByteView challenge, ByteView auth, ByteView welcome);
+
+// Writes the tags of one direction's frames, in the order they are sent. Not thread-safe.
+class FrameSealer {
+public:
+	FrameSealer(ByteView key, Direction dir) : mac_(key), dir_(dir) {}
+	// frames: whole frames written with tag room (append_message(..., tagged)), all of them
+	// sealed in order. Throws Code::Error on a buffer that is not whole frames (a bug).
+	void seal(uint8_t *frames, size_t n);
+	void seal(Bytes &frames) { seal(frames.data(), frames.size()); }
+
+private:
+	crypto::Gmac mac_;
+	Direction dir_;
+	uint64_t seq_ = 0;
+};
 
 // Gathers the frames of the messages arriving on a connection. feed() consumes bytes (any
 // split) and returns the messages completed; a protocol violation throws Code::Corrupt, after
@@ -111,9 +151,17 @@ public:
 	bool frame_pending() const { return !pending_.empty(); }
 	uint64_t frames() const { return frames_; }
 	void set_frame_limit(uint32_t limit) { frame_limit_ = limit; }
+	// From now on every frame carries a tag, checked in order under key (the peer's
+	// direction); a frame whose tag fails is Code::Corrupt, "protocol: a frame failed
+	// authentication ...". Called once the handshake is done.
+	void authenticate(ByteView key, Direction dir);
+	bool authenticated() const { return mac_ != nullptr; }
 
 private:
 	void frame(const Header &h, ByteView payload, std::vector<Message> &done);
+	// Checks the tag after a frame's payload (frame: header, payload, tag).
+	void check_tag(const uint8_t *frame, size_t payload);
+	size_t tag_size() const { return mac_ ? kTag : 0; }
 
 	uint32_t frame_limit_;
 	uint64_t message_limit_;
@@ -121,6 +169,9 @@ private:
 	std::vector<Message> partial_;
 	uint64_t partial_bytes_ = 0;
 	uint64_t frames_ = 0;
+	std::unique_ptr<crypto::Gmac> mac_;
+	Direction dir_{};
+	uint64_t seq_ = 0;
 };
 
 // The bodies of the handshake.

@@ -30,10 +30,11 @@ namespace {
 // The queued answer bytes past which a worker streaming an object waits for the client.
 constexpr size_t kQueueHigh = 4u << 20;
 
-Bytes one_frame(Type type, uint64_t id, ByteView body, uint32_t limit)
+// One message as frames; tagged past the handshake (room for the tags enqueue() writes).
+Bytes one_frame(Type type, uint64_t id, ByteView body, uint32_t limit, bool tagged)
 {
 	Bytes out;
-	append_message(out, type, id, body, limit);
+	append_message(out, type, id, body, limit, tagged);
 	return out;
 }
 
@@ -148,6 +149,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	Clock::time_point frame_since{}; // when the frame being received began ({} : none)
 	Clock::time_point challenged{};  // when the challenge was sent
 	uint64_t session = 0; // the gate's, from the hello on
+	Bytes hs_hello, hs_challenge, hs_auth; // the handshake so far, for the frame keys
+	std::optional<FrameSealer> sealer;     // once welcomed: every frame out is tagged
 	std::string token;    // the token's name once authenticated (for the log)
 	Clock::time_point since = Clock::now(), last_read = Clock::now(), write_started{};
 	bool paused = false;  // the reader waits for room (over_limits): it sees no EOF itself
@@ -223,14 +226,18 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	{
 		if (closing || closed)
 			return;
-		enqueue(one_frame(Type::Fail, 0, encode_fail(code, why), kMinFrame));
+		enqueue(one_frame(Type::Fail, 0, encode_fail(code, why), kMinFrame, sealer.has_value()));
 		closing = true;
 	}
 
+	// Queues frames to write; past the handshake their tags are written here, on the io
+	// thread, in the order they go out.
 	void enqueue(Bytes frames)
 	{
 		if (closed)
 			return;
+		if (sealer)
+			sealer->seal(frames);
 		outq.push_back(std::move(frames));
 		if (!writing)
 			write_next();
@@ -430,6 +437,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				return;
 			}
 			state = State::Waiting;
+			hs_hello = std::move(m.body);
 			ask_gate([nonce = std::move(h.nonce)](Connection &c) {
 				auto o = c.srv->backend->open_session(nonce);
 				return [o = std::move(o)](Connection &c) {
@@ -438,7 +446,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 					ch.frame_limit = c.srv->opts.frame_limit;
 					ch.max_in_flight = c.srv->opts.max_in_flight;
 					ch.nonce = o.server_nonce;
-					c.enqueue(one_frame(Type::Challenge, 0, encode(ch), kMaxFrameLimit));
+					c.hs_challenge = encode(ch);
+					c.enqueue(one_frame(Type::Challenge, 0, c.hs_challenge, kMaxFrameLimit, false));
 					c.state = State::Auth;
 					c.challenged = Clock::now();
 				};
@@ -451,15 +460,23 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				fail(Code::Corrupt, "protocol: expected an auth");
 			AuthMsg a = decode_auth(m.body);
 			state = State::Waiting;
+			hs_auth = std::move(m.body);
 			std::string name = a.token_name;
 			ask_gate(
 			    [a = std::move(a), sid = session](Connection &c) {
-				    WelcomeMsg w = c.srv->backend->authenticate(sid, a);
+				    auto w = c.srv->backend->authenticate(sid, a);
 				    return [w = std::move(w), name = a.token_name](Connection &c) {
 					    c.token = name;
 					    c.state = State::Ready;
 					    c.decoder.set_frame_limit(c.srv->opts.frame_limit);
-					    c.enqueue(one_frame(Type::Welcome, 0, encode(w), kMaxFrameLimit));
+					    Bytes body = encode(w.welcome);
+					    c.enqueue(one_frame(Type::Welcome, 0, body, kMaxFrameLimit, false));
+					    FrameKeys k = frame_keys(w.secret.view(), c.hs_hello, c.hs_challenge, c.hs_auth, body);
+					    c.sealer.emplace(k.to_client.view(), Direction::ToClient);
+					    c.decoder.authenticate(k.to_server.view(), Direction::ToServer);
+					    c.hs_hello.clear();
+					    c.hs_challenge.clear();
+					    c.hs_auth.clear();
 				    };
 			    },
 			    name);
@@ -555,11 +572,11 @@ struct Connection : std::enable_shared_from_this<Connection> {
 				return;
 			}
 			Bytes answer = gate.call(sid, type, body);
-			post_frames(one_frame(Type::Ok, id, answer, limit), false);
+			post_frames(one_frame(Type::Ok, id, answer, limit, true), false);
 		} catch (const Error &e) {
-			post_frames(one_frame(Type::Fail, id, encode_fail(e.code(), e.what()), limit), false);
+			post_frames(one_frame(Type::Fail, id, encode_fail(e.code(), e.what()), limit, true), false);
 		} catch (const std::exception &e) {
-			post_frames(one_frame(Type::Fail, id, encode_fail(Code::Error, e.what()), limit), false);
+			post_frames(one_frame(Type::Fail, id, encode_fail(Code::Error, e.what()), limit, true), false);
 		}
 	}
 
@@ -571,7 +588,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 		uint64_t at = 0;
 		do {
 			size_t n = size_t(std::min<uint64_t>(length - at, limit));
-			Bytes frame(kHeader + n);
+			Bytes frame(kHeader + n + kTag); // the tag is written when it is queued
 			if (n)
 				srv->backend->read_range(sid, kind, name, offset + at, n, frame.data() + kHeader);
 			at += n;

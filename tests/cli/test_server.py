@@ -3,12 +3,15 @@
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
-from cliutil import IS_ROOT, Plakar, make_tree_files, same_content, snap_path
+from cliutil import IS_ROOT, Plakar, assert_one_error_line, make_tree_files, same_content, snap_path
 
 ADDR_RE = re.compile(r"serving .* on (127\.0\.0\.1:\d+)")
 
@@ -513,3 +516,174 @@ def test_stale_chroot_of_a_killed_server_is_removed(plakar, tmp_path, tokens):
             srv2.stop()
     finally:
         os.rmdir(busy)
+
+
+class Relay:
+    """A man in the middle between clients and a server on 127.0.0.1: it parses the frames
+    each way (header, payload, and past the two handshake frames of each direction the tag it
+    cannot forge) and hands each to rewrite(conn, way, n, frame), which returns the frames to
+    pass on (a list of (type, flags, id, payload, tag)). way is "up" (client to server) or
+    "down"; n counts the frames of that way on that connection; conn is a dict shared by both
+    ways of one connection."""
+
+    HEADER = struct.Struct("<IBBHQ")
+
+    def __init__(self, target, rewrite):
+        self.target = target
+        self.rewrite = rewrite
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.uri = "plakar://" + self.addr
+        self.threads = []
+        self.stopping = False
+        self.connections = 0
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            host, port = self.target.split(":")
+            s = socket.create_connection((host, int(port)))
+            self.connections += 1
+            conn = {}
+            for way, a, b in (("up", c, s), ("down", s, c)):
+                t = threading.Thread(target=self._pump, args=(conn, way, a, b), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pump(self, conn, way, src, dst):
+        buf = b""
+        n = 0
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    break
+                buf += data
+                while True:
+                    tag_len = 16 if n >= 2 else 0
+                    if len(buf) < 16:
+                        break
+                    length, typ, flags, _, fid = self.HEADER.unpack_from(buf)
+                    if len(buf) < 16 + length + tag_len:
+                        break
+                    payload = buf[16:16 + length]
+                    tag = buf[16 + length:16 + length + tag_len]
+                    buf = buf[16 + length + tag_len:]
+                    for typ2, flags2, id2, payload2, tag2 in self.rewrite(conn, way, n, (typ, flags, fid, payload, tag)):
+                        dst.sendall(self.HEADER.pack(len(payload2), typ2, flags2, 0, id2) + payload2 + tag2)
+                    n += 1
+        except OSError:
+            pass
+        # This way is over; the other goes on (what the server says before it closes reaches
+        # the client).
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+
+
+OK, OPEN, PUT, LIST = 8, 17, 18, 22
+
+
+def passing(conn, way, n, frame):
+    return [frame]
+
+
+@pytest.mark.parametrize("attack", ["plaintext-config", "challenge-limits", "replayed-frame", "flipped-data",
+                                    "dropped-frame", "reordered-frames"])
+def test_a_rewriting_relay_is_caught(plakar, served, tmp_path, attack):
+    """Without TLS, a relay that rewrites what travels is caught by the frame tags: the client
+    fails with one line and nothing reaches the store. "plaintext-config" is the attack that
+    made a client push plaintext: the open answer replaced by a plaintext CONFIG, the listings
+    emptied. "flipped-data" changes a frame of an object a pull reads ahead, once: the client
+    drops that connection, reads the object again on a new one, and restores every file right.
+    The last two drop or swap frames of a pack a push sends: the server refuses the frame after,
+    and the push fails."""
+    srv, client, _ = served
+    src = tmp_path / "src"
+    make_tree_files(src, 10, 3_000_000, seed=3)
+    snap = client.push(src)
+    plain = tmp_path / "plain"
+    plakar.ok("create", "-no-encryption", repo=plain, unset=["PLAKAR_PASSPHRASE"])
+    plain_config = (plain / "CONFIG").read_bytes()
+
+    once = {"done": False, "held": None}
+    MORE = 1
+
+    def rewrite(conn, way, n, frame):
+        typ, flags, fid, payload, tag = frame
+        # An object a pull reads; a frame of a pack a push sends, followed by others.
+        data = way == "down" and typ == OK and len(payload) > 4096 and not once["done"]
+        sent = way == "up" and typ == PUT and flags & MORE and not once["done"]
+        if attack == "plaintext-config":
+            if way == "up" and typ in (OPEN, LIST):
+                conn.setdefault("ids", {})[fid] = typ
+            if way == "down" and typ == OK and fid in conn.get("ids", {}):
+                payload = plain_config if conn["ids"][fid] == OPEN else b"\x00"
+        elif attack == "challenge-limits" and way == "down" and n == 0:
+            # The challenge's frame limit halved: still a valid challenge.
+            limit = struct.unpack_from("<I", payload, 6)[0]
+            payload = payload[:6] + struct.pack("<I", limit // 2) + payload[10:]
+        elif attack == "replayed-frame" and way == "down" and n == 3:
+            return [frame, frame]
+        elif attack == "flipped-data" and data:
+            once["done"] = True
+            payload = payload[:100] + bytes([payload[100] ^ 1]) + payload[101:]
+        elif attack == "dropped-frame" and sent:
+            once["done"] = True
+            return []
+        elif attack == "reordered-frames" and way == "up" and once["held"] is not None:
+            held, once["held"] = once["held"], None
+            return [frame, held]
+        elif attack == "reordered-frames" and sent:
+            once["done"] = True
+            once["held"] = frame
+            return []
+        return [(typ, flags, fid, payload, tag)]
+
+    relay = Relay(srv.addr, rewrite)
+    try:
+        # A client that never met this repository: no cache to tell it the repository is
+        # encrypted (the frame tags alone must catch the downgrade).
+        env = dict(client.env)
+        env["XDG_CACHE_HOME"] = str(tmp_path / "fresh-cache")
+        victim = Plakar(client.binary, env, relay.uri)
+        before = sorted(p.relative_to(tmp_path / "store") for p in (tmp_path / "store").rglob("*"))
+        if attack == "flipped-data":
+            victim.ok("pull", "-to", tmp_path / "out", snap)
+            assert once["done"] and relay.connections >= 2
+            for f in src.rglob("*"):
+                if f.is_file():
+                    assert same_content(f, tmp_path / "out" / f.relative_to("/"))
+        else:
+            new = tmp_path / "new"
+            make_tree_files(new, 10, 3_000_000, seed=4)
+            r = victim.run("push", new)
+            assert r.returncode != 0, r
+            assert_one_error_line(r)
+            assert "a frame failed authentication" in r.stderr, r
+        after = sorted(p.relative_to(tmp_path / "store") for p in (tmp_path / "store").rglob("*"))
+        if attack in ("plaintext-config", "challenge-limits", "replayed-frame"):
+            # Caught at the first answer: nothing written at all.
+            assert [p for p in after if "lock" not in str(p)] == [p for p in before if "lock" not in str(p)]
+        client.ok("check")
+        # The same client through a relay that changes nothing works.
+        relay.close()
+        relay = Relay(srv.addr, passing)
+        victim = Plakar(client.binary, env, relay.uri)
+        victim.ok("ls")
+        assert client.snapshot_ids() == [snap]
+    finally:
+        relay.close()

@@ -2,6 +2,8 @@
 // delivers: whatever the bytes and however they are split, the decoder yields messages within
 // the limits, or throws Code::Corrupt; the handshake and request parsers throw Code::Corrupt
 // or Code::Version. Anything else (a crash, a sanitizer report, another exception) is a bug.
+// When the first byte's high bit is set, the decoder checks tags (as past a handshake) under
+// kFuzzKey, so the seeds sealed with it reach the messages and the mutations reach the check.
 //
 // Built with the standalone driver (driver.cc) for ctest, or with libFuzzer:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Ilibplakar
@@ -20,6 +22,8 @@
 using namespace plakar;
 using namespace plakar::net;
 
+extern const uint8_t kFuzzKey[32];
+
 namespace {
 template <class F> void must_be_refused_cleanly(F f)
 {
@@ -37,11 +41,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	// The first byte chooses how the rest is split, as reads from a socket would split it.
-	const size_t step = size_t(data[0] % 61) + 1;
+	const size_t step = size_t((data[0] & 0x7f) % 61) + 1;
 	// Small limits: messages of several frames, and both limits, within short inputs.
 	const uint32_t frame_limit = 64;
 	const uint64_t message_limit = 256;
 	Decoder dec(frame_limit, message_limit);
+	if (data[0] & 0x80)
+		dec.authenticate(ByteView(kFuzzKey, sizeof kFuzzKey), Direction::ToServer);
 	std::vector<Decoder::Message> out;
 	try {
 		for (size_t i = 1; i < size; i += step)

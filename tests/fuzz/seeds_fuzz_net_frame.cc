@@ -8,8 +8,30 @@
 using namespace plakar;
 using namespace plakar::net;
 
+// The key of the authenticated streams (fuzz_net_frame.cc uses it when the first byte's high
+// bit is set).
+extern const uint8_t kFuzzKey[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                     7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+
 namespace {
 constexpr uint32_t kFuzzFrame = 64; // fuzz_net_frame.cc's frame limit
+
+// Requests and answers as they travel past a handshake: tagged, sealed under kFuzzKey.
+Bytes sealed_stream(uint8_t split)
+{
+	const std::string name(16, 'b');
+	Bytes s;
+	append_message(s, Type::Open, 1, {}, kFuzzFrame, true);
+	Bytes put = encode_named(Kind::Pack, name);
+	put.resize(put.size() + 150, 9);
+	append_message(s, Type::Put, 2, put, kFuzzFrame, true);
+	append_message(s, Type::GetRange, 3, encode_range(Kind::Pack, name, 1, 2), kFuzzFrame, true);
+	append_message(s, Type::Ok, 2, encode_names({name}), kFuzzFrame, true);
+	append_message(s, Type::Fail, 0, encode_fail(Code::Corrupt, "bad"), kFuzzFrame, true);
+	FrameSealer(ByteView(kFuzzKey, sizeof kFuzzKey), Direction::ToServer).seal(s);
+	s.insert(s.begin(), uint8_t(0x80 | split));
+	return s;
+}
 } // namespace
 
 std::vector<std::vector<uint8_t>> fuzz_seeds()
@@ -42,6 +64,8 @@ std::vector<std::vector<uint8_t>> fuzz_seeds()
 		append_message(s, Type::Fail, 4, encode_fail(Code::NotFound, "index aaaa not found"), kFuzzFrame);
 		append_message(s, Type::Fail, 0, encode_fail(Code::Auth, "authentication failed"), kFuzzFrame);
 		seeds.emplace_back(s.begin(), s.end());
+		Bytes t = sealed_stream(split);
+		seeds.emplace_back(t.begin(), t.end());
 	}
 	return seeds;
 }

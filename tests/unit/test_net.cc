@@ -62,12 +62,23 @@ public:
 			at += size_t(n);
 		}
 	}
+	// One message as frames; past the handshake, tagged as a real client tags them.
 	void send_message(Type t, uint64_t id, ByteView body)
 	{
 		Bytes out;
-		append_message(out, t, id, body, kMaxFrameLimit);
-		send(out);
+		append_message(out, t, id, body, kMaxFrameLimit, sealer_.has_value());
+		send_frames(std::move(out));
 	}
+	// Frames built with append_message(..., tagged) once authenticated: sealed, then sent.
+	void send_frames(Bytes frames)
+	{
+		if (sealer_)
+			sealer_->seal(frames);
+		send(frames);
+	}
+	bool authenticated() const { return sealer_.has_value(); }
+	// Writes the tags of frames to send past the handshake (in the order they are sent).
+	void seal(Bytes &frames) { sealer_->seal(frames); }
 	// The next message, or nullopt when the server closed the connection (within 10 s).
 	std::optional<Decoder::Message> next()
 	{
@@ -110,16 +121,24 @@ public:
 		Token t = parse_client_token(token_text);
 		Hello h;
 		h.nonce = crypto::random_bytes(kNonce);
-		send_message(Type::Hello, 0, encode(h));
+		Bytes hello = encode(h);
+		send_message(Type::Hello, 0, hello);
 		auto c = next();
 		REQUIRE(c);
 		REQUIRE(c->type == Type::Challenge);
 		Challenge ch = decode_challenge(c->body);
 		if (server_nonce)
 			*server_nonce = ch.nonce;
-		send_message(Type::Auth, 0, encode(AuthMsg{t.name, client_proof(t.secret.view(), ch.nonce, h.nonce, t.name)}));
+		Bytes auth = encode(AuthMsg{t.name, client_proof(t.secret.view(), ch.nonce, h.nonce, t.name)});
+		send_message(Type::Auth, 0, auth);
 		auto w = next();
 		REQUIRE(w);
+		if (w->type == Type::Welcome) {
+			FrameKeys k = frame_keys(session_secret(t.secret.view(), ch.nonce, h.nonce, t.name).view(), hello, c->body,
+			                         auth, w->body);
+			sealer_.emplace(k.to_server.view(), Direction::ToServer);
+			dec_.authenticate(k.to_client.view(), Direction::ToClient);
+		}
 		return std::move(*w);
 	}
 	int fd() const { return fd_; }
@@ -127,6 +146,7 @@ public:
 private:
 	int fd_ = -1;
 	Decoder dec_{kMaxFrameLimit, kMaxMessage};
+	std::optional<FrameSealer> sealer_;
 	std::vector<Decoder::Message> queue_;
 };
 
@@ -166,6 +186,107 @@ std::string hexname(int i)
 }
 
 } // namespace
+
+TEST_CASE("net: frames past the handshake are authenticated each way, in order", "[net]")
+{
+	Bytes secret = test::random_data(32, 5), sn(kNonce, 1), cn(kNonce, 2);
+	auto session = session_secret(secret, sn, cn, "alice");
+	FrameKeys k = frame_keys(session.view(), as_bytes("hello"), as_bytes("challenge"), as_bytes("auth"),
+	                         as_bytes("welcome"));
+	CHECK_FALSE(crypto::equal(k.to_server.view(), k.to_client.view()));
+	// Any change to the handshake as either end saw it gives other keys.
+	for (auto other : {frame_keys(session.view(), as_bytes("hellO"), as_bytes("challenge"), as_bytes("auth"),
+	                              as_bytes("welcome")),
+	                   frame_keys(session.view(), as_bytes("hello"), as_bytes("challenge"), as_bytes("auth"),
+	                              as_bytes("welcomf")),
+	                   frame_keys(session.view(), as_bytes("hellochallenge"), as_bytes(""), as_bytes("auth"),
+	                              as_bytes("welcome")),
+	                   frame_keys(session_secret(secret, sn, cn, "alicf").view(), as_bytes("hello"),
+	                              as_bytes("challenge"), as_bytes("auth"), as_bytes("welcome"))})
+		CHECK_FALSE(crypto::equal(k.to_server.view(), other.to_server.view()));
+
+	// Three messages as a client sends them: a put in three frames, a ping, a get.
+	auto frames = [] {
+		std::vector<Bytes> f;
+		Bytes put;
+		append_message(put, Type::Put, 7, test::random_data(10000, 1), 4096, true);
+		for (size_t at = 0; at < put.size();) {
+			size_t n = kHeader + (put[at] | put[at + 1] << 8 | put[at + 2] << 16) + kTag;
+			f.emplace_back(put.begin() + long(at), put.begin() + long(at + n));
+			at += n;
+		}
+		f.emplace_back();
+		append_message(f.back(), Type::Ping, 8, {}, 4096, true);
+		f.emplace_back();
+		append_message(f.back(), Type::Get, 9, as_bytes("x"), 4096, true);
+		return f;
+	}();
+	REQUIRE(frames.size() == 5);
+	auto sealed = [&](const std::vector<Bytes> &f, ByteView key, Direction dir) {
+		FrameSealer sealer(key, dir);
+		std::vector<Bytes> out = f;
+		for (auto &b : out)
+			sealer.seal(b);
+		return out;
+	};
+	auto joined = [](const std::vector<Bytes> &f) {
+		Bytes all;
+		for (const auto &b : f)
+			all.insert(all.end(), b.begin(), b.end());
+		return all;
+	};
+	auto decode = [&](ByteView stream, size_t split, ByteView key = {}, Direction dir = Direction::ToServer) {
+		Decoder d(4096, 1 << 20);
+		d.authenticate(key.empty() ? k.to_server.view() : key, dir);
+		std::vector<Decoder::Message> got;
+		for (size_t at = 0; at < stream.size(); at += split)
+			d.feed(stream.subspan(at, std::min(split, stream.size() - at)), got);
+		return got;
+	};
+	auto good = sealed(frames, k.to_server.view(), Direction::ToServer);
+	Bytes stream = joined(good);
+	for (size_t split : {1, 5, 16, 31, 32, 4096, 100000}) {
+		auto got = decode(stream, split);
+		REQUIRE(got.size() == 3);
+		CHECK(got[0].body == test::random_data(10000, 1));
+		CHECK(got[1].type == Type::Ping);
+		CHECK(as_string(got[2].body) == "x");
+	}
+	// One bit anywhere (header, payload, tag), a frame replayed, dropped or swapped, frames of
+	// the other direction or under another key: refused, with the same one line.
+	auto refused = [&](Bytes b, ByteView key = {}, Direction dir = Direction::ToServer) {
+		try {
+			decode(b, 1000, key, dir);
+		} catch (const Error &e) {
+			return e.code() == Code::Corrupt && std::string(e.what()).find("a frame failed authentication") != std::string::npos;
+		}
+		return false;
+	};
+	for (size_t at : {size_t(0), size_t(9), size_t(kHeader + 100), size_t(kHeader + 4096 + 3)}) {
+		Bytes b = stream;
+		b[at] ^= 1;
+		if (at == 0)
+			b[at + 1] = 0; // a length still within the limit
+		CHECK(refused(b));
+	}
+	auto with = [&](std::vector<size_t> order) {
+		std::vector<Bytes> f;
+		for (size_t i : order)
+			f.push_back(good[i]);
+		return joined(f);
+	};
+	CHECK(refused(with({0, 0, 1, 2, 3, 4})));  // replayed
+	CHECK(refused(with({0, 2, 3, 4})));        // dropped
+	CHECK(refused(with({1, 0, 2, 3, 4})));     // swapped
+	CHECK(refused(joined(sealed(frames, k.to_server.view(), Direction::ToClient)))); // reflected
+	CHECK(refused(joined(sealed(frames, k.to_client.view(), Direction::ToServer)))); // the other key
+	CHECK(refused(stream, k.to_client.view()));
+	// A tagged stream is not read as an untagged one, and the reverse.
+	Bytes plain;
+	append_message(plain, Type::Ping, 8, {}, 4096);
+	append_message(plain, Type::Ping, 9, {}, 4096);
+	CHECK(code_of([&] { decode(plain, 1000); }) == Code::Corrupt);
+}
 
 TEST_CASE("net: frames are decoded in any split, and malformed ones are refused", "[net]")
 {
@@ -445,7 +566,7 @@ TEST_CASE("net: authentication", "[net]")
 		auto m = c.next();
 		REQUIRE(m);
 		CHECK(fail_code(*m) == Code::Version);
-		CHECK(fail_text(*m).find("version 1") != std::string::npos);
+		CHECK(fail_text(*m).find("version " + std::to_string(kVersion)) != std::string::npos);
 	}
 	SECTION("no handshake at all: the server gives up")
 	{
@@ -491,9 +612,9 @@ TEST_CASE("net: malformed frames close the connection, the server goes on", "[ne
 		auto c = ready();
 		// Both in one write: decoded together, before the first can have been answered.
 		Bytes two;
-		append_message(two, Type::Ping, 5, {}, kDefaultFrame);
-		append_message(two, Type::Ping, 5, {}, kDefaultFrame);
-		c->send(two);
+		append_message(two, Type::Ping, 5, {}, kDefaultFrame, true);
+		append_message(two, Type::Ping, 5, {}, kDefaultFrame, true);
+		c->send_frames(std::move(two));
 		bool saw_error = false;
 		while (auto m = c->next())
 			if (m->type == Type::Fail && m->id == 0)
@@ -833,8 +954,10 @@ TEST_CASE("net: the gate decides sessions and rights on its own", "[net][gate]")
 		Bytes nonce = crypto::random_bytes(kNonce);
 		auto o = gate.open_session(nonce);
 		auto w = gate.authenticate(o.session, AuthMsg{t.name, client_proof(t.secret.view(), o.server_nonce, nonce, t.name)});
-		CHECK(w.rights == r);
-		CHECK(w.proof == server_proof(t.secret.view(), o.server_nonce, nonce, t.name));
+		CHECK(w.welcome.rights == r);
+		CHECK(w.welcome.proof == server_proof(t.secret.view(), o.server_nonce, nonce, t.name));
+		// The secret the frame keys derive from: the client computes the same one.
+		CHECK(crypto::equal(w.secret.view(), session_secret(t.secret.view(), o.server_nonce, nonce, t.name).view()));
 		return o.session;
 	};
 	auto put = [&](uint64_t s, Kind k, const std::string &name, const char *data) {
@@ -1131,9 +1254,10 @@ TEST_CASE("net: a client that never finishes a put stops nobody else, and its le
 	REQUIRE(staller->handshake(srv.token(Rights::ReadWrite)).type == Type::Welcome);
 	{
 		const uint32_t frame = 1 << 20;
-		Bytes chunk(kHeader + frame, 0);
+		Bytes chunk(kHeader + frame + kTag, 0);
 		for (int i = 0; i < 24; i++) {
 			encode_header(Header{frame, Type::Put, kFlagMore, 7}, chunk.data());
+			staller->seal(chunk);
 			size_t at = 0;
 			while (at < chunk.size()) {
 				pollfd p{staller->fd(), POLLOUT, 0};

@@ -5,6 +5,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "net/asio.h"
@@ -87,13 +88,14 @@ struct Pending {
 	Bytes body;
 };
 
-// Frames prefix || data as one message without joining them first.
+// Frames prefix || data as one message without joining them first, each frame with room for
+// its tag (written when it is queued: Conn::enqueue).
 Bytes frame_message(Type type, uint64_t id, ByteView prefix, ByteView data, uint32_t limit)
 {
 	size_t total = prefix.size() + data.size();
 	size_t frames = total ? (total + limit - 1) / limit : 1;
 	Bytes out;
-	out.reserve(total + frames * kHeader);
+	out.reserve(total + frames * (kHeader + kTag));
 	size_t at = 0;
 	do {
 		size_t n = std::min<size_t>(total - at, limit);
@@ -113,6 +115,7 @@ Bytes frame_message(Type type, uint64_t id, ByteView prefix, ByteView data, uint
 				i += k;
 			}
 		}
+		out.resize(out.size() + kTag);
 		at += n;
 	} while (at < total);
 	return out;
@@ -132,7 +135,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
 	Decoder decoder;
 	uint32_t frame_limit = kMinFrame;
 	Rights rights{};
-	std::deque<Bytes> outq; // io thread only
+	std::optional<FrameSealer> sealer; // set by the handshake, then io thread only
+	std::deque<Bytes> outq;            // io thread only
 	bool writing = false;
 
 	std::mutex mu;
@@ -166,8 +170,14 @@ struct Conn : std::enable_shared_from_this<Conn> {
 		});
 	}
 
+	// Frames are tagged here, on the io thread, in the order they are written.
 	void enqueue(Bytes frames)
 	{
+		if (!sealer) { // never: requests wait for the handshake
+			fail_all("protocol: a request before the handshake");
+			return;
+		}
+		sealer->seal(frames);
 		outq.push_back(std::move(frames));
 		if (!writing)
 			write_next();
@@ -348,8 +358,9 @@ struct RemoteStore::Impl {
 			co_await start_tls(*c);
 		Hello h;
 		h.nonce = crypto::random_bytes(kNonce);
+		Bytes hello = encode(h);
 		Bytes out;
-		append_message(out, Type::Hello, 0, encode(h), kMaxFrameLimit);
+		append_message(out, Type::Hello, 0, hello, kMaxFrameLimit);
 		co_await c->stream.write_all(asio::buffer(out));
 		auto next = [&]() -> asio::awaitable<Decoder::Message> {
 			std::vector<Decoder::Message> msgs;
@@ -370,9 +381,11 @@ struct RemoteStore::Impl {
 		if (m.type != Type::Challenge)
 			fail(Code::Corrupt, "protocol: expected a challenge from " + where());
 		Challenge ch = decode_challenge(m.body);
+		Bytes challenge = std::move(m.body);
 		AuthMsg a{opts.token.name, client_proof(opts.token.secret.view(), ch.nonce, h.nonce, opts.token.name)};
+		Bytes auth = encode(a);
 		out.clear();
-		append_message(out, Type::Auth, 0, encode(a), kMaxFrameLimit);
+		append_message(out, Type::Auth, 0, auth, kMaxFrameLimit);
 		co_await c->stream.write_all(asio::buffer(out));
 		m = co_await next();
 		if (m.type == Type::Fail)
@@ -385,6 +398,11 @@ struct RemoteStore::Impl {
 		c->frame_limit = ch.frame_limit;
 		c->rights = w.rights;
 		c->decoder.set_frame_limit(ch.frame_limit);
+		// Every frame from now on is authenticated, each way under its own key.
+		FrameKeys k = frame_keys(session_secret(opts.token.secret.view(), ch.nonce, h.nonce, opts.token.name).view(),
+		                         hello, challenge, auth, m.body);
+		c->sealer.emplace(k.to_server.view(), Direction::ToServer);
+		c->decoder.authenticate(k.to_client.view(), Direction::ToClient);
 	}
 
 	std::shared_ptr<Conn> connect()
