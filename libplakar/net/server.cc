@@ -600,32 +600,62 @@ struct Connection : std::enable_shared_from_this<Connection> {
 	}
 };
 
-// Before a new connection starts its handshake: when the connections still in theirs fill
-// their pool (max_handshakes), one of them is dropped to make room, at random among those
-// that sent no hello within 50 ms, else among those that left the challenge unanswered for a
-// second; a handshake that is progressing (its hello or proof with the gate) is never
-// dropped, and then the new connection is refused instead. Returns false to refuse it.
-// io thread.
-bool make_room_for_handshake(Server::Impl &srv)
+// Before a new connection from `address` starts its handshake: when the connections still in
+// theirs fill their pool (max_handshakes), one of them is dropped to make room. First those
+// that sent no hello within 50 ms, else those that left the challenge unanswered for a
+// second; among them, those of the address holding the most handshakes, one at random. Else,
+// when some address holds more handshakes than the newcomer's would with it, one of that
+// address's waiting for its client (not one with the gate) is dropped: an address flooding
+// with hellos takes no place from the others, only from itself. A handshake with the gate is
+// never dropped; when nothing can be, the new connection is refused (returns false). io thread.
+bool make_room_for_handshake(Server::Impl &srv, const std::string &address)
 {
+	using State = Connection::State;
 	auto now = Clock::now();
-	std::vector<std::shared_ptr<Connection>> silent, stalled;
-	size_t pending = 0;
+	std::vector<std::shared_ptr<Connection>> pending;
+	std::map<std::string, size_t> per_address;
 	{
 		std::lock_guard lk(srv.mu);
-		for (const auto &c : srv.conns) {
-			if (c->state == Connection::State::Ready || c->closed)
-				continue;
-			pending++;
-			if (c->state == Connection::State::Hello && now - c->since >= std::chrono::milliseconds(50))
-				silent.push_back(c);
-			else if (c->state == Connection::State::Auth && now - c->challenged >= std::chrono::seconds(1))
-				stalled.push_back(c);
-		}
+		for (const auto &c : srv.conns)
+			if (c->state != State::Ready && !c->closed) {
+				pending.push_back(c);
+				per_address[c->address]++;
+			}
 	}
-	if (pending < std::max(1u, srv.opts.max_handshakes))
+	if (pending.size() < std::max(1u, srv.opts.max_handshakes))
 		return true;
-	const auto &victims = !silent.empty() ? silent : stalled;
+	auto silent = [&](const Connection &c) {
+		return c.state == State::Hello && now - c.since >= std::chrono::milliseconds(50);
+	};
+	auto stalled = [&](const Connection &c) {
+		return c.state == State::Auth && now - c.challenged >= std::chrono::seconds(1);
+	};
+	// Among the connections `pred` accepts, those of the address holding the most handshakes.
+	auto crowded = [&](auto pred) {
+		std::vector<std::shared_ptr<Connection>> out;
+		size_t most = 0;
+		for (const auto &c : pending) {
+			if (!pred(*c))
+				continue;
+			size_t n = per_address[c->address];
+			if (n > most) {
+				most = n;
+				out.clear();
+			}
+			if (n == most)
+				out.push_back(c);
+		}
+		return out;
+	};
+	auto victims = crowded(silent);
+	if (victims.empty())
+		victims = crowded(stalled);
+	if (victims.empty()) {
+		size_t mine = per_address.count(address) ? per_address[address] : 0;
+		victims = crowded([&](const Connection &c) { return c.state != State::Waiting; });
+		if (!victims.empty() && per_address[victims.front()->address] <= mine + 1)
+			victims.clear(); // the newcomer's address already holds its share
+	}
 	if (victims.empty())
 		return false;
 	thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -652,7 +682,10 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::Impl> srv)
 		sock.set_option(tcp::no_delay(true), ec);
 		sock.set_option(asio::socket_base::keep_alive(true), ec);
 		std::shared_ptr<Connection> c;
-		bool room = make_room_for_handshake(*srv);
+		std::string address;
+		if (auto ep = sock.remote_endpoint(ec); !ec)
+			address = ep.address().to_string();
+		bool room = make_room_for_handshake(*srv, address);
 		{
 			std::lock_guard lk(srv->mu);
 			if (!room || srv->stats.active >= srv->opts.max_connections) {

@@ -1154,6 +1154,36 @@ int idle_connection(uint16_t port)
 	return fd;
 }
 
+// A connection from `source` (a loopback address) that sends a hello and then nothing: it
+// waits in its handshake, answered, as a client does; -1 when refused.
+int hello_connection(uint16_t port, const char *source)
+{
+	int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	sockaddr_in from{};
+	from.sin_family = AF_INET;
+	::inet_pton(AF_INET, source, &from.sin_addr);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (::bind(fd, reinterpret_cast<sockaddr *>(&from), sizeof from) != 0 ||
+	    ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+		::close(fd);
+		return -1;
+	}
+	Hello h;
+	h.nonce = crypto::random_bytes(kNonce);
+	Bytes out;
+	append_message(out, Type::Hello, 0, encode(h), kMaxFrameLimit);
+	if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != ssize_t(out.size())) {
+		::close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 // What a real client does: a put, a list, a get, on a fresh connection each time.
 void real_client_works(const test::ServerThread &srv, int round)
 {
@@ -1214,6 +1244,53 @@ TEST_CASE("net: a flood of connections from one address while a real client work
 	stop = true;
 	flood.join();
 	CHECK(opened > 100);
+}
+
+TEST_CASE("net: an address flooding with answered hellos takes no handshake place from another", "[net][server]")
+{
+	// Each of the flood's connections sends its hello at once and is closed before it has left
+	// the challenge unanswered for a second: none of them is silent or stalled, and without a
+	// share per address they would hold every place of the handshake pool.
+	test::TempDir d;
+	test::ServerThread srv(d / "served");
+	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
+	uint16_t port = srv.server().port();
+	std::atomic<bool> stop{false};
+	std::atomic<int> opened{0};
+	std::thread flood([&] {
+		using Clock = std::chrono::steady_clock;
+		std::deque<std::pair<int, Clock::time_point>> fds;
+		while (!stop) {
+			if (int fd = hello_connection(port, "127.0.0.2"); fd >= 0) {
+				fds.emplace_back(fd, Clock::now());
+				opened++;
+			}
+			while (!fds.empty() && (fds.size() > 400 || Clock::now() - fds.front().second > std::chrono::milliseconds(700))) {
+				::close(fds.front().first);
+				fds.pop_front();
+			}
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		}
+		for (auto &[fd, t] : fds)
+			::close(fd);
+	});
+	struct Stop {
+		std::atomic<bool> &stop;
+		std::thread &t;
+		~Stop()
+		{
+			stop = true;
+			t.join();
+		}
+	};
+	{
+		Stop guard{stop, flood}; // also when a check throws
+		std::this_thread::sleep_for(std::chrono::milliseconds(800)); // the pool is full of the flood's handshakes
+		for (int round = 0; round < 10; round++)
+			real_client_works(srv, round); // from 127.0.0.1
+	}
+	CHECK(opened > 100);
+	CHECK(srv.server().stats().dropped > 0);
 }
 
 TEST_CASE("net: a frame dripped byte by byte is cut off at the frame deadline", "[net][server]")
