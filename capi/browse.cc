@@ -98,6 +98,7 @@ int plakar_locate(plakar_repository *repo, const char *pattern, const plakar_loc
 		require(cb, "callback is NULL");
 		require(!opts || opts->version == PLAKAR_LOCATE_OPTIONS_VERSION, "unknown plakar_locate_options version");
 		CallScope lk(repo);
+		auto reading = protect_reads(*repo->repo);
 		LocateQuery q;
 		q.pattern = pattern;
 		q.full_path = opts && opts->full_path;
@@ -114,6 +115,7 @@ int plakar_locate(plakar_repository *repo, const char *pattern, const plakar_loc
 		for (auto &h : targets) {
 			plakar_snapshot snap;
 			snap.owner = repo;
+			snap.reading = reading;
 			snap.id = h.id_string();
 			snap.h = std::move(h);
 			locate(*repo->repo, snap.h, q, memo, [&](const std::string &path) {

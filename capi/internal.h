@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "plakar/plakar.h"
+#include "repository/lock.h"
 #include "repository/repository.h"
 #include "snapshot/progress.h"
 #include "snapshot/restore.h"
@@ -23,6 +24,9 @@ struct plakar_repository {
 
 struct plakar_snapshot {
 	plakar_repository *owner = nullptr;
+	// The handle's reader lock while the snapshot may be read (null: the lock could not be
+	// written, reads go unprotected): gc deletes nothing it may read until it is freed.
+	std::shared_ptr<plakar::RepoLock> reading;
 	plakar::SnapshotHeader h;
 	std::string id;
 };

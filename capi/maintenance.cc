@@ -58,6 +58,7 @@ int plakar_check(plakar_check_report **out, plakar_repository *repo, const plaka
 		}
 		CallScope lk(repo);
 		auto report = std::make_unique<plakar_check_report>();
+		auto reading = protect_reads(*repo->repo); // gc deletes nothing check may still read
 		report->r = check(*repo->repo, o);
 		found_problems = int(report->r.problems.size());
 		*out = report.release();
@@ -211,7 +212,8 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 	return guard([&] {
 		require(repo, "repository is NULL");
 		require(!opts || opts->version == PLAKAR_GC_OPTIONS_VERSION, "unknown plakar_gc_options version");
-		require(!report || report->version == PLAKAR_GC_REPORT_VERSION, "unknown plakar_gc_report version");
+		require(!report || report->version == 1 || report->version == PLAKAR_GC_REPORT_VERSION,
+		        "unknown plakar_gc_report version");
 		GcOptions o;
 		if (opts) {
 			require(opts->repack_percent >= -1 && opts->repack_percent <= 100, "repack_percent must be -1 or 0..100");
@@ -240,6 +242,11 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 			report->segments_before = r.segments_before;
 			report->segments_after = r.segments_after;
 			report->stale_locks_removed = r.stale_locks_removed;
+			if (report->version >= 2) {
+				report->pushes_running = r.pushes_running;
+				report->readers_running = r.readers_running;
+				report->temp_files_removed = r.temp_files_removed;
+			}
 		}
 	});
 }

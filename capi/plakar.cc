@@ -300,9 +300,11 @@ int plakar_snapshot_list_new(plakar_snapshot_list **out, plakar_repository *repo
 		require(repo, "repository is NULL");
 		auto list = std::make_unique<plakar_snapshot_list>();
 		CallScope lk(repo);
+		auto reading = protect_reads(*repo->repo); // before any header is read
 		for (auto &h : list_snapshots(*repo->repo, &list->unreadable)) {
 			plakar_snapshot s;
 			s.owner = repo;
+			s.reading = reading;
 			s.id = h.id_string();
 			s.h = std::move(h);
 			list->items.push_back(std::move(s));
@@ -340,6 +342,7 @@ int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo, const c
 		CallScope lk(repo);
 		auto s = std::make_unique<plakar_snapshot>();
 		s->owner = repo;
+		s->reading = protect_reads(*repo->repo); // before the header is read
 		std::string name = resolve_snapshot(*repo->repo, id_or_prefix);
 		s->h = load_snapshot(*repo->repo, name);
 		s->id = s->h.id_string();

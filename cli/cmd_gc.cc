@@ -37,6 +37,8 @@ void print_gc(const plakar_gc_report &r, bool json)
 		o.unum("bytes_repacked", r.bytes_repacked).unum("packs_pending", r.packs_pending);
 		o.unum("packs_resurrected", r.packs_resurrected).unum("segments_before", r.segments_before);
 		o.unum("segments_after", r.segments_after).unum("stale_locks_removed", r.stale_locks_removed);
+		o.unum("pushes_running", r.pushes_running).unum("readers_running", r.readers_running);
+		o.unum("temp_files_removed", r.temp_files_removed);
 		std::printf("%s\n", o.done().c_str());
 		return;
 	}
@@ -51,10 +53,13 @@ void print_gc(const plakar_gc_report &r, bool json)
 		            r.packs_before, r.packs_after, humanize_bytes(r.bytes_before).c_str(),
 		            humanize_bytes(r.bytes_after).c_str(), r.segments_before, r.segments_after);
 	if (r.packs_pending)
-		std::printf("gc: %" PRIu64 " pack(s) wait for running pushes to end; the next gc deletes them\n",
-		            r.packs_pending);
+		std::printf("gc: %" PRIu64 " pack(s) wait for %" PRIu64 " running push(es) and %" PRIu64
+		            " reader(s) to end; the next gc after that deletes them\n",
+		            r.packs_pending, r.pushes_running, r.readers_running);
 	if (r.stale_locks_removed)
 		std::printf("gc: removed %" PRIu64 " stale lock(s)\n", r.stale_locks_removed);
+	if (r.temp_files_removed)
+		std::printf("gc: removed %" PRIu64 " temporary file(s) of interrupted writes\n", r.temp_files_removed);
 }
 
 int run_gc(Session &session, bool dry_run, int repack, bool json)

@@ -577,18 +577,25 @@ typedef struct plakar_gc_report {
 	uint64_t bytes_before, bytes_after; /* pack bytes in the store */
 	uint64_t packs_deleted, bytes_freed;
 	uint64_t packs_repacked, blobs_repacked, bytes_repacked;
-	uint64_t packs_pending;      /* condemned while pushes ran: a later gc deletes them */
+	uint64_t packs_pending;      /* condemned while pushes or readers ran: a later gc deletes them */
 	uint64_t packs_resurrected;  /* condemned earlier, referenced again, kept */
 	uint64_t segments_before, segments_after; /* index segments */
 	uint64_t stale_locks_removed;
+	/* Version 2 on (a version 1 report is filled up to here, and is still accepted): */
+	uint64_t pushes_running;     /* live push locks that kept this run's condemned packs (pending) */
+	uint64_t readers_running;    /* live reader locks (open snapshots, checks) that kept them */
+	uint64_t temp_files_removed; /* files of interrupted writes, older than an hour */
 } plakar_gc_report;
-#define PLAKAR_GC_REPORT_VERSION 1
+#define PLAKAR_GC_REPORT_VERSION 2
 
 /*
  * Collects garbage (docs/format.md, "Locks and garbage collection"): packs no snapshot uses
- * are deleted, packs mostly unused are repacked, the index is rewritten as one segment. It
- * never blocks a push and never deletes what a running push may reference: packs condemned
- * while pushes run are deleted by a later gc, once those pushes have ended. One gc at a time
+ * are deleted, packs mostly unused are repacked, the index is rewritten as one segment. Of a
+ * blob stored several times (concurrent pushes of the same data) one copy counts as live. It
+ * never blocks a push or a reader and never deletes what a running push may reference or a
+ * running reader may read (an open snapshot or snapshot list, a check, a locate: each holds
+ * the handle's reader lock): packs condemned while they run are deleted by a later gc, once
+ * they have ended. One gc at a time
  * (PLAKAR_ELOCKED otherwise). A snapshot that cannot be read stops it before anything is
  * deleted (PLAKAR_ECORRUPT). report may be NULL.
  */

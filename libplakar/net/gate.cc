@@ -2,6 +2,7 @@
 
 #include "crypto/crypto.h"
 #include "net/request_store.h"
+#include "repository/sealed.h"
 
 namespace plakar::net {
 
@@ -86,6 +87,22 @@ const Token &Gate::token_of(uint64_t session) const
 	return *it->second.token;
 }
 
+void Gate::sweep_temporaries()
+{
+	auto now = std::chrono::steady_clock::now();
+	{
+		std::lock_guard lk(mu_);
+		if (swept_ && now - *swept_ < kTempFileAge)
+			return;
+		swept_ = now;
+	}
+	try {
+		store_.remove_stale_temporaries(kTempFileAge);
+	} catch (const Error &) {
+		// The next sweep tries again; a stray file wastes space, nothing else.
+	}
+}
+
 bool Gate::owns_lock(const Token &t, const std::string &name) const
 {
 	std::lock_guard lk(mu_);
@@ -111,7 +128,8 @@ void Gate::check_rights(const Token &t, const Request &q)
 	case Type::Ping: return;
 	case Type::Create: refuse("create"); return;
 	case Type::Put:
-		if (r == Rights::ReadOnly)
+		// A reader's lock (repository/lock.h) is the one thing a read-only token writes.
+		if (r == Rights::ReadOnly && q.kind != Kind::Lock)
 			refuse("put");
 		// Packs, index segments, snapshot headers and its own locks: a key file would let
 		// whoever wrote it add a passphrase of its own to every later open.
@@ -119,7 +137,7 @@ void Gate::check_rights(const Token &t, const Request &q)
 			refuse(std::string("put of key ") + q.name);
 		return; // what exists is checked in put()
 	case Type::Remove:
-		if (r == Rights::ReadOnly || q.kind != Kind::Lock || !owns_lock(t, q.name))
+		if (q.kind != Kind::Lock || !owns_lock(t, q.name))
 			refuse(std::string("remove of ") + kind_name(q.kind) + " " + q.name);
 		return;
 	default: refuse(type_name(q.type)); return;
@@ -128,7 +146,20 @@ void Gate::check_rights(const Token &t, const Request &q)
 
 void Gate::put(const Token &t, const Request &q)
 {
-	if (t.rights == Rights::AppendOnly) {
+	if (t.rights != Rights::ReadWrite && q.kind == Kind::Lock) {
+		// Locks only: a gc plan (the same namespace) names packs for a later gc to delete, and
+		// only a token that may delete writes one. The kind byte is authenticated by the
+		// object's seal, so a plan cannot pass for a lock.
+		if (sealed_kind(q.data) != uint8_t(ObjectKind::Lock))
+			fail(Code::Auth, "token '" + t.name + "' is " + (t.rights == Rights::ReadOnly ? "read-only" : "append-only") +
+			                     ": put of " + q.name + " refused (only locks go in the lock namespace)");
+		std::lock_guard lk(mu_);
+		auto it = locks_of_.find(t.name);
+		if (it != locks_of_.end() && it->second.size() >= kMaxLocksPerToken && !it->second.count(q.name))
+			fail(Code::Auth, "token '" + t.name + "' holds " + std::to_string(kMaxLocksPerToken) +
+			                     " locks already: put of lock " + q.name + " refused");
+	}
+	if (t.rights != Rights::ReadWrite) {
 		bool exists = true;
 		try {
 			store_.size(q.kind, q.name);
@@ -141,13 +172,15 @@ void Gate::put(const Token &t, const Request &q)
 			// Its own lock (refreshed), or the very same bytes again (a retried put).
 			bool own = q.kind == Kind::Lock && owns_lock(t, q.name);
 			if (!own && store_.get(q.kind, q.name) != Bytes(q.data.begin(), q.data.end()))
-				fail(Code::Auth, "token '" + t.name + "' is append-only: " + kind_name(q.kind) + " " + q.name +
-				                     " exists and would be replaced");
+				fail(Code::Auth, "token '" + t.name + "' is " +
+				                     (t.rights == Rights::ReadOnly ? "read-only" : "append-only") + ": " +
+				                     kind_name(q.kind) + " " + q.name + " exists and would be replaced");
 			if (!own)
 				return;
 		}
 	}
 	store_.put(q.kind, q.name, q.data);
+	sweep_temporaries();
 	if (q.kind == Kind::Lock) {
 		std::lock_guard lk(mu_);
 		locks_of_[t.name].insert(q.name);

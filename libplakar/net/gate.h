@@ -12,8 +12,10 @@
 // the connection.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -90,9 +92,14 @@ private:
 	std::map<uint64_t, Session> sessions_;
 	std::set<uint64_t> pending_; // not authenticated yet
 	uint64_t next_ = 1;
-	// Lock objects each token put: a token without full rights may replace or remove only its
-	// own.
+	// Lock objects each token put and has not removed: a token without full rights may
+	// replace or remove only its own, and holds at most kMaxLocksPerToken.
 	std::map<std::string, std::set<std::string>> locks_of_;
+	// Removes what killed writes left in the store (Store::remove_stale_temporaries): at the
+	// first put, then at most once per kTempFileAge.
+	void sweep_temporaries();
+	std::optional<std::chrono::steady_clock::time_point> swept_;
+	static constexpr size_t kMaxLocksPerToken = 256;
 };
 
 } // namespace plakar::net

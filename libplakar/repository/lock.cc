@@ -67,6 +67,23 @@ std::vector<LockInfo> list_locks(Repository &repo)
 	return out;
 }
 
+std::shared_ptr<RepoLock> protect_reads(Repository &repo)
+{
+	auto &slot = repo.reader_slot();
+	std::lock_guard lk(slot.mu);
+	if (auto held = slot.lock.lock())
+		return held;
+	std::shared_ptr<RepoLock> l;
+	try {
+		l = RepoLock::acquire(repo, LockType::Reader);
+	} catch (const Error &) {
+		repo.count_unprotected_read();
+		return nullptr;
+	}
+	slot.lock = l;
+	return l;
+}
+
 RepoLock::RepoLock(Repository &repo, LockType type, std::string name)
     : repo_(repo), type_(type), name_(std::move(name)), created_ns_(now_ns())
 {

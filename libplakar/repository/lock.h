@@ -5,9 +5,11 @@
 // kLockRefresh from a thread of its own; a lock not refreshed for kLockStale, or held by a
 // process of this host that no longer exists, is stale and ignored (and removed by gc).
 //
-// Pushes take shared locks, which never wait and never block anything: they only tell gc which
-// pushes were running when it removed blobs from the index (two-phase deletion). gc takes the
-// exclusive lock: one gc at a time. Nothing ever waits for a lock.
+// Pushes take shared locks and readers (an open snapshot, check, locate) reader locks, which
+// never wait and never block anything: they only tell gc which pushes and readers were running
+// when it removed blobs from the index (two-phase deletion: what they may still read is deleted
+// only after they end). gc takes the exclusive lock: one gc at a time. Nothing ever waits for a
+// lock.
 #pragma once
 
 #include <chrono>
@@ -24,8 +26,9 @@
 namespace plakar {
 
 class Repository;
+class RepoLock;
 
-enum class LockType : uint8_t { Shared = 1, Exclusive = 2 };
+enum class LockType : uint8_t { Shared = 1, Exclusive = 2, Reader = 3 };
 
 constexpr std::chrono::seconds kLockRefresh{60};
 constexpr std::chrono::seconds kLockStale{600};
@@ -49,6 +52,13 @@ LockInfo decode_lock(const std::string &name, ByteView body);
 
 // Every lock in the repository, with its staleness judged now.
 std::vector<LockInfo> list_locks(Repository &repo);
+
+// What a reader holds while it may read blobs: the handle's reader lock, taken on first use and
+// shared by every reader of the handle (released when the last one lets go). nullptr when the
+// lock cannot be written (a read-only store or token, an older server): reading then goes on
+// unprotected (a gc meanwhile may delete what it reads, which then fails with a clear error),
+// and Repository::stats().reads_unprotected counts it.
+std::shared_ptr<RepoLock> protect_reads(Repository &repo);
 
 class RepoLock {
 public:

@@ -30,7 +30,7 @@ LockInfo decode_lock(const std::string &name, ByteView body)
 	LockInfo l;
 	l.name = name;
 	uint8_t t = r.u8();
-	if (t != uint8_t(LockType::Shared) && t != uint8_t(LockType::Exclusive))
+	if (t != uint8_t(LockType::Shared) && t != uint8_t(LockType::Exclusive) && t != uint8_t(LockType::Reader))
 		r.bad();
 	l.type = LockType(t);
 	l.host = r.str();

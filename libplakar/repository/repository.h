@@ -29,6 +29,8 @@
 
 namespace plakar {
 
+class RepoLock;
+
 struct CreateOptions {
 	bool encryption = true;
 	std::optional<std::string> passphrase;
@@ -57,6 +59,7 @@ struct RepoStats {
 	uint64_t index_loads = 0;      // times the whole index was loaded (at most once per handle)
 	uint64_t table_hits = 0;       // blobs located through the cached index table, index not loaded
 	uint64_t tables_written = 0;   // times this handle rewrote the cached index table
+	uint64_t reads_unprotected = 0; // reader locks that could not be written (repository/lock.h)
 };
 
 class Repository {
@@ -181,6 +184,18 @@ public:
 	void begin_write();
 	void remove_snapshot(const std::string &name);
 
+	// The reader lock shared by this handle's readers (protect_reads, repository/lock.h).
+	struct ReaderSlot {
+		std::mutex mu;
+		std::weak_ptr<RepoLock> lock;
+	};
+	ReaderSlot &reader_slot() { return reader_slot_; }
+	void count_unprotected_read()
+	{
+		std::lock_guard lk(mu_);
+		stats_.reads_unprotected++;
+	}
+
 	void put_snapshot(const std::string &name, ByteView body);
 	Bytes get_snapshot(const std::string &name);
 	std::vector<std::string> list_snapshots();
@@ -268,6 +283,7 @@ private:
 	std::unordered_set<Id, IdHash> present_packs_;
 	RepoStats stats_;
 	std::vector<std::string> bad_copies_; // mu_
+	ReaderSlot reader_slot_;
 	std::unique_ptr<PackUploader> uploader_; // last: stops before the store goes
 };
 

@@ -13,6 +13,8 @@
 #include "base/pool.h"
 #include "crypto/crypto.h"
 #include "repository/repository.h"
+#include "snapshot/codec.h"
+#include "snapshot/gc.h"
 
 namespace plakar {
 
@@ -90,6 +92,28 @@ private:
 	{
 		return o_.refcounts ? "referenced by " + std::to_string(n) + " snapshot(s)" : "referenced";
 	}
+	// A referenced blob found only in a pack a gc plan condemned is no damage: a push that was
+	// running when gc condemned the pack reused the blob, and the next gc, seeing the push's
+	// snapshot, keeps the pack and indexes it again (docs/format.md, two-phase deletion).
+	bool awaiting_gc(const Id &pack)
+	{
+		std::lock_guard lk(plans_mu_);
+		if (!plans_read_) {
+			plans_read_ = true;
+			try {
+				for (const auto &p : read_gc_plans(repo_))
+					condemned_.insert(p.packs.begin(), p.packs.end());
+			} catch (const Error &e) {
+				if (e.code() == Code::Canceled)
+					throw;
+				problem(e.code(), "gc plans", e.what());
+			}
+		}
+		return condemned_.count(pack) != 0;
+	}
+	std::mutex plans_mu_;
+	bool plans_read_ = false;
+	std::unordered_set<Id, IdHash> condemned_;
 	bool dir_clean_ = true;
 	bool index_broken_ = false;
 	std::mutex mu_; // rep_ while workers verify packs
@@ -136,7 +160,7 @@ bool Checker::exists(const Id &id, BlobType type, const Where &object)
 		problem(Code::NotFound, object, std::string(type_name(type)) + " " + short_id(id) + " is missing");
 		return false;
 	}
-	if (!first->indexed)
+	if (!first->indexed && !awaiting_gc(first->pack))
 		problem(Code::Corrupt, "blob " + short_id(id),
 		        std::string(type_name(type)) + " in pack " + first->pack.hex() + " has no index entry (referenced by " +
 		            std::string(object) + "; `plakar repair` restores it)");
@@ -453,7 +477,7 @@ void Checker::repository()
 			break;
 		if (!place) {
 			problem(Code::NotFound, "blob " + short_id(id), referenced(n) + ", is missing");
-		} else if (!place->indexed) {
+		} else if (!place->indexed && !awaiting_gc(place->pack)) {
 			problem(Code::Corrupt, "blob " + short_id(id),
 			        "in pack " + place->pack.hex() + " has no index entry (" + referenced(n) +
 			            "; `plakar repair` restores it)");

@@ -29,7 +29,9 @@ int64_t now_ns()
 
 using Plan = GcPlan;
 
-std::vector<Plan> read_plans(Repository &repo)
+} // namespace
+
+std::vector<GcPlan> read_gc_plans(Repository &repo)
 {
 	std::vector<Plan> out;
 	for (const auto &name : repo.store().list(Kind::Lock)) {
@@ -48,6 +50,8 @@ std::vector<Plan> read_plans(Repository &repo)
 	}
 	return out;
 }
+
+namespace {
 
 // The blobs the snapshots reference: directory nodes, chunk lists and chunks. A directory
 // shared by several snapshots is walked once.
@@ -90,8 +94,43 @@ private:
 
 struct PackUse {
 	std::vector<BlobRecord> recs; // as indexed
+	std::vector<char> claimed;    // per rec: this copy is the one that counts as live
 	uint64_t live = 0, live_bytes = 0;
 };
+
+// Which copy of each live blob counts as live. Concurrent pushes of the same data each store
+// it (they cannot see each other's packs until they index them), and the index keeps every
+// copy: counting them all would keep every duplicate pack forever. The packs holding the most
+// live bytes claim their live blobs first; a copy claimed already elsewhere is dead in this
+// pack. Only packs that exist and are not condemned already claim. Fills live/live_bytes.
+void count_live_copies(std::map<Id, PackUse> &indexed, const std::map<Id, uint64_t> &stored,
+                       const std::set<Id> &pending, const LiveSet &live)
+{
+	std::vector<std::pair<uint64_t, Id>> order; // live bytes counting every copy, pack
+	for (auto &[pack, u] : indexed) {
+		if (!stored.count(pack) || pending.count(pack))
+			continue;
+		uint64_t bytes = 0;
+		for (const auto &r : u.recs)
+			if (live.has(r.id))
+				bytes += r.length;
+		order.emplace_back(bytes, pack);
+	}
+	std::sort(order.begin(), order.end(), [](const auto &a, const auto &b) {
+		return a.first != b.first ? a.first > b.first : a.second < b.second;
+	});
+	std::unordered_set<Id, IdHash> claimed;
+	for (const auto &[bytes, pack] : order) {
+		auto &u = indexed[pack];
+		u.claimed.assign(u.recs.size(), 0);
+		for (size_t i = 0; i < u.recs.size(); i++)
+			if (live.has(u.recs[i].id) && claimed.insert(u.recs[i].id).second) {
+				u.claimed[i] = 1;
+				u.live++;
+				u.live_bytes += u.recs[i].length;
+			}
+	}
+}
 
 } // namespace
 
@@ -160,7 +199,7 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 
 	// 1. Everything any snapshot references. A snapshot that cannot be read stops gc: with an
 	//    incomplete live set it would delete what that snapshot needs.
-	std::vector<Plan> plans = read_plans(repo);
+	std::vector<Plan> plans = read_gc_plans(repo);
 	std::vector<std::string> snaps0 = repo.list_snapshots();
 	std::sort(snaps0.begin(), snaps0.end());
 	LiveSet live(repo);
@@ -187,14 +226,7 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	std::vector<std::string> segs0 = repo.reload_index();
 	rep.segments_before = segs0.size();
 	std::map<Id, PackUse> indexed;
-	repo.for_each_indexed([&](const Id &pack, const BlobRecord &rec) {
-		auto &u = indexed[pack];
-		u.recs.push_back(rec);
-		if (live.has(rec.id)) {
-			u.live++;
-			u.live_bytes += rec.length;
-		}
-	});
+	repo.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].recs.push_back(rec); });
 	std::map<Id, uint64_t> stored;
 	for (const auto &name : repo.store().list(Kind::Pack)) {
 		Id id;
@@ -212,6 +244,7 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	std::set<Id> pending; // condemned by earlier runs
 	for (const auto &p : plans)
 		pending.insert(p.packs.begin(), p.packs.end());
+	count_live_copies(indexed, stored, pending, live);
 
 	// 3. Condemn: unreferenced and unindexed packs; repack mostly dead ones.
 	std::set<Id> condemned, repack;
@@ -236,10 +269,11 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		}
 		for (const auto &p : repack) {
 			rep.packs_repacked++;
-			for (const auto &r : indexed[p].recs)
-				if (live.has(r.id)) {
+			const auto &u = indexed[p];
+			for (size_t i = 0; i < u.recs.size(); i++)
+				if (u.claimed[i]) {
 					rep.blobs_repacked++;
-					rep.bytes_repacked += r.length;
+					rep.bytes_repacked += u.recs[i].length;
 				}
 		}
 		rep.live_blobs = live.size();
@@ -251,9 +285,11 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	size_t done = 0;
 	for (const auto &pack : repack) {
 		progress("repacking", done++, repack.size());
-		for (const auto &r : indexed[pack].recs) {
-			if (!live.has(r.id))
-				continue;
+		const auto &u = indexed[pack];
+		for (size_t i = 0; i < u.recs.size(); i++) {
+			if (!u.claimed[i])
+				continue; // dead, or live in the pack that claimed it
+			const auto &r = u.recs[i];
 			repo.copy_blob(r.type, r.id, repo.get_blob(r.id, r.type, true));
 			rep.blobs_repacked++;
 			rep.bytes_repacked += r.length;
@@ -269,8 +305,9 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	repo.rewrite_index([&](const Id &p) { return !condemned.count(p) && !pending.count(p) && !missing.count(p); },
 	                   segs1);
 
-	// 5. The witnesses: pushes running now. A push that ran earlier and has ended committed its
-	//    snapshot, which the walk below sees.
+	// 5. The witnesses: pushes and readers running now. A push that ran earlier and has ended
+	//    committed its snapshot, which the walk below sees; a reader that starts later finds
+	//    only snapshots walked below, or committed by pushes that loaded the rewritten index.
 	std::vector<std::string> witnesses;
 	std::vector<LockInfo> locks = list_locks(repo);
 	std::set<std::string> live_locks;
@@ -278,8 +315,10 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		if (l.name == mine || l.stale)
 			continue;
 		live_locks.insert(l.name);
-		if (l.type == LockType::Shared)
+		if (l.type == LockType::Shared || l.type == LockType::Reader) {
 			witnesses.push_back(l.name);
+			(l.type == LockType::Shared ? rep.pushes_running : rep.readers_running)++;
+		}
 	}
 	std::vector<std::string> snaps1 = repo.list_snapshots();
 	for (const auto &n : snaps1)
@@ -365,6 +404,8 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		repo.store().remove(Kind::Lock, p.name);
 	for (const auto &p : kept_plans)
 		rep.packs_pending += p.packs.size();
+	// What killed writers left in the store's staging area.
+	rep.temp_files_removed = repo.store().remove_stale_temporaries(kTempFileAge);
 	// Stale locks are removed: their holders are gone.
 	for (const auto &l : locks)
 		if (l.name != mine && l.stale) {

@@ -39,14 +39,21 @@ struct GcReport {
 	uint64_t bytes_before = 0, bytes_after = 0; // pack bytes in the store
 	uint64_t packs_deleted = 0, bytes_freed = 0;
 	uint64_t packs_repacked = 0, blobs_repacked = 0, bytes_repacked = 0; // live bytes copied
-	uint64_t packs_pending = 0;    // condemned, to be deleted by a later gc (pushes were running)
+	uint64_t packs_pending = 0;    // condemned, to be deleted by a later gc (pushes or readers were running)
+	uint64_t pushes_running = 0, readers_running = 0; // the live locks that kept this run's packs
 	uint64_t packs_resurrected = 0; // condemned earlier, referenced again, kept
 	uint64_t segments_before = 0, segments_after = 0;
 	uint64_t stale_locks_removed = 0;
+	uint64_t temp_files_removed = 0; // left by killed writers, older than kTempFileAge
 	bool dry_run = false;
 };
 
 GcReport collect_garbage(Repository &repo, const GcOptions &opts);
+
+struct GcPlan;
+// The gc plans in the repository (condemned packs waiting for their witnesses). Throws
+// Code::Corrupt when one does not open.
+std::vector<GcPlan> read_gc_plans(Repository &repo);
 
 // Deletes snapshot headers (ids or unique prefixes, resolved first: an unknown one fails
 // before anything is deleted), several at a time. Returns the ids removed.

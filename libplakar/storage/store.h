@@ -12,6 +12,7 @@
 // A Store may be called from several threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -34,6 +35,9 @@ constexpr uint64_t kMaxConfigSize = 64 << 10;
 // Object names are lowercase hex or a snapshot UUID (hex and '-'), at most 128 characters:
 // every store refuses anything else, so a name can never escape its place.
 bool valid_object_name(const std::string &name);
+// Temporary files of interrupted writes older than this are removed (by gc, and by a server
+// from time to time): no write in progress leaves its file untouched that long.
+constexpr std::chrono::seconds kTempFileAge{3600};
 
 class Store {
 public:
@@ -66,6 +70,15 @@ public:
 	// read-only or append-only token): the repository then leaves its index segments as they
 	// are instead of compacting them.
 	virtual bool append_only() { return false; }
+
+	// Removes what interrupted writes left behind (a killed process's temporary files) that is
+	// older than min_age: a write in progress keeps its file younger than that (docs/storage.md).
+	// Returns how many went. Stores with nothing of the kind return 0.
+	virtual uint64_t remove_stale_temporaries(std::chrono::seconds min_age)
+	{
+		(void)min_age;
+		return 0;
+	}
 
 	// A short description for messages ("/root/.plakar").
 	virtual std::string location() const = 0;

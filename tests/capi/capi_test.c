@@ -342,6 +342,19 @@ int main(int argc, char **argv)
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
 		CHECK(gr.dry_run == 0 && gr.packs_deleted == 0 && gr.segments_after == 1 && gr.live_blobs >= 3);
 		CHECK(plakar_gc(repo, NULL, NULL) == PLAKAR_OK);
+		/* An open snapshot holds the handle's reader lock: gc counts it, and no longer once it is
+		 * freed. A version 1 report is filled up to its own end, nothing after. */
+		plakar_snapshot *open_snap = NULL;
+		CHECK(plakar_snapshot_open(&open_snap, repo, id) == PLAKAR_OK);
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
+		CHECK(gr.readers_running == 1 && gr.pushes_running == 0);
+		plakar_snapshot_free(open_snap);
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
+		CHECK(gr.readers_running == 0);
+		memset(&gr, 0xab, sizeof gr);
+		gr.version = 1;
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
+		CHECK(gr.snapshots == 2 && gr.pushes_running == 0xababababababababull);
 
 		/* Retention: judged, reported, and (dry run) nothing removed; last 2 keeps both. */
 		plakar_keep_options ko = PLAKAR_KEEP_OPTIONS_INIT;

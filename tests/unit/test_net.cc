@@ -26,6 +26,7 @@
 #include "net/protocol.h"
 #include "net/tls.h"
 #include "net/tokens.h"
+#include "repository/sealed.h"
 #include "snapshot/builder.h"
 #include "snapshot/check.h"
 #include "snapshot/restore.h"
@@ -641,6 +642,16 @@ TEST_CASE("net: malformed frames close the connection, the server goes on", "[ne
 	CHECK(srv.server().stats().active <= 2);
 }
 
+namespace {
+// Bytes that pass for a sealed object of this kind as far as the server can tell (the kind
+// byte of the envelope, repository/sealed.h); the server never opens them.
+Bytes sealed_like(ObjectKind kind, const std::string &text)
+{
+	std::string raw = std::string("PLKO\x01") + char(kind) + text;
+	return Bytes(raw.begin(), raw.end());
+}
+} // namespace
+
 TEST_CASE("net: read-only and append-only tokens", "[net]")
 {
 	test::TempDir d;
@@ -655,7 +666,16 @@ TEST_CASE("net: read-only and append-only tokens", "[net]")
 	CHECK(ro->append_only());
 	CHECK_FALSE(rw->append_only());
 	CHECK(code_of([&] { ro->put(Kind::Pack, hexname(2), as_bytes("x")); }) == Code::Auth);
+	CHECK(code_of([&] { ro->put(Kind::Index, hexname(2), as_bytes("x")); }) == Code::Auth);
+	// A reader's own lock: put, refreshed, removed. Not a gc plan, not another's lock.
+	ro->put(Kind::Lock, hexname(40), sealed_like(ObjectKind::Lock, "reading"));
+	ro->put(Kind::Lock, hexname(40), sealed_like(ObjectKind::Lock, "reading, refreshed"));
+	ro->remove(Kind::Lock, hexname(40));
 	CHECK(code_of([&] { ro->put(Kind::Lock, hexname(2), as_bytes("x")); }) == Code::Auth);
+	CHECK(code_of([&] { ro->put(Kind::Lock, hexname(41), sealed_like(ObjectKind::GcPlan, "delete all")); }) ==
+	      Code::Auth);
+	CHECK(code_of([&] { ro->put(Kind::Lock, hexname(50), sealed_like(ObjectKind::Lock, "stolen")); }) == Code::Auth);
+	CHECK(code_of([&] { ro->remove(Kind::Lock, hexname(50)); }) == Code::Auth);
 	CHECK(code_of([&] { ro->remove(Kind::Pack, hexname(1)); }) == Code::Auth);
 	CHECK(code_of([&] { ro->create(as_bytes("C2"), "", {}); }) == Code::Auth);
 	try {
@@ -678,11 +698,27 @@ TEST_CASE("net: read-only and append-only tokens", "[net]")
 	ap->put(Kind::Index, hexname(71), as_bytes("segment"));
 	ap->put(Kind::Snapshot, "11111111-2222-4333-8444-555555555555", as_bytes("header"));
 	// Its own locks: put, refreshed, removed. Not another token's.
-	ap->put(Kind::Lock, hexname(60), as_bytes("mine"));
-	ap->put(Kind::Lock, hexname(60), as_bytes("mine, refreshed"));
-	CHECK(code_of([&] { ap->put(Kind::Lock, hexname(50), as_bytes("stolen")); }) == Code::Auth);
+	ap->put(Kind::Lock, hexname(60), sealed_like(ObjectKind::Lock, "mine"));
+	ap->put(Kind::Lock, hexname(60), sealed_like(ObjectKind::Lock, "mine, refreshed"));
+	CHECK(code_of([&] { ap->put(Kind::Lock, hexname(50), sealed_like(ObjectKind::Lock, "stolen")); }) == Code::Auth);
 	CHECK(code_of([&] { ap->remove(Kind::Lock, hexname(50)); }) == Code::Auth);
 	ap->remove(Kind::Lock, hexname(60));
+	// A gc plan names packs for the next gc to delete: only an rw token writes one.
+	try {
+		ap->put(Kind::Lock, hexname(61), sealed_like(ObjectKind::GcPlan, "condemned: everything"));
+		FAIL("a gc plan from an append-only token was accepted");
+	} catch (const Error &e) {
+		CHECK(e.code() == Code::Auth);
+		CHECK(std::string(e.what()).find("only locks go in the lock namespace") != std::string::npos);
+	}
+	// At most 256 locks per token at once.
+	for (int i = 0; i < 256; i++)
+		ap->put(Kind::Lock, hexname(1000 + i), sealed_like(ObjectKind::Lock, "many"));
+	CHECK(code_of([&] { ap->put(Kind::Lock, hexname(2000), sealed_like(ObjectKind::Lock, "one more")); }) ==
+	      Code::Auth);
+	ap->put(Kind::Lock, hexname(1000), sealed_like(ObjectKind::Lock, "a refresh still goes"));
+	for (int i = 0; i < 256; i++)
+		ap->remove(Kind::Lock, hexname(1000 + i));
 	CHECK(as_string(rw->get(Kind::Pack, hexname(1))) == "one");
 	CHECK(as_string(rw->get(Kind::Pack, hexname(3))) == "three");
 	CHECK(as_string(rw->get(Kind::Lock, hexname(50))) == "theirs");
@@ -1018,9 +1054,12 @@ TEST_CASE("net: the gate decides sessions and rights on its own", "[net][gate]")
 		CHECK(code_of([&] { put(ap, Kind::Pack, "01", "evil"); }) == Code::Auth);
 		CHECK(code_of([&] { remove(ap, Kind::Pack, "01"); }) == Code::Auth);
 		CHECK(code_of([&] { remove(ap, Kind::Lock, "50"); }) == Code::Auth);
-		put(ap, Kind::Lock, "60", "mine");
-		put(ap, Kind::Lock, "60", "mine, refreshed");
+		put(ap, Kind::Lock, "60", "PLKO\x01\x03" "mine"); // the kind byte of a sealed lock
+		put(ap, Kind::Lock, "60", "PLKO\x01\x03" "mine, refreshed");
 		remove(ap, Kind::Lock, "60");
+		CHECK(code_of([&] { put(ap, Kind::Lock, "61", "PLKO\x01\x04" "a gc plan"); }) == Code::Auth);
+		put(ro, Kind::Lock, "62", "PLKO\x01\x03" "reading");
+		remove(ro, Kind::Lock, "62");
 		CHECK(as_string(store->get(Kind::Pack, "01")) == "one");
 		CHECK(as_string(store->get(Kind::Lock, "50")) == "theirs");
 		remove(rw, Kind::Pack, "03");

@@ -75,9 +75,11 @@ class GcReport:
 
     packs_deleted/bytes_freed: packs no snapshot uses, deleted. packs_repacked,
     blobs_repacked, bytes_repacked: packs mostly unused whose live blobs were copied out.
-    packs_pending: condemned while pushes were running; a later gc deletes them.
-    packs_resurrected: condemned earlier but referenced again, kept. Also the counts and
-    sizes before and after, index segments before and after, and stale locks removed.
+    packs_pending: condemned while pushes or readers were running (pushes_running,
+    readers_running: their live locks); a later gc deletes them. packs_resurrected:
+    condemned earlier but referenced again, kept. Also the counts and sizes before and after,
+    index segments before and after, stale locks and temporary files of interrupted writes
+    removed.
     """
 
     dry_run: bool
@@ -97,3 +99,6 @@ class GcReport:
     segments_before: int
     segments_after: int
     stale_locks_removed: int
+    pushes_running: int
+    readers_running: int
+    temp_files_removed: int

@@ -1125,6 +1125,9 @@ py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_pe
 	d["segments_before"] = r.segments_before;
 	d["segments_after"] = r.segments_after;
 	d["stale_locks_removed"] = r.stale_locks_removed;
+	d["pushes_running"] = r.pushes_running;
+	d["readers_running"] = r.readers_running;
+	d["temp_files_removed"] = r.temp_files_removed;
 	return d;
 }
 

@@ -208,6 +208,36 @@ void FsStore::write_atomic(const std::string &dir, const std::string &path, Byte
 	fsync_dir(dir);
 }
 
+uint64_t FsStore::remove_stale_temporaries(std::chrono::seconds min_age)
+{
+	std::string dir = root_ + "/tmp";
+	Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (d.fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		fail_errno(dir, errno);
+	}
+	DIR *it = ::fdopendir(::dup(d.fd));
+	if (!it)
+		fail_errno(dir, errno);
+	std::unique_ptr<DIR, int (*)(DIR *)> close_it(it, ::closedir);
+	time_t now = ::time(nullptr);
+	uint64_t removed = 0;
+	while (struct dirent *e = ::readdir(it)) {
+		std::string name = e->d_name;
+		if (name == "." || name == "..")
+			continue;
+		struct stat st;
+		if (::fstatat(d.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue; // gone meanwhile, or not ours
+		if (now - st.st_mtime < min_age.count())
+			continue;
+		if (::unlinkat(d.fd, name.c_str(), 0) == 0)
+			removed++;
+	}
+	return removed;
+}
+
 void FsStore::create(ByteView config, const std::string &key_name, ByteView key)
 {
 	struct stat st;

@@ -32,6 +32,7 @@ public:
 	uint64_t size(Kind kind, const std::string &name) override;
 	std::vector<std::string> list(Kind kind) override;
 	void remove(Kind kind, const std::string &name) override;
+	uint64_t remove_stale_temporaries(std::chrono::seconds min_age) override;
 	std::string location() const override { return root_; }
 
 private:

@@ -30,6 +30,10 @@ public:
 	uint64_t size(Kind kind, const std::string &name) override;
 	std::vector<std::string> list(Kind kind) override;
 	void remove(Kind kind, const std::string &name) override;
+	uint64_t remove_stale_temporaries(std::chrono::seconds min_age) override
+	{
+		return inner_->remove_stale_temporaries(min_age);
+	}
 	std::string location() const override { return inner_->location(); }
 
 	int puts() const { return puts_; }
