@@ -52,3 +52,27 @@ def test_keep(repo_path, tmp_path):
         assert all(reasons == "last" for _, kept, reasons in decisions if kept)
         assert {s.id for s in repo.snapshots()} == set(ids[2:])
         assert repo.gc().bytes_freed > 0
+
+
+def test_an_open_snapshot_keeps_what_it_reads(repo_path, tmp_path):
+    """A Snapshot once read holds the handle's reader lock: rm and gc (from another handle)
+    leave its packs until it is released, and it reads them all."""
+    src = tmp_path / "src"
+    src.mkdir()
+    data = os.urandom(400_000)
+    (src / "f").write_bytes(data)
+    with plakar.create(repo_path, PASSPHRASE, kdf_log2_n=KDF) as repo:
+        sid = repo.push(src).id
+    with plakar.open(repo_path, PASSPHRASE) as reader, plakar.open(repo_path, PASSPHRASE) as other:
+        snap = reader.snapshot(sid)
+        assert other.rm([sid]) == 1
+        rep = other.gc()
+        assert rep.readers_running == 1 and rep.pushes_running == 0, rep
+        assert rep.packs_deleted == 0 and rep.packs_pending >= 1, rep
+        assert snap.cat(src / "f") == data
+        del snap
+        import gc as pygc
+        pygc.collect()
+        rep = other.gc()
+        assert rep.readers_running == 0 and rep.packs_pending == 0 and rep.packs_deleted >= 1, rep
+        assert rep.temp_files_removed == 0
