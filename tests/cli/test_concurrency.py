@@ -43,6 +43,15 @@ def finish(p):
     return p.returncode, out.decode(), err.decode()
 
 
+def assert_pulled_whole(pull, src, out):
+    """Lets a stopped pull go on: it ends well and restored every file of src into out."""
+    rc, _, err = finish(pull)
+    assert rc == 0, err
+    for f in src.rglob("*"):
+        if f.is_file():
+            assert same_content(f, out / f.relative_to("/"))
+
+
 def gc_report(plakar_repo, command, *args, cache=True):
     """rm or gc with -json: the report. cache=False while another process is stopped: it may
     hold the write lock of the shared cache database, which others wait for."""
@@ -65,11 +74,7 @@ def test_rm_and_gc_during_a_pull_leave_it_whole(repo, tmp_path):
         again = gc_report(repo, "gc", cache=False)
         assert again["packs_deleted"] == 0 and again["packs_pending"] >= 1, again
     finally:
-        rc, _, err = finish(pull)
-    assert rc == 0, err
-    for f in src.rglob("*"):
-        if f.is_file():
-            assert same_content(f, out / f.relative_to("/"))
+        assert_pulled_whole(pull, src, out)
     # The pull has ended: the next gc frees everything.
     size = repo_size(store)
     report = gc_report(repo, "gc")
@@ -99,11 +104,7 @@ def test_a_pull_through_a_server_with_a_read_only_token_is_kept_whole(plakar, tm
             report = gc_report(rw, "rm", snap, cache=False)
             assert report["packs_pending"] >= 1 and report["readers_running"] == 1, report
         finally:
-            rc, _, err = finish(pull)
-        assert rc == 0, err
-        for f in src.rglob("*"):
-            if f.is_file():
-                assert same_content(f, out / f.relative_to("/"))
+            assert_pulled_whole(pull, src, out)
         report = gc_report(rw, "gc")
         assert report["packs_deleted"] >= 1 and report["packs_pending"] == 0, report
         assert locks_of(store) == set()

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -1223,6 +1224,45 @@ int hello_connection(uint16_t port, const char *source)
 	return fd;
 }
 
+// A thread opening connections with open_one() (-1: refused) every `pause`, keeping each
+// until it is older than max_age or more than `keep` are open; stopped and joined when it
+// goes (also when a check throws).
+class Flood {
+public:
+	Flood(std::function<int()> open_one, std::chrono::milliseconds pause, size_t keep,
+	      std::chrono::milliseconds max_age = std::chrono::hours(1))
+	    : thread_([=, this] {
+		      using Clock = std::chrono::steady_clock;
+		      std::deque<std::pair<int, Clock::time_point>> fds;
+		      while (!stop_) {
+			      if (int fd = open_one(); fd >= 0) {
+				      fds.emplace_back(fd, Clock::now());
+				      opened_++;
+			      }
+			      while (!fds.empty() && (fds.size() > keep || Clock::now() - fds.front().second > max_age)) {
+				      ::close(fds.front().first);
+				      fds.pop_front();
+			      }
+			      std::this_thread::sleep_for(pause);
+		      }
+		      for (auto &[fd, t] : fds)
+			      ::close(fd);
+	      })
+	{
+	}
+	~Flood()
+	{
+		stop_ = true;
+		thread_.join();
+	}
+	int opened() const { return opened_; }
+
+private:
+	std::atomic<bool> stop_{false};
+	std::atomic<int> opened_{0};
+	std::thread thread_;
+};
+
 // What a real client does: a put, a list, a get, on a fresh connection each time.
 void real_client_works(const test::ServerThread &srv, int round)
 {
@@ -1258,30 +1298,15 @@ TEST_CASE("net: a flood of connections from one address while a real client work
 	test::ServerThread srv(d / "served");
 	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
 	uint16_t port = srv.server().port();
-	std::atomic<bool> stop{false};
-	std::atomic<int> opened{0};
-	std::thread flood([&] {
+	int opened = 0;
+	{
 		// About 500 new connections a second, each left silent until the server drops it.
-		std::deque<int> fds;
-		while (!stop) {
-			if (int fd = idle_connection(port); fd >= 0) {
-				fds.push_back(fd);
-				opened++;
-			}
-			while (fds.size() > 400) {
-				::close(fds.front());
-				fds.pop_front();
-			}
-			std::this_thread::sleep_for(std::chrono::milliseconds(2));
-		}
-		for (int fd : fds)
-			::close(fd);
-	});
-	std::this_thread::sleep_for(std::chrono::milliseconds(300));
-	for (int round = 0; round < 10; round++)
-		real_client_works(srv, round);
-	stop = true;
-	flood.join();
+		Flood flood([port] { return idle_connection(port); }, std::chrono::milliseconds(2), 400);
+		std::this_thread::sleep_for(std::chrono::milliseconds(300));
+		for (int round = 0; round < 10; round++)
+			real_client_works(srv, round);
+		opened = flood.opened();
+	}
 	CHECK(opened > 100);
 }
 
@@ -1294,39 +1319,14 @@ TEST_CASE("net: an address flooding with answered hellos takes no handshake plac
 	test::ServerThread srv(d / "served");
 	remote(srv, Rights::ReadWrite)->create(as_bytes("C"), "", {});
 	uint16_t port = srv.server().port();
-	std::atomic<bool> stop{false};
-	std::atomic<int> opened{0};
-	std::thread flood([&] {
-		using Clock = std::chrono::steady_clock;
-		std::deque<std::pair<int, Clock::time_point>> fds;
-		while (!stop) {
-			if (int fd = hello_connection(port, "127.0.0.2"); fd >= 0) {
-				fds.emplace_back(fd, Clock::now());
-				opened++;
-			}
-			while (!fds.empty() && (fds.size() > 400 || Clock::now() - fds.front().second > std::chrono::milliseconds(700))) {
-				::close(fds.front().first);
-				fds.pop_front();
-			}
-			std::this_thread::sleep_for(std::chrono::milliseconds(1));
-		}
-		for (auto &[fd, t] : fds)
-			::close(fd);
-	});
-	struct Stop {
-		std::atomic<bool> &stop;
-		std::thread &t;
-		~Stop()
-		{
-			stop = true;
-			t.join();
-		}
-	};
+	int opened = 0;
 	{
-		Stop guard{stop, flood}; // also when a check throws
+		Flood flood([port] { return hello_connection(port, "127.0.0.2"); }, std::chrono::milliseconds(1), 400,
+		            std::chrono::milliseconds(700));
 		std::this_thread::sleep_for(std::chrono::milliseconds(800)); // the pool is full of the flood's handshakes
 		for (int round = 0; round < 10; round++)
 			real_client_works(srv, round); // from 127.0.0.1
+		opened = flood.opened();
 	}
 	CHECK(opened > 100);
 	CHECK(srv.server().stats().dropped > 0);
