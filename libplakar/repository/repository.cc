@@ -295,10 +295,11 @@ bool Repository::has_blob(const Id &id)
 
 bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
 {
+	wait_upload_room(); // back-pressure from a slow store, before the lock is taken
 	{
 		std::lock_guard lk(mu_);
 		ensure_index_locked();
-		apply_uploads_locked(false);
+		apply_uploads_locked();
 		if (stored_locked(id) || !in_flight_.insert(id).second)
 			return false;
 	}
@@ -421,8 +422,8 @@ void Repository::read_segment(const std::string &name,
 void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_pack,
                                const std::vector<std::string> &old_segments)
 {
-	std::lock_guard lk(mu_);
-	apply_uploads_locked(true);
+	std::unique_lock lk(mu_);
+	settle_uploads_locked(lk);
 	if (index_.has_fresh() || data_pack_ || meta_pack_ || !retired_.empty())
 		fail(Code::Error, "replace_index with unsaved blobs");
 	Index next;
@@ -460,6 +461,7 @@ void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
 {
 	Bytes packed;
 	bool compressed = compression::compress(plaintext, cfg_.compression_level, packed);
+	wait_upload_room();
 	std::unique_lock lk(mu_);
 	ensure_index_locked();
 	add_payload_locked(lk, type, id, compressed ? kBlobCompressed : 0, compressed ? ByteView(packed) : plaintext,
@@ -476,8 +478,8 @@ void Repository::index_pack(const Id &pack, const std::vector<BlobRecord> &recor
 
 std::vector<std::string> Repository::reload_index()
 {
-	std::lock_guard lk(mu_);
-	apply_uploads_locked(true);
+	std::unique_lock lk(mu_);
+	settle_uploads_locked(lk);
 	if (index_.has_fresh() || data_pack_ || meta_pack_ || !retired_.empty())
 		fail(Code::Error, "reload_index with unsaved blobs");
 	load_index();
@@ -490,8 +492,8 @@ std::vector<std::string> Repository::reload_index()
 void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
                                const std::vector<std::string> &old_segments)
 {
-	std::lock_guard lk(mu_);
-	apply_uploads_locked(true);
+	std::unique_lock lk(mu_);
+	settle_uploads_locked(lk);
 	if (index_.has_fresh())
 		fail(Code::Error, "rewrite_index with unsaved blobs");
 	// Segment by segment: a blob indexed twice (a repacked copy) keeps a location in a kept
@@ -525,18 +527,35 @@ void Repository::finish_pack_locked(std::unique_ptr<PackWriter> &w)
 	PackUploader::Job job{w->name(), {}, w->records()};
 	job.pack = w->finish();
 	w.reset();
-	if (!uploader_)
+	if (!uploader_) {
 		uploader_ = std::make_unique<PackUploader>(*store_, 1);
-	uploader_->enqueue(std::move(job)); // waits while another pack waits: the store is slower
-	apply_uploads_locked(false);
+		uploader_seen_.store(uploader_.get(), std::memory_order_release);
+	}
+	uploader_->enqueue(std::move(job)); // never waits: writers waited for room before locking
+	apply_uploads_locked();
 }
 
-void Repository::apply_uploads_locked(bool wait)
+void Repository::wait_upload_room()
+{
+	if (PackUploader *u = uploader_seen_.load(std::memory_order_acquire))
+		u->wait_room();
+}
+
+void Repository::settle_uploads_locked(std::unique_lock<std::mutex> &lk)
+{
+	while (uploader_ && uploader_->busy()) {
+		PackUploader *u = uploader_.get();
+		lk.unlock();
+		u->drain();
+		lk.lock();
+	}
+	apply_uploads_locked();
+}
+
+void Repository::apply_uploads_locked()
 {
 	if (!uploader_)
 		return;
-	if (wait)
-		uploader_->drain();
 	auto done = uploader_->take_done();
 	for (auto &job : done.stored) {
 		if (spare_buffers_.empty())
@@ -734,7 +753,14 @@ std::optional<Repository::BlobPlace> Repository::locate_locked(std::unique_lock<
 		for (auto *w : {&data_pack_, &meta_pack_})
 			if (*w && (*w)->name() == p)
 				finish_pack_locked(*w);
-		apply_uploads_locked(true);
+		// Its upload is waited for without the lock: the handle's other readers and writers
+		// go on meanwhile.
+		if (PackUploader *u = uploader_.get()) {
+			lk.unlock();
+			u->wait_for(p);
+			lk.lock();
+		}
+		apply_uploads_locked();
 	}
 	auto loc = index_.find(id);
 	if (!loc && refresh_index_locked()) {
@@ -885,7 +911,7 @@ void Repository::flush()
 	for (auto *w : {&data_pack_, &meta_pack_})
 		if (*w && !(*w)->empty())
 			finish_pack_locked(*w);
-	apply_uploads_locked(true);
+	settle_uploads_locked(lk);
 	if (index_.has_fresh())
 		write_segment_locked();
 	if (!wrote_segments_)

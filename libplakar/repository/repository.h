@@ -5,6 +5,7 @@
 // (see flush()). put_blob() may be called from several threads; everything else serializes.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -241,9 +242,13 @@ private:
 	                        ByteView payload, uint32_t raw_len);
 	void retire_pack_locked(std::unique_ptr<PackWriter> &w);
 	void wait_sealed_locked(std::unique_lock<std::mutex> &lk);
-	// Indexes the packs the uploader stored (after waiting for all when wait); rethrows the
-	// first upload failure.
-	void apply_uploads_locked(bool wait);
+	// Indexes the packs the uploader stored; rethrows the first upload failure.
+	void apply_uploads_locked();
+	// Waits (with lk released: the handle's readers and writers go on) until the uploader has
+	// stored or failed every pack, then applies what it did.
+	void settle_uploads_locked(std::unique_lock<std::mutex> &lk);
+	// Waits while the uploader has a pack waiting already. Without mu_.
+	void wait_upload_room();
 	void write_segment_locked();
 	std::unique_ptr<PackWriter> new_pack_writer(BlobType type);
 
@@ -285,6 +290,7 @@ private:
 	std::vector<std::string> bad_copies_; // mu_
 	ReaderSlot reader_slot_;
 	std::unique_ptr<PackUploader> uploader_; // last: stops before the store goes
+	std::atomic<PackUploader *> uploader_seen_{nullptr}; // uploader_, for waits without mu_
 };
 
 } // namespace plakar

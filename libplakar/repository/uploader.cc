@@ -1,5 +1,6 @@
 #include "repository/uploader.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace plakar {
@@ -30,6 +31,7 @@ void PackUploader::run()
 		Job job = std::move(queue_.front());
 		queue_.pop_front();
 		working_ = true;
+		current_ = job.name;
 		cv_.notify_all(); // room for one more
 		lk.unlock();
 		std::exception_ptr err;
@@ -54,17 +56,32 @@ void PackUploader::run()
 
 void PackUploader::enqueue(Job job)
 {
+	{
+		std::lock_guard lk(mu_);
+		queue_.push_back(std::move(job));
+	}
+	cv_.notify_all();
+}
+
+void PackUploader::wait_room()
+{
 	std::unique_lock lk(mu_);
 	cv_.wait(lk, [&] { return queue_.size() < depth_; });
-	queue_.push_back(std::move(job));
-	lk.unlock();
-	cv_.notify_all();
 }
 
 void PackUploader::drain()
 {
 	std::unique_lock lk(mu_);
 	cv_.wait(lk, [&] { return queue_.empty() && !working_; });
+}
+
+void PackUploader::wait_for(const Id &name)
+{
+	std::unique_lock lk(mu_);
+	cv_.wait(lk, [&] {
+		return !(working_ && current_ == name) &&
+		       std::none_of(queue_.begin(), queue_.end(), [&](const Job &j) { return j.name == name; });
+	});
 }
 
 PackUploader::Done PackUploader::take_done()

@@ -1,6 +1,7 @@
 // Stores finished packs on a thread of its own, so that writing one pack overlaps with
-// filling the next. At most `depth` packs wait; enqueue() blocks past that (back-pressure
-// when the store is the bottleneck). The uploader never calls back into the Repository:
+// filling the next. Writers call wait_room() before they take their repository's lock, so
+// that about `depth` packs wait (back-pressure when the store is the bottleneck) and nobody
+// waits for an upload while holding that lock. The uploader never calls back into the Repository:
 // the Repository collects what was stored with take_done() and indexes it then.
 #pragma once
 
@@ -32,9 +33,15 @@ public:
 	PackUploader(const PackUploader &) = delete;
 	PackUploader &operator=(const PackUploader &) = delete;
 
+	// Queues a pack; never waits (the caller may hold its repository's lock): back-pressure is
+	// wait_room(), called before, without that lock.
 	void enqueue(Job job);
+	// Waits while `depth` packs wait already.
+	void wait_room();
 	// Waits until every queued pack is stored or failed.
 	void drain();
+	// Waits until this pack is no longer queued nor being stored.
+	void wait_for(const Id &name);
 	// The packs stored since the last call (their buffers emptied, capacity kept for reuse), and
 	// the failed ones.
 	struct Done {
@@ -54,6 +61,7 @@ private:
 	std::condition_variable cv_;
 	std::deque<Job> queue_;
 	bool working_ = false, stop_ = false;
+	Id current_; // the pack being stored while working_
 	Done done_;
 	std::thread thread_;
 };

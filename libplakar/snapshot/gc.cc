@@ -6,12 +6,12 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
-#include <thread>
 #include <map>
 #include <set>
 #include <unordered_set>
 
 #include "base/error.h"
+#include "base/pool.h"
 #include "crypto/crypto.h"
 #include "repository/lock.h"
 #include "repository/repository.h"
@@ -148,30 +148,25 @@ std::vector<std::string> remove_snapshots(Repository &repo, const std::vector<st
 size_t remove_concurrently(Repository &repo, const std::vector<std::string> &names)
 {
 	// Each removal is one delete in the store; remote stores answer several requests in
-	// flight faster than one after the other.
-	std::atomic<size_t> next{0}, removed{0};
+	// flight faster than one after the other. As many at once as the CPU budget allows.
+	std::atomic<size_t> removed{0};
 	std::mutex mu;
 	std::exception_ptr first_error;
-	auto worker = [&] {
-		for (;;) {
-			size_t i = next++;
-			if (i >= names.size())
-				return;
-			try {
-				repo.remove_snapshot(names[i]);
-				removed++;
-			} catch (...) {
-				std::lock_guard lk(mu);
-				if (!first_error)
-					first_error = std::current_exception();
-			}
-		}
-	};
-	std::vector<std::thread> threads;
-	for (size_t i = 0; i < std::min<size_t>(names.size(), 8); i++)
-		threads.emplace_back(worker);
-	for (auto &t : threads)
-		t.join();
+	{
+		WorkPool pool(repo.cpu(), names.size() + 1);
+		for (const auto &name : names)
+			pool.submit([&repo, &removed, &mu, &first_error, &name] {
+				try {
+					repo.remove_snapshot(name);
+					removed++;
+				} catch (...) {
+					std::lock_guard lk(mu);
+					if (!first_error)
+						first_error = std::current_exception();
+				}
+			});
+		pool.wait();
+	}
 	if (first_error)
 		std::rethrow_exception(first_error);
 	return removed;

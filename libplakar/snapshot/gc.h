@@ -58,8 +58,8 @@ std::vector<GcPlan> read_gc_plans(Repository &repo);
 // Deletes snapshot headers (ids or unique prefixes, resolved first: an unknown one fails
 // before anything is deleted), several at a time. Returns the ids removed.
 std::vector<std::string> remove_snapshots(Repository &repo, const std::vector<std::string> &ids);
-// Deletes these snapshot headers (store names), up to 8 at once; the first error is rethrown
-// after every removal was tried. Returns how many went.
+// Deletes these snapshot headers (store names), as many at once as the repository's CPU
+// budget; the first error is rethrown after every removal was tried. Returns how many went.
 size_t remove_concurrently(Repository &repo, const std::vector<std::string> &names);
 
 } // namespace plakar

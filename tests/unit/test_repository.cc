@@ -1,11 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/repository.h"
+#include "storage/wrappers/fault_store.h"
 
 using namespace plakar;
 using plakar::test::code_of;
@@ -116,6 +119,61 @@ TEST_CASE("packs are split at the target size", "[repository]")
 	auto packs = test::files_under(d / "repo/packs");
 	CHECK(packs.size() >= 3);
 	CHECK(packs.size() <= 5);
+}
+
+TEST_CASE("readers of a handle go on while its packs upload to a slow store", "[repository]")
+{
+	// Each pack takes 2 s to store. A writer fills four packs and flushes; meanwhile another
+	// thread of the same handle reads a blob stored earlier, again and again: no read waits for
+	// an upload (none is waited for under the repository's lock).
+	test::TempDir d;
+	auto o = cheap();
+	o.pack_size = 256 * 1024;
+	Bytes old = test::random_data(50000, 99);
+	Id old_id;
+	{
+		auto r = Repository::create(d / "repo", o);
+		old_id = r->blob_id(old);
+		r->put_blob(BlobType::Chunk, old_id, old);
+		r->flush();
+	}
+	FaultPlan plan;
+	plan.pack_put_latency = std::chrono::milliseconds(2000);
+	OpenOptions oo;
+	oo.use_cache = false;
+	auto r = Repository::open(std::make_unique<FaultStore>(open_store(d / "repo"), plan),
+	                          std::string("secret"), oo);
+	CHECK(r->get_blob(old_id, BlobType::Chunk) == old);
+	std::atomic<bool> done{false};
+	std::thread writer([&] {
+		for (int i = 0; i < 12; i++) {
+			Bytes b = test::random_data(100000, uint64_t(i));
+			r->put_blob(BlobType::Chunk, r->blob_id(b), b);
+		}
+		r->flush();
+		done = true;
+	});
+	using Clock = std::chrono::steady_clock;
+	auto started = Clock::now();
+	std::chrono::milliseconds slowest{0};
+	int reads = 0;
+	while (!done) {
+		auto t0 = Clock::now();
+		CHECK(r->has_blob(old_id));
+		CHECK(r->get_blob(old_id, BlobType::Chunk) == old);
+		slowest = std::max(slowest, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0));
+		reads++;
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+	writer.join();
+	// The writer's packs took several uploads of 2 s; every read answered well within one.
+	CHECK(Clock::now() - started > std::chrono::seconds(4));
+	CHECK(slowest < std::chrono::milliseconds(1000));
+	CHECK(reads > 50);
+	for (int i = 0; i < 12; i++) {
+		Bytes b = test::random_data(100000, uint64_t(i));
+		CHECK(r->get_blob(r->blob_id(b), BlobType::Chunk) == b);
+	}
 }
 
 TEST_CASE("blobs sealed by several threads at once, read back while their packs are open", "[repository]")

@@ -35,6 +35,8 @@ Bytes FaultStore::open()
 void FaultStore::put(Kind kind, const std::string &name, ByteView data)
 {
 	delay();
+	if (kind == Kind::Pack && plan_.pack_put_latency.count() > 0)
+		std::this_thread::sleep_for(plan_.pack_put_latency);
 	int n = ++puts_;
 	if (plan_.fail_put_at && n == plan_.fail_put_at)
 		fail(Code::Error, std::string(kind_name(kind)) + " " + name + ": injected I/O error");

@@ -16,6 +16,7 @@ struct FaultPlan {
 	int short_read_at = 0;         // the Nth get/get_range returns one byte less than asked; 0: never
 	std::chrono::milliseconds latency{0}; // added before every operation
 	uint64_t fail_range_over = 0;  // a get_range of more bytes than this fails with an I/O error; 0: never
+	std::chrono::milliseconds pack_put_latency{0}; // added before every put of a pack (a slow upload)
 };
 
 class FaultStore : public Store {
