@@ -19,6 +19,7 @@ const char *what(ObjectKind k)
 	case ObjectKind::SnapshotHeader: return "snapshot";
 	case ObjectKind::Lock: return "lock";
 	case ObjectKind::GcPlan: return "gc plan";
+	case ObjectKind::LockWatch: return "lock watch";
 	}
 	return "object";
 }
@@ -65,6 +66,7 @@ size_t max_plaintext(ObjectKind kind)
 	case ObjectKind::SnapshotHeader: return size_t(256) << 20;
 	case ObjectKind::Lock: return size_t(1) << 20;
 	case ObjectKind::GcPlan: return size_t(64) << 20;
+	case ObjectKind::LockWatch: return size_t(16) << 20;
 	}
 	return 0;
 }

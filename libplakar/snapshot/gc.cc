@@ -304,7 +304,8 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	//    committed its snapshot, which the walk below sees; a reader that starts later finds
 	//    only snapshots walked below, or committed by pushes that loaded the rewritten index.
 	std::vector<std::string> witnesses;
-	std::vector<LockInfo> locks = list_locks(repo);
+	LockWatch watch;
+	std::vector<LockInfo> locks = list_locks(repo, &watch);
 	std::set<std::string> live_locks;
 	for (const auto &l : locks) {
 		if (l.name == mine || l.stale)
@@ -399,6 +400,13 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		repo.store().remove(Kind::Lock, p.name);
 	for (const auto &p : kept_plans)
 		rep.packs_pending += p.packs.size();
+	// What this host saw of the locks, for the next gc here to judge them by (observed
+	// refreshes, not another host's clock).
+	LockWatch watching; // the live locks of others: stale ones go below, this gc's own at its end
+	for (const auto &l : locks)
+		if (l.name != mine && !l.stale && watch.seen.count(l.name))
+			watching.seen[l.name] = watch.seen[l.name];
+	save_lock_watch(repo, watching);
 	// What killed writers left in the store's staging area.
 	rep.temp_files_removed = repo.store().remove_stale_temporaries(kTempFileAge);
 	// Stale locks are removed: their holders are gone.

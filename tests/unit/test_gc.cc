@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "base/error.h"
@@ -496,7 +497,7 @@ TEST_CASE("gc: a snapshot removed while gc walks the others is not an error", "[
 	// A snapshot still listed but unreadable stops gc, as before (the test above).
 }
 
-TEST_CASE("gc: a lock dated in the future is stale, not a block forever", "[gc][trust]")
+TEST_CASE("gc: a lock is stale when watched unrefreshed, whatever the clocks of hosts say", "[gc][trust]")
 {
 	Fixture f;
 	test::write_file(f.d / "src/a", test::random_data(100000, 1));
@@ -505,28 +506,76 @@ TEST_CASE("gc: a lock dated in the future is stale, not a block forever", "[gc][
 		auto r = f.open();
 		remove_snapshots(*r, {s1});
 	}
-	// An exclusive lock of another host, refreshed (by its own date) a year from now: what a
-	// writer holding the key could put to stop gc, rm and repair for everyone.
-	auto forged = [&](int64_t ahead_s) {
-		auto now = std::chrono::system_clock::now().time_since_epoch();
-		int64_t t = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() + ahead_s * 1000000000;
-		Writer w;
-		w.u8(1);
-		w.u8(uint8_t(LockType::Exclusive));
-		w.str("elsewhere");
-		w.u32(4242);
-		w.u64(uint64_t(t));
-		w.u64(uint64_t(t));
-		auto r = f.open();
-		r->put_sealed(Kind::Lock, ObjectKind::Lock, std::string(32, ahead_s > 3600 ? 'a' : 'b'), w.buf());
+	auto now_ns = [] {
+		return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+		    .count();
 	};
-	forged(365 * 24 * 3600);
-	forged(60); // a minute ahead: clocks disagree that much, it holds
-	auto locks = [&] {
+	const int64_t minute = int64_t(60) * 1000000000;
+	// Locks of other hosts, dated by their own clocks: one a year ahead (what a writer holding
+	// the key could forge to stop gc), one 20 minutes behind (a push on a host whose clock is
+	// late: alive), and one with this host's name and a pid that does not exist here but of
+	// another boot (a container, a clone: its pid says nothing here).
+	HostIdentity other;
+	other.boot_id.fill(0x5a);
+	other.pid_ns = 1;
+	auto forge = [&](char c, LockType type, const std::string &host, int64_t refreshed) {
+		std::string name(32, c);
 		auto r = f.open();
-		return list_locks(*r);
-	}();
-	REQUIRE(locks.size() == 2);
-	for (const auto &l : locks)
-		CHECK(l.stale == (l.name[0] == 'a'));
+		r->put_sealed(Kind::Lock, ObjectKind::Lock, name,
+		              encode_lock(type, host, 999999, refreshed, refreshed, other));
+		return name;
+	};
+	char buf[256] = {};
+	::gethostname(buf, sizeof buf - 1);
+	std::string ahead = forge('a', LockType::Exclusive, "elsewhere", now_ns() + 365 * 24 * 60 * minute);
+	std::string behind = forge('b', LockType::Shared, "late-clock", now_ns() - 20 * minute);
+	std::string namesake = forge('c', LockType::Shared, buf, now_ns());
+	auto judged = [&] {
+		auto r = f.open();
+		std::map<std::string, bool> out;
+		for (const auto &l : list_locks(*r))
+			out[l.name] = l.stale;
+		return out;
+	};
+	// Seen for the first time: none is stale, whatever its date.
+	auto first = judged();
+	CHECK(first == std::map<std::string, bool>{{ahead, false}, {behind, false}, {namesake, false}});
+	// The exclusive one holds gc back for now; the gc that backs off records what it saw.
+	CHECK(test::code_of([&] { f.gc(); }) == Code::Locked);
+	CHECK(f.count("packs") >= 1);
+	// Pretend that was 11 minutes ago, and that the late host refreshed its lock since.
+	{
+		auto r = f.open();
+		LockWatch w;
+		list_locks(*r, &w);
+		REQUIRE(w.seen.size() == 3);
+		for (auto &[name, seen] : w.seen)
+			seen.since_ns -= 11 * minute;
+		save_lock_watch(*r, w);
+		r->put_sealed(Kind::Lock, ObjectKind::Lock, behind,
+		              encode_lock(LockType::Shared, "late-clock", 999999, 0, now_ns() - 19 * minute, other));
+	}
+	auto later = judged();
+	CHECK(later == std::map<std::string, bool>{{ahead, true}, {behind, false}, {namesake, true}});
+	// gc removes the two stale ones; the live one still keeps what it may reuse.
+	auto rep = f.gc();
+	CHECK(rep.packs_deleted == 0);
+	CHECK(rep.packs_pending >= 1);
+	CHECK(rep.stale_locks_removed == 2);
+	CHECK(rep.pushes_running == 1);
+	CHECK(judged() == std::map<std::string, bool>{{behind, false}});
+	// Its holder gone (no refresh), it goes stale in turn; then nothing is left in locks/.
+	{
+		auto r = f.open();
+		LockWatch w;
+		list_locks(*r, &w);
+		w.seen.at(behind).since_ns -= 11 * minute;
+		save_lock_watch(*r, w);
+	}
+	rep = f.gc();
+	CHECK(rep.stale_locks_removed == 1);
+	CHECK(rep.packs_deleted >= 1);
+	CHECK(rep.packs_pending == 0);
+	CHECK(f.count("locks") == 0);
+	CHECK(f.count("packs") == 0);
 }
