@@ -246,6 +246,7 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 				report->pushes_running = r.pushes_running;
 				report->readers_running = r.readers_running;
 				report->temp_files_removed = r.temp_files_removed;
+				report->packs_merged = r.packs_merged;
 			}
 		}
 	});

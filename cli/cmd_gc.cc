@@ -38,7 +38,7 @@ void print_gc(const plakar_gc_report &r, bool json)
 		o.unum("packs_resurrected", r.packs_resurrected).unum("segments_before", r.segments_before);
 		o.unum("segments_after", r.segments_after).unum("stale_locks_removed", r.stale_locks_removed);
 		o.unum("pushes_running", r.pushes_running).unum("readers_running", r.readers_running);
-		o.unum("temp_files_removed", r.temp_files_removed);
+		o.unum("temp_files_removed", r.temp_files_removed).unum("packs_merged", r.packs_merged);
 		std::printf("%s\n", o.done().c_str());
 		return;
 	}
@@ -58,6 +58,10 @@ void print_gc(const plakar_gc_report &r, bool json)
 		            r.packs_pending, r.pushes_running, r.readers_running);
 	if (r.stale_locks_removed)
 		std::printf("gc: removed %" PRIu64 " stale lock(s)\n", r.stale_locks_removed);
+	if (r.packs_merged)
+		std::printf(r.dry_run ? "gc: would merge %" PRIu64 " small pack(s) into full ones\n"
+		                      : "gc: merged %" PRIu64 " small pack(s) into full ones\n",
+		            r.packs_merged);
 	if (r.temp_files_removed)
 		std::printf("gc: removed %" PRIu64 " temporary file(s) of interrupted writes\n", r.temp_files_removed);
 }

@@ -585,6 +585,7 @@ typedef struct plakar_gc_report {
 	uint64_t pushes_running;     /* live push locks that kept this run's condemned packs (pending) */
 	uint64_t readers_running;    /* live reader locks (open snapshots, checks) that kept them */
 	uint64_t temp_files_removed; /* files of interrupted writes, older than an hour */
+	uint64_t packs_merged;       /* of packs_repacked: small packs merged into full ones */
 } plakar_gc_report;
 #define PLAKAR_GC_REPORT_VERSION 2
 

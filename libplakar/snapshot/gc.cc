@@ -253,6 +253,20 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		         it->second.live < it->second.recs.size())
 			repack.insert(pack);
 	}
+	// Small packs (each push ends with its last, partial packs) are merged once there are
+	// kSmallPacksToMerge of them: their live blobs are copied into full packs. The pack count
+	// stays proportional to the data, not to the number of pushes.
+	if (o.repack_below > 0) {
+		const uint64_t small_below = repo.config().pack_size / 4;
+		std::vector<Id> small;
+		for (const auto &[pack, size] : stored)
+			if (size < small_below && !pending.count(pack) && !condemned.count(pack) && !repack.count(pack))
+				small.push_back(pack);
+		if (small.size() >= kSmallPacksToMerge) {
+			repack.insert(small.begin(), small.end());
+			rep.packs_merged = small.size();
+		}
+	}
 	std::set<Id> missing; // indexed, but not in the store: their entries are dropped
 	for (const auto &[pack, u] : indexed)
 		if (!stored.count(pack))

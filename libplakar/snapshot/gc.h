@@ -24,8 +24,13 @@ namespace plakar {
 
 class Repository;
 
+// Packs under a quarter of the repository's pack size are small; gc merges them once there are
+// this many (docs/format.md).
+constexpr size_t kSmallPacksToMerge = 8;
+
 struct GcOptions {
-	// Packs whose live blobs fill less than this fraction are repacked (0 disables repacking).
+	// Packs whose live blobs fill less than this fraction are repacked (0 disables repacking,
+	// small packs' merging too).
 	double repack_below = 0.5;
 	// Report what would be done, change nothing.
 	bool dry_run = false;
@@ -39,6 +44,7 @@ struct GcReport {
 	uint64_t bytes_before = 0, bytes_after = 0; // pack bytes in the store
 	uint64_t packs_deleted = 0, bytes_freed = 0;
 	uint64_t packs_repacked = 0, blobs_repacked = 0, bytes_repacked = 0; // live bytes copied
+	uint64_t packs_merged = 0; // of the repacked: small packs merged into full ones
 	uint64_t packs_pending = 0;    // condemned, to be deleted by a later gc (pushes or readers were running)
 	uint64_t pushes_running = 0, readers_running = 0; // the live locks that kept this run's packs
 	uint64_t packs_resurrected = 0; // condemned earlier, referenced again, kept

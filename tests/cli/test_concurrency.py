@@ -213,3 +213,23 @@ def test_gc_removes_what_a_killed_push_left_in_tmp(repo, tmp_path):
     repo.ok("check")
     repo.push(src)
     repo.ok("check")
+
+
+def test_many_small_pushes_leave_few_packs_after_gc(repo, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(39):
+        (src / ("f%d" % i)).write_bytes(os.urandom(2000))
+        repo.push(src)
+    store = tmp_path / "repo"
+    packs = lambda: [f for f in (store / "packs").rglob("*") if f.is_file()]  # noqa: E731
+    assert len(packs()) >= 39
+    report = gc_report(repo, "gc")
+    assert report["packs_merged"] >= 39 and report["packs_pending"] == 0, report
+    assert len(packs()) <= 2, report
+    (src / "later").write_bytes(os.urandom(2000))
+    repo.push(src)
+    assert "merged" not in repo.ok("gc").out  # a few small packs stay as they are
+    repo.ok("check")
+    last = repo.snapshot_ids()[-1]
+    assert repo.ok("cat", "%s:%s" % (last, src / "f0")).stdout == (src / "f0").read_bytes()

@@ -338,6 +338,37 @@ TEST_CASE("gc: copies of the same blobs from concurrent pushes are freed by the 
 	CHECK(f.check_ok());
 }
 
+TEST_CASE("gc: small packs of many small pushes are merged, the pack count follows the data", "[gc]")
+{
+	Fixture f; // packs of 256 KiB: small under 64 KiB
+	std::vector<std::string> ids;
+	for (int i = 0; i < 24; i++)
+		ids.push_back(f.add_and_push("f" + std::to_string(i), 3000, uint64_t(100 + i)));
+	size_t before = f.count("packs");
+	REQUIRE(before >= 24); // each push ends with its own partial packs
+	auto rep = f.gc();
+	CHECK(rep.packs_merged >= 24);
+	CHECK(rep.packs_repacked >= rep.packs_merged);
+	CHECK(rep.packs_pending == 0);
+	CHECK(f.count("packs") <= 3); // about 100 KB of data and metadata: a pack or two
+	for (int i = 0; i < 24; i++)
+		CHECK(f.read(ids.back(), f.d / ("src/f" + std::to_string(i))) == test::random_data(3000, uint64_t(100 + i)));
+	CHECK(f.read(ids.front(), f.d / "src/f0") == test::random_data(3000, 100));
+	CHECK(f.check_ok());
+	// Fewer than kSmallPacksToMerge small packs: left alone (no churn at every gc).
+	for (int i = 0; i < 3; i++)
+		f.add_and_push("g" + std::to_string(i), 3000, uint64_t(200 + i));
+	auto again = f.gc();
+	CHECK(again.packs_merged == 0);
+	CHECK(again.packs_repacked == 0);
+	// -repack 0 never repacks, small packs included.
+	for (int i = 0; i < 10; i++)
+		f.add_and_push("h" + std::to_string(i), 3000, uint64_t(300 + i));
+	CHECK(f.gc(0).packs_merged == 0);
+	CHECK(f.gc().packs_merged >= 8);
+	CHECK(f.check_ok());
+}
+
 TEST_CASE("gc: stale locks of dead processes are removed and do not hold gc back", "[gc]")
 {
 	Fixture f;

@@ -79,7 +79,7 @@ class GcReport:
     readers_running: their live locks); a later gc deletes them. packs_resurrected:
     condemned earlier but referenced again, kept. Also the counts and sizes before and after,
     index segments before and after, stale locks and temporary files of interrupted writes
-    removed.
+    removed, small packs merged into full ones (packs_merged, counted in packs_repacked).
     """
 
     dry_run: bool
@@ -102,3 +102,4 @@ class GcReport:
     pushes_running: int
     readers_running: int
     temp_files_removed: int
+    packs_merged: int

@@ -1128,6 +1128,7 @@ py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_pe
 	d["pushes_running"] = r.pushes_running;
 	d["readers_running"] = r.readers_running;
 	d["temp_files_removed"] = r.temp_files_removed;
+	d["packs_merged"] = r.packs_merged;
 	return d;
 }
 
