@@ -348,6 +348,7 @@ int main(int argc, char **argv)
 		CHECK(plakar_snapshot_open(&open_snap, repo, id) == PLAKAR_OK);
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
 		CHECK(gr.readers_running == 1 && gr.pushes_running == 0);
+		CHECK(gr.packs_merged == 0 && gr.temp_files_removed == 0); /* two pushes: fewer than 8 small packs */
 		plakar_snapshot_free(open_snap);
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
 		CHECK(gr.readers_running == 0);
