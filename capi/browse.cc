@@ -144,6 +144,7 @@ int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *
 		out.chunk_max = cfg.chunks.max;
 		out.compression_level = cfg.compression_level;
 		out.pack_size = cfg.pack_size;
+		auto reading = protect_reads(*repo->repo); // the index is loaded: no segment goes meanwhile
 		auto sum = repo->repo->index_summary();
 		out.packs = sum.packs;
 		out.data_blobs = sum.blobs[int(BlobType::Chunk)];

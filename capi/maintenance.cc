@@ -212,7 +212,7 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 	return guard([&] {
 		require(repo, "repository is NULL");
 		require(!opts || opts->version == PLAKAR_GC_OPTIONS_VERSION, "unknown plakar_gc_options version");
-		require(!report || report->version == 1 || report->version == PLAKAR_GC_REPORT_VERSION,
+		require(!report || (report->version >= 1 && report->version <= PLAKAR_GC_REPORT_VERSION),
 		        "unknown plakar_gc_report version");
 		GcOptions o;
 		if (opts) {
@@ -247,6 +247,10 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 				report->readers_running = r.readers_running;
 				report->temp_files_removed = r.temp_files_removed;
 				report->packs_merged = r.packs_merged;
+			}
+			if (report->version >= 3) {
+				report->segments_deleted = r.segments_deleted;
+				report->segments_pending = r.segments_pending;
 			}
 		}
 	});

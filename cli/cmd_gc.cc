@@ -39,6 +39,7 @@ void print_gc(const plakar_gc_report &r, bool json)
 		o.unum("segments_after", r.segments_after).unum("stale_locks_removed", r.stale_locks_removed);
 		o.unum("pushes_running", r.pushes_running).unum("readers_running", r.readers_running);
 		o.unum("temp_files_removed", r.temp_files_removed).unum("packs_merged", r.packs_merged);
+		o.unum("segments_deleted", r.segments_deleted).unum("segments_pending", r.segments_pending);
 		std::printf("%s\n", o.done().c_str());
 		return;
 	}
@@ -56,6 +57,9 @@ void print_gc(const plakar_gc_report &r, bool json)
 		std::printf("gc: %" PRIu64 " pack(s) wait for %" PRIu64 " running push(es) and %" PRIu64
 		            " reader(s) to end; the next gc after that deletes them\n",
 		            r.packs_pending, r.pushes_running, r.readers_running);
+	if (r.segments_pending)
+		std::printf("gc: %" PRIu64 " superseded index segment(s) wait for the same; the next gc after that deletes them\n",
+		            r.segments_pending);
 	if (r.stale_locks_removed)
 		std::printf("gc: removed %" PRIu64 " stale lock(s)\n", r.stale_locks_removed);
 	if (r.packs_merged)

@@ -586,12 +586,16 @@ typedef struct plakar_gc_report {
 	uint64_t readers_running;    /* live reader locks (open snapshots, checks) that kept them */
 	uint64_t temp_files_removed; /* files of interrupted writes, older than an hour */
 	uint64_t packs_merged;       /* of packs_repacked: small packs merged into full ones */
+	/* Version 3 on (versions 1 and 2 are filled up to their last field, and still accepted): */
+	uint64_t segments_deleted;   /* index segments superseded by a merged one, deleted */
+	uint64_t segments_pending;   /* superseded while pushes or readers ran: a later gc deletes them */
 } plakar_gc_report;
-#define PLAKAR_GC_REPORT_VERSION 2
+#define PLAKAR_GC_REPORT_VERSION 3
 
 /*
  * Collects garbage (docs/format.md, "Locks and garbage collection"): packs no snapshot uses
- * are deleted, packs mostly unused are repacked, the index is rewritten as one segment. Of a
+ * are deleted, packs mostly unused are repacked, the index segments naming deleted packs are
+ * rewritten and small segments merged (superseded segments are deleted like packs). Of a
  * blob stored several times (concurrent pushes of the same data) one copy counts as live. It
  * never blocks a push or a reader and never deletes what a running push may reference or a
  * running reader may read (an open snapshot or snapshot list, a check, a locate: each holds

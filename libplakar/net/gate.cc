@@ -159,6 +159,12 @@ void Gate::put(const Token &t, const Request &q)
 			fail(Code::Auth, "token '" + t.name + "' holds " + std::to_string(kMaxLocksPerToken) +
 			                     " locks already: put of lock " + q.name + " refused");
 	}
+	// A merged index segment supersedes others (loaders skip them, gc deletes them): as good
+	// as removing them, so only a token that may remove writes one. Sealed kinds are
+	// authenticated, so a merged segment cannot pass for a plain one.
+	if (t.rights != Rights::ReadWrite && q.kind == Kind::Index && sealed_kind(q.data) != uint8_t(ObjectKind::IndexSegment))
+		fail(Code::Auth, "token '" + t.name + "' is " + (t.rights == Rights::ReadOnly ? "read-only" : "append-only") +
+		                     ": put of index segment " + q.name + " refused (a merged segment supersedes others)");
 	if (t.rights != Rights::ReadWrite) {
 		bool exists = true;
 		try {

@@ -7,7 +7,8 @@
 namespace plakar {
 
 namespace {
-constexpr uint8_t kSegmentVersion = 1;
+constexpr uint8_t kSegmentVersion = 1, kMergedVersion = 2;
+constexpr size_t kMaxSupersedes = 1 << 20;
 constexpr size_t kEntrySize = 32 + 4 + 4 + 4 + 4 + 1 + 1;
 } // namespace
 
@@ -82,9 +83,10 @@ void Index::merge_sorted(std::deque<Entry> more)
 	}
 }
 
-// Segment body: version u8, npacks varint, pack ids, nentries varint, entries
-// (id[32] pack:u32 offset:u32 length:u32 raw_len:u32 type:u8 flags:u8), sorted by id.
-template <class C> Bytes Index::encode(const C &entries) const
+// Segment body: version u8 (1; 2 when merged: then nsupersedes varint, names as str),
+// npacks varint, pack ids, nentries varint, entries (id[32] pack:u32 offset:u32 length:u32
+// raw_len:u32 type:u8 flags:u8), sorted by id.
+template <class C> Bytes Index::encode(const C &entries, const std::vector<std::string> &supersedes) const
 {
 	std::vector<uint32_t> remap(packs_.size(), UINT32_MAX);
 	std::vector<Id> used;
@@ -94,7 +96,14 @@ template <class C> Bytes Index::encode(const C &entries) const
 			used.push_back(packs_[e.loc.pack]);
 		}
 	Writer w;
-	w.u8(kSegmentVersion);
+	if (supersedes.empty()) {
+		w.u8(kSegmentVersion);
+	} else {
+		w.u8(kMergedVersion);
+		w.varint(supersedes.size());
+		for (const auto &s : supersedes)
+			w.str(s);
+	}
 	w.varint(used.size());
 	for (const auto &p : used)
 		w.raw(p.view());
@@ -111,7 +120,7 @@ template <class C> Bytes Index::encode(const C &entries) const
 	return w.take();
 }
 
-Bytes Index::encode_fresh() const
+Bytes Index::encode_fresh(const std::vector<std::string> &supersedes) const
 {
 	std::vector<Entry> v;
 	v.reserve(fresh_.size() + fresh_in_sorted_);
@@ -122,20 +131,20 @@ Bytes Index::encode_fresh() const
 	for (const auto &[id, loc] : fresh_)
 		v.push_back({id, loc});
 	std::sort(v.begin(), v.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
-	return encode(v);
+	return encode(v, supersedes);
 }
 
-Bytes Index::encode_all() const
+Bytes Index::encode_all(const std::vector<std::string> &supersedes) const
 {
 	if (fresh_.empty())
-		return encode(sorted_); // no copy of the whole index
+		return encode(sorted_, supersedes); // no copy of the whole index
 	std::vector<Entry> v(sorted_.begin(), sorted_.end());
 	for (const auto &[id, loc] : fresh_)
 		if (!std::binary_search(sorted_.begin(), sorted_.end(), Entry{id, loc},
 		                        [](const Entry &a, const Entry &b) { return a.id < b.id; }))
 			v.push_back({id, loc});
 	std::sort(v.begin(), v.end(), [](const Entry &a, const Entry &b) { return a.id < b.id; });
-	return encode(v);
+	return encode(v, supersedes);
 }
 
 Index::Summary Index::summary() const
@@ -167,23 +176,59 @@ void Index::commit_fresh()
 	fresh_in_sorted_ = 0;
 }
 
-void Index::load_segment(ByteView body)
+namespace {
+// Reads the version and the supersedes list; leaves r at the pack list.
+SegmentHead read_prefix(Reader &r)
+{
+	SegmentHead h;
+	uint8_t v = r.u8();
+	if (v != kSegmentVersion && v != kMergedVersion)
+		fail(Code::Version, "index segment version is not supported");
+	if (v == kMergedVersion) {
+		size_t ns = r.count(1);
+		if (ns == 0 || ns > kMaxSupersedes)
+			r.bad(); // a merged segment supersedes something
+		h.supersedes.reserve(ns);
+		for (size_t i = 0; i < ns; i++) {
+			h.supersedes.push_back(r.str());
+			if (h.supersedes.back().empty())
+				r.bad();
+		}
+	}
+	return h;
+}
+} // namespace
+
+SegmentHead Index::read_head(ByteView body)
 {
 	Reader r(body, "index segment");
-	if (r.u8() != kSegmentVersion)
-		fail(Code::Version, "index segment version is not supported");
+	SegmentHead h = read_prefix(r);
 	size_t np = r.count(32);
-	std::vector<uint32_t> local(np);
+	r.raw(np * 32);
+	h.entries = r.count(kEntrySize);
+	r.raw(h.entries * kEntrySize);
+	r.expect_done();
+	return h;
+}
+
+SegmentHead Index::load_segment(ByteView body, size_t *run)
+{
+	Reader r(body, "index segment");
+	SegmentHead h = read_prefix(r);
+	size_t np = r.count(32);
+	std::vector<Id> names(np);
 	for (size_t i = 0; i < np; i++)
-		local[i] = pack_number(Id::from(r.raw(32)));
+		names[i] = Id::from(r.raw(32));
 	size_t n = r.count(kEntrySize);
+	std::deque<Entry> mine;
+	// Pack numbers are given at finish_load(): a refused or unloaded body adds nothing.
 	for (size_t i = 0; i < n; i++) {
 		Entry e;
 		e.id = Id::from(r.raw(32));
 		uint32_t p = r.u32();
 		if (p >= np)
 			r.bad();
-		e.loc.pack = local[p];
+		e.loc.pack = p;
 		e.loc.offset = r.u32();
 		e.loc.length = r.u32();
 		e.loc.raw_len = r.u32();
@@ -192,18 +237,41 @@ void Index::load_segment(ByteView body)
 			r.bad();
 		e.loc.type = BlobType(t);
 		e.loc.flags = r.u8();
-		loading_.push_back(e);
+		mine.push_back(e);
 	}
 	r.expect_done();
+	h.entries = n;
+	if (run)
+		*run = loading_.size();
+	loading_.push_back(Run{std::move(names), std::move(mine)});
+	return h;
+}
+
+void Index::unload(size_t run)
+{
+	if (run < loading_.size())
+		loading_[run] = {};
 }
 
 void Index::finish_load()
 {
-	if (loading_.empty())
+	std::deque<Entry> all;
+	for (auto &run : loading_) {
+		std::vector<uint32_t> local(run.packs.size());
+		for (size_t i = 0; i < run.packs.size(); i++)
+			local[i] = pack_number(run.packs[i]);
+		while (!run.entries.empty()) { // block by block: a run's memory goes as the next one grows
+			Entry e = run.entries.front();
+			e.loc.pack = local[e.loc.pack];
+			all.push_back(e);
+			run.entries.pop_front();
+		}
+	}
+	loading_ = {};
+	if (all.empty())
 		return;
 	// Stable: when concurrent pushes stored one blob twice, the first copy loaded wins.
-	merge_sorted(std::move(loading_));
-	loading_ = {};
+	merge_sorted(std::move(all));
 	// The same entry loaded twice (a segment and its compaction) is kept once; two locations of
 	// one blob (stored again by a push that found its pack gone, or concurrently by two pushes)
 	// are both kept, the first loaded first: find() returns it, find_all() every one.

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -28,6 +29,13 @@ struct BlobLoc {
 	BlobType type;
 	uint8_t flags;
 	uint8_t fresh = 0; // in memory only: added in this session, not yet in a saved segment
+};
+
+// What a segment body says before its entries: the segments it supersedes (a merged segment,
+// body version 2; none in version 1) and how many entries it holds.
+struct SegmentHead {
+	std::vector<std::string> supersedes;
+	uint64_t entries = 0;
 };
 
 class Index {
@@ -73,21 +81,27 @@ public:
 			f(e.id, e.loc);
 	}
 
-	// Segment bodies (the plaintext inside a sealed index segment).
-	Bytes encode_fresh() const;
-	Bytes encode_all() const;
+	// Segment bodies (the plaintext inside a sealed index segment). With supersedes (not
+	// empty), a version 2 body naming the segments the entries replace.
+	Bytes encode_fresh(const std::vector<std::string> &supersedes = {}) const;
+	Bytes encode_all(const std::vector<std::string> &supersedes = {}) const;
 	// Merges the fresh blobs into the sorted set (after they were saved).
 	void commit_fresh();
-	// Loading: add segments, then finish_load() once.
-	void load_segment(ByteView body);
+	// Loading: add segments, then finish_load() once. A segment loaded since the last
+	// finish_load() can be taken back (unload: one found superseded by another). A body that is
+	// refused (Code::Corrupt, Code::Version) adds nothing.
+	SegmentHead load_segment(ByteView body, size_t *run = nullptr);
+	void unload(size_t run);
 	void finish_load();
+	// The head alone (the entries are not decoded); throws like load_segment.
+	static SegmentHead read_head(ByteView body);
 
 private:
 	struct Entry {
 		Id id;
 		BlobLoc loc;
 	};
-	template <class C> Bytes encode(const C &entries) const;
+	template <class C> Bytes encode(const C &entries, const std::vector<std::string> &supersedes) const;
 	// Merges entries into sorted_ (entries already there stay first among equal ids).
 	void merge_sorted(std::deque<Entry> more);
 	// Moves the hash table's entries into sorted_, marked fresh.
@@ -99,7 +113,13 @@ private:
 	// A deque, not a vector: it grows without copying (no transient second copy of the index)
 	// and still has random access for the binary search.
 	std::deque<Entry> sorted_;
-	std::deque<Entry> loading_;
+	// Per segment loaded since finish_load(): its packs and entries (numbered into its packs):
+	// the index's pack table learns the packs of the segments kept only.
+	struct Run {
+		std::vector<Id> packs;
+		std::deque<Entry> entries;
+	};
+	std::vector<Run> loading_;
 	std::unordered_map<Id, BlobLoc, IdHash> fresh_;
 };
 

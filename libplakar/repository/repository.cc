@@ -18,7 +18,6 @@ namespace plakar {
 namespace {
 // Blobs located through the index table before the index is loaded instead.
 constexpr uint64_t kTableLookupsMax = 4096;
-constexpr size_t kMaxSegments = 8;
 constexpr size_t kSegmentEntries = 262144; // about 13 MB encoded
 // A pack is also closed at this many blobs: what a writer tracks per blob of its open and
 // uploading packs stays bounded when blobs are tiny (a tree of small files).
@@ -184,81 +183,187 @@ std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store
 	return repo;
 }
 
+namespace {
+// A superseded segment's place in the cache: a marker naming the segment that supersedes it, so
+// that later loads skip it without reading it while that one is listed. Real bodies start with
+// their version (1 or 2), never 0.
+Bytes tombstone(const std::string &superseder)
+{
+	Bytes b(1 + superseder.size(), 0);
+	std::copy(superseder.begin(), superseder.end(), b.begin() + 1);
+	return b;
+}
+std::optional<std::string> tombstone_of(ByteView body)
+{
+	if (body.empty() || body[0] != 0)
+		return std::nullopt;
+	return std::string(body.begin() + 1, body.end());
+}
+} // namespace
+
 void Repository::load_index()
 {
-	// A concurrent compaction may delete a segment between list and get: start over then,
-	// after a short random pause (many writers may be compacting at once).
-	for (int attempt = 0;; attempt++) {
-		if (attempt > 0) {
-			uint8_t r = 0;
-			crypto::random_bytes(&r, 1);
-			std::this_thread::sleep_for(std::chrono::milliseconds(5 * std::min(attempt, 20) + r % 20));
-		}
-		Index fresh;
-		std::vector<std::string> names = store_->list(Kind::Index);
+	// Never retried: a segment is deleted only by gc, once it is superseded and every process
+	// that may have listed it before its successor existed has ended (docs/format.md).
+	std::vector<std::string> names = store_->list(Kind::Index);
+	std::unordered_set<std::string> listed(names.begin(), names.end());
+	Index fresh;
+	Staged st = stage_segments_locked(fresh, names, listed, {});
+	fresh.finish_load();
+	index_ = std::move(fresh);
+	stats_.index_loads++;
+	if (cache_) {
+		// Segments gone from the store (deleted by gc) leave the cache too.
+		for (const auto &k : cache_->keys(CacheTable::Segment))
+			if (!listed.count(k))
+				cache_->remove(CacheTable::Segment, k);
+		cache_->flush();
+	}
+	segments_ = std::move(st.live);
+	seg_state_ = std::move(st.state);
+	superseded_ = std::set<std::string>(st.superseded.begin(), st.superseded.end());
+}
+
+Repository::Staged Repository::stage_segments_locked(Index &into, const std::vector<std::string> &names,
+                                                     const std::unordered_set<std::string> &listed,
+                                                     const std::unordered_set<std::string> &named)
+{
+	Staged out;
+	std::unordered_map<std::string, std::string> named_by; // superseded -> a segment naming it
+	std::vector<std::pair<std::string, size_t>> runs;
+	std::vector<std::pair<std::string, std::exception_ptr>> failed;
+	std::unordered_set<std::string> marked; // skipped on their cache marker
+	for (const auto &n : names) {
+		if (cache_)
+			if (auto hit = cache_->get(CacheTable::Segment, n))
+				if (auto by = tombstone_of(*hit); by && listed.count(*by)) {
+					named_by.emplace(n, *by);
+					marked.insert(n);
+					continue;
+				}
+		size_t run = 0;
+		SegmentHead head;
 		try {
-			for (const auto &n : names)
-				fresh.load_segment(fetch_segment(n));
+			head = into.load_segment(fetch_segment(n), &run);
 		} catch (const Error &e) {
-			if (e.is_not_found() && attempt < 50)
-				continue;
+			if (!e.is_not_found() && e.code() != Code::Corrupt && e.code() != Code::Version)
+				throw;
+			failed.emplace_back(n, std::current_exception());
+			continue;
+		}
+		for (const auto &s : head.supersedes)
+			named_by.emplace(s, n);
+		runs.emplace_back(n, run);
+		out.state[n] = SegmentState{head.entries, std::move(head.supersedes)};
+	}
+	auto superseded = [&](const std::string &n) { return named_by.count(n) || named.count(n); };
+	for (const auto &[n, run] : runs) {
+		if (!superseded(n)) {
+			out.live.push_back(n);
+			continue;
+		}
+		into.unload(run);
+		out.state.erase(n);
+		out.superseded.push_back(n);
+		auto by = named_by.find(n);
+		if (cache_ && by != named_by.end())
+			cache_->put(CacheTable::Segment, n, tombstone(by->second));
+	}
+	for (const auto &n : marked)
+		out.superseded.push_back(n);
+	for (const auto &[n, err] : failed) {
+		if (superseded(n))
+			continue; // deleted by gc, or damaged: another segment holds its entries
+		try {
+			std::rethrow_exception(err);
+		} catch (const Error &e) {
+			if (e.is_not_found())
+				fail(Code::Corrupt, "index segment " + n +
+				                        " was deleted while the index was being read, and no other segment replaces it");
 			throw;
 		}
-		fresh.finish_load();
-		index_ = std::move(fresh);
-		stats_.index_loads++;
-		if (cache_) {
-			// Segments gone from the store (compacted away) leave the cache too.
-			std::unordered_set<std::string> live(names.begin(), names.end());
-			for (const auto &k : cache_->keys(CacheTable::Segment))
-				if (!live.count(k))
-					cache_->remove(CacheTable::Segment, k);
-			cache_->flush();
-		}
-		segments_ = std::move(names);
-		return;
 	}
+	return out;
 }
 
 // The decoded body of an index segment: from the cache, else from the store (then cached).
 Bytes Repository::fetch_segment(const std::string &name)
 {
+	bool marked = false;
 	if (cache_)
-		if (auto hit = cache_->get(CacheTable::Segment, name))
-			return std::move(*hit);
-	Bytes body = open_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, store_->get(Kind::Index, name));
+		if (auto hit = cache_->get(CacheTable::Segment, name)) {
+			if (!tombstone_of(*hit))
+				return std::move(*hit);
+			marked = true; // superseded: read from the store, the marker stays
+		}
+	Bytes raw = store_->get(Kind::Index, name);
+	// A merged segment is sealed as such, and its body says so: the kind is authenticated, so
+	// a plain segment (which any writer may add) never supersedes anything.
+	bool merged = sealed_kind(raw) == uint8_t(ObjectKind::IndexMerge);
+	Bytes body = open_object(keys_, cfg_.encrypted, merged ? ObjectKind::IndexMerge : ObjectKind::IndexSegment, name,
+	                         raw);
+	if (Index::read_head(body).supersedes.empty() == merged)
+		fail(Code::Corrupt, "index segment " + name + ": malformed (" +
+		                        (merged ? "a merged segment supersedes nothing" : "a plain segment supersedes others") +
+		                        ")");
 	stats_.segments_fetched++;
-	if (cache_)
+	if (cache_ && !marked)
 		cache_->put(CacheTable::Segment, name, body);
 	return body;
 }
 
 // Loads the index segments that appeared since the index was loaded (other processes'
-// pushes). Returns true when there were any. Segments that disappeared were compacted into a
-// new one, which is loaded like any other: entries seen twice are harmless.
-bool Repository::refresh_index_locked()
+// pushes, merges, gc). Returns true when there were any.
+bool Repository::refresh_index_locked(bool *replaced)
 {
+	if (replaced)
+		*replaced = false;
 	std::vector<std::string> names = store_->list(Kind::Index);
-	std::unordered_set<std::string> known(segments_.begin(), segments_.end());
-	bool any = false;
-	for (const auto &n : names) {
-		if (known.count(n))
-			continue;
-		Bytes body;
-		try {
-			body = fetch_segment(n);
-		} catch (const Error &e) {
-			if (e.is_not_found())
-				continue; // compacted away meanwhile: its successor is in the list too
-			throw;
+	std::unordered_set<std::string> listed(names.begin(), names.end());
+	std::vector<std::string> fresh;
+	for (const auto &n : names)
+		if (!seg_state_.count(n) && !superseded_.count(n))
+			fresh.push_back(n);
+	if (fresh.empty())
+		return false;
+	std::unordered_set<std::string> named;
+	for (const auto &[n, st] : seg_state_)
+		named.insert(st.supersedes.begin(), st.supersedes.end());
+	Staged st = stage_segments_locked(index_, fresh, listed, named);
+	index_.finish_load();
+	// A live segment superseded by a new one: its entries stay in memory (harmless for a
+	// merge, which holds them all; a gc's rewrite drops some: a writer reloads, begin_write).
+	std::unordered_set<std::string> gone;
+	for (const auto &[n, s] : st.state)
+		for (const auto &o : s.supersedes)
+			if (seg_state_.count(o))
+				gone.insert(o);
+	if (!gone.empty()) {
+		if (replaced)
+			*replaced = true;
+		std::erase_if(segments_, [&](const std::string &n) { return gone.count(n) != 0; });
+		for (const auto &n : gone) {
+			seg_state_.erase(n);
+			superseded_.insert(n);
 		}
-		index_.load_segment(body);
-		segments_.push_back(n);
-		any = true;
 	}
-	if (any)
-		index_.finish_load();
-	return any;
+	for (auto &n : st.live) {
+		seg_state_[n] = std::move(st.state[n]);
+		segments_.push_back(std::move(n));
+	}
+	superseded_.insert(st.superseded.begin(), st.superseded.end());
+	return !st.live.empty();
+}
+
+std::vector<std::pair<std::string, uint64_t>> Repository::live_segments() const
+{
+	std::lock_guard lk(mu_);
+	std::vector<std::pair<std::string, uint64_t>> out;
+	for (const auto &n : segments_) {
+		auto it = seg_state_.find(n);
+		out.emplace_back(n, it == seg_state_.end() ? 0 : it->second.entries);
+	}
+	return out;
 }
 
 Id Repository::blob_id(ByteView plaintext) const
@@ -433,28 +538,50 @@ void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_p
 	replace_segments_locked(next, old_segments);
 }
 
-// Writes next's fresh entries as one segment, then removes old_segments (a crash in between
-// leaves duplicates, never a gap), and reloads what the store holds now: the new segment and
-// any other process wrote meanwhile.
+// Writes next's fresh entries as one segment superseding old_segments (they stay until gc
+// deletes them: a crash leaves both, never a gap), and reloads what the store holds now: the
+// new segment and any other process wrote meanwhile.
 void Repository::replace_segments_locked(const Index &next, const std::vector<std::string> &old_segments)
 {
-	std::string name = hex_encode(crypto::random_bytes(32));
-	Bytes body = next.encode_fresh();
-	store_->put(Kind::Index, name,
-	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
-	if (cache_)
-		cache_->put(CacheTable::Segment, name, body);
-	for (const auto &o : old_segments) {
-		store_->remove(Kind::Index, o);
-		if (cache_)
-			cache_->remove(CacheTable::Segment, o);
-	}
+	std::vector<std::string> sup = old_segments;
+	for (const auto &o : old_segments)
+		if (auto it = seg_state_.find(o); it != seg_state_.end())
+			for (const auto &t : it->second.supersedes)
+				if (superseded_.count(t))
+					sup.push_back(t); // still listed: named again, in case o goes first
+	write_merged_locked(next.encode_fresh(sup), next.fresh_count(), sup);
 	load_index();
 	unindexed_.clear();
 	scanned_packs_.clear();
 	sync_table_locked();
 	if (cache_)
 		cache_->flush();
+}
+
+std::string Repository::write_merged_locked(Bytes body, uint64_t entries, std::vector<std::string> supersedes)
+{
+	std::sort(supersedes.begin(), supersedes.end());
+	supersedes.erase(std::unique(supersedes.begin(), supersedes.end()), supersedes.end());
+	std::string name = hex_encode(crypto::random_bytes(32));
+	bool merged = !supersedes.empty();
+	store_->put(Kind::Index, name,
+	            seal_object(keys_, cfg_.encrypted, merged ? ObjectKind::IndexMerge : ObjectKind::IndexSegment, name,
+	                        body, cfg_.compression_level));
+	stats_.segments_merged += merged;
+	if (cache_) {
+		cache_->put(CacheTable::Segment, name, body);
+		for (const auto &o : supersedes)
+			cache_->put(CacheTable::Segment, o, tombstone(name));
+	}
+	std::unordered_set<std::string> gone(supersedes.begin(), supersedes.end());
+	std::erase_if(segments_, [&](const std::string &n) { return gone.count(n) != 0; });
+	for (const auto &o : supersedes) {
+		seg_state_.erase(o);
+		superseded_.insert(o);
+	}
+	segments_.push_back(name);
+	seg_state_[name] = SegmentState{entries, std::move(supersedes)};
+	return name;
 }
 
 void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
@@ -496,20 +623,39 @@ void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
 	settle_uploads_locked(lk);
 	if (index_.has_fresh())
 		fail(Code::Error, "rewrite_index with unsaved blobs");
-	// Segment by segment: a blob indexed twice (a repacked copy) keeps a location in a kept
-	// pack, whichever segment names it first.
+	// Only the segments naming a pack that goes are rewritten (the cost follows what gc
+	// frees, not the size of the index). Segment by segment: a blob indexed twice (a
+	// repacked copy) keeps a location in a kept pack, whichever segment names it first.
 	Index next;
+	std::vector<std::string> affected;
 	for (const auto &seg : old_segments) {
 		Index one;
 		one.load_segment(fetch_segment(seg));
 		one.finish_load();
+		bool drops = false;
+		one.for_each_saved([&](const Id &, const BlobLoc &loc) { drops = drops || !keep(one.pack_name(loc.pack)); });
+		if (!drops)
+			continue;
+		affected.push_back(seg);
 		one.for_each_saved([&](const Id &id, const BlobLoc &loc) {
 			const Id &pack = one.pack_name(loc.pack);
 			if (keep(pack))
 				next.add(pack, one.record(id, loc));
 		});
 	}
-	replace_segments_locked(next, old_segments);
+	if (affected.empty())
+		return;
+	replace_segments_locked(next, affected);
+}
+
+void Repository::compact_index()
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	maybe_compact();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
 }
 
 // Seals the pack and hands it to the uploader. Its blobs stay in open_blobs_ (a writer reuses
@@ -932,31 +1078,59 @@ void Repository::write_segment_locked()
 	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
 	if (cache_)
 		cache_->put(CacheTable::Segment, name, body);
+	seg_state_[name] = SegmentState{index_.fresh_count(), {}};
 	index_.commit_fresh();
 	segments_.push_back(name);
 	wrote_segments_ = true;
 }
 
-// Keeps the number of index segments bounded: when there are more than kMaxSegments, one
-// segment with every entry replaces the ones this process knows of. The new segment is written
-// before any old one is removed, so a crash leaves duplicates, never a gap; segments written
-// meanwhile by other processes are not touched.
+namespace {
+int tier_of(uint64_t entries)
+{
+	int t = 0;
+	for (uint64_t top = kTierBase; entries >= top && t < 30; top *= kSegmentsPerTier)
+		t++;
+	return t;
+}
+} // namespace
+
+// Keeps the number of live index segments bounded at a cost that follows what is new: once a
+// tier holds kSegmentsPerTier segments, they and the smaller ones are merged into one segment
+// superseding them (which may fill the next tier: merged again then). A blob's entry is
+// rewritten once per tier it climbs, about log8(blobs / 8192) times in all. Superseded
+// segments stay until gc deletes them; segments written meanwhile by other processes are
+// merged by whoever finds their tier full next.
 void Repository::maybe_compact()
 {
-	if (segments_.size() <= kMaxSegments || store_->append_only())
-		return;
-	std::string name = hex_encode(crypto::random_bytes(32));
-	Bytes body = index_.encode_all();
-	store_->put(Kind::Index, name,
-	            seal_object(keys_, cfg_.encrypted, ObjectKind::IndexSegment, name, body, cfg_.compression_level));
-	if (cache_)
-		cache_->put(CacheTable::Segment, name, body);
-	for (const auto &old : segments_) {
-		store_->remove(Kind::Index, old);
-		if (cache_)
-			cache_->remove(CacheTable::Segment, old);
+	if (store_->append_only())
+		return; // a merged segment is refused from a token that may not delete
+	for (;;) {
+		std::map<int, std::vector<std::string>> tiers;
+		for (const auto &n : segments_)
+			tiers[tier_of(seg_state_[n].entries)].push_back(n);
+		int full = -1;
+		for (const auto &[t, v] : tiers)
+			if (v.size() >= kSegmentsPerTier) {
+				full = t;
+				break;
+			}
+		if (full < 0)
+			return;
+		std::vector<std::string> chosen, sup;
+		for (const auto &[t, v] : tiers)
+			if (t <= full)
+				chosen.insert(chosen.end(), v.begin(), v.end());
+		Index merged;
+		for (const auto &c : chosen) {
+			merged.load_segment(fetch_segment(c));
+			sup.push_back(c);
+			for (const auto &o : seg_state_[c].supersedes)
+				if (superseded_.count(o))
+					sup.push_back(o); // still listed: named again, in case c goes first
+		}
+		merged.finish_load();
+		write_merged_locked(merged.encode_all(sup), merged.size(), sup);
 	}
-	segments_ = {name};
 }
 
 RepoStats Repository::stats() const
@@ -993,16 +1167,14 @@ void Repository::begin_write()
 	if (!index_loaded_) {
 		ensure_index_locked();
 	} else {
-		std::vector<std::string> names = store_->list(Kind::Index);
-		std::unordered_set<std::string> now(names.begin(), names.end());
-		bool removed =
-		    std::any_of(segments_.begin(), segments_.end(), [&](const std::string &s) { return !now.count(s); });
-		if (removed && !index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
+		// A segment superseded since by a gc's rewrite lost entries of packs condemned: the
+		// index is loaded afresh then, so that no blob of theirs is reused.
+		bool replaced = false;
+		refresh_index_locked(&replaced);
+		if (replaced && !index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
 			load_index();
 			unindexed_.clear();
 			scanned_packs_.clear();
-		} else {
-			refresh_index_locked();
 		}
 	}
 	// Packs no segment names (a push killed between its packs and its segment): their blobs

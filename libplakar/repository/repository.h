@@ -32,6 +32,12 @@ namespace plakar {
 
 class RepoLock;
 
+// Index segments are merged in tiers (docs/format.md, "Index segments"): a segment of fewer
+// than kTierBase entries is in tier 0, each next tier holds kSegmentsPerTier times more; once
+// a tier holds kSegmentsPerTier segments, they and every smaller one become one.
+constexpr uint64_t kTierBase = 8192;
+constexpr size_t kSegmentsPerTier = 8;
+
 struct CreateOptions {
 	bool encryption = true;
 	std::optional<std::string> passphrase;
@@ -56,6 +62,7 @@ struct RepoStats {
 	uint64_t blobs_written = 0;
 	uint64_t bytes_written = 0; // sealed bytes appended to packs
 	uint64_t segments_fetched = 0; // index segments read from the store (not from the cache)
+	uint64_t segments_merged = 0;  // merged index segments written (tiers, gc, repair)
 	uint64_t meta_fetched = 0;     // metadata blobs read from the store (not from the cache)
 	uint64_t index_loads = 0;      // times the whole index was loaded (at most once per handle)
 	uint64_t table_hits = 0;       // blobs located through the cached index table, index not loaded
@@ -130,12 +137,15 @@ public:
 	// authenticated, no blob read. Throws Code::NotFound, Code::Corrupt.
 	std::vector<BlobRecord> pack_toc(const Id &pack, uint64_t pack_size);
 	// Garbage collection support (snapshot/gc.cc). reload_index() loads the index afresh from
-	// the store and returns the names of the segments it read. rewrite_index() replaces those
-	// segments by one holding the loaded entries whose pack keep() accepts (written first, then
-	// the old ones removed: a crash leaves duplicates, never a gap); segments other processes
-	// wrote meanwhile are left alone. copy_blob() stores a blob again, in a new pack, even
-	// though the index has it (repacking); index_pack() indexes blobs found in a pack's table
-	// of contents. Both take effect at the next flush().
+	// the store and returns the names of the live segments it loaded (superseded ones are
+	// left out: superseded_segments() names those the store still lists). rewrite_index()
+	// replaces the given live segments that name a pack keep() refuses by one merged segment
+	// superseding them, holding their entries whose pack keep() accepts (the old ones stay
+	// until gc deletes them: docs/format.md, "Index segments"); segments other processes wrote
+	// meanwhile are left alone. compact_index() merges small segments (tiers) until each tier
+	// is within bounds. copy_blob() stores a blob again, in a new pack, even though the index
+	// has it (repacking); index_pack() indexes blobs found in a pack's table of contents. Both
+	// take effect at the next flush().
 	std::vector<std::string> reload_index();
 	// Whether the loaded index names this blob (no refresh, no scan of unindexed packs).
 	bool is_indexed(const Id &id)
@@ -145,9 +155,17 @@ public:
 		return index_.contains(id);
 	}
 	void rewrite_index(const std::function<bool(const Id &pack)> &keep, const std::vector<std::string> &old_segments);
+	void compact_index();
+	std::vector<std::string> superseded_segments() const
+	{
+		std::lock_guard lk(mu_);
+		return {superseded_.begin(), superseded_.end()};
+	}
+	// Live index segments (loaded or written by this handle) and their entry counts.
+	std::vector<std::pair<std::string, uint64_t>> live_segments() const;
 	// Calls fn for every entry of one index segment. Throws Code::Corrupt when it is damaged.
 	void read_segment(const std::string &name, const std::function<void(const Id &pack, const BlobRecord &rec)> &fn);
-	// Replaces old_segments by one segment holding exactly these entries (repair).
+	// One segment holding exactly these entries, superseding old_segments (repair).
 	void replace_index(const std::map<Id, std::vector<BlobRecord>> &by_pack, const std::vector<std::string> &old_segments);
 	void copy_blob(BlobType type, const Id &id, ByteView plaintext);
 	void index_pack(const Id &pack, const std::vector<BlobRecord> &records);
@@ -232,9 +250,32 @@ private:
 	void scan_unindexed_locked();
 	bool stored_locked(const Id &id);
 	std::vector<BlobRecord> toc_of(const PackKey &key, const Id &pack, uint64_t pack_size);
+	// Writes next as one segment superseding old_segments, then loads the index afresh.
 	void replace_segments_locked(const Index &next, const std::vector<std::string> &old_segments);
-	bool refresh_index_locked();
+	// Loads the segments written since the index was loaded. Returns true when there were
+	// any; *replaced tells whether one of them supersedes a segment loaded before (its entries
+	// stay in memory: a writer reloads then, begin_write).
+	bool refresh_index_locked(bool *replaced = nullptr);
+	// The decoded body of a segment (cache, else store); throws Code::NotFound, Code::Corrupt.
 	Bytes fetch_segment(const std::string &name);
+	struct SegmentState {
+		uint64_t entries = 0;
+		std::vector<std::string> supersedes;
+	};
+	struct Staged {
+		std::vector<std::string> live, superseded;
+		std::unordered_map<std::string, SegmentState> state; // of the live ones
+	};
+	// Loads the named segments into `into` (finish_load() is the caller's), leaving out those a
+	// loaded one (or one in `named`) supersedes. A segment the store no longer has, or that
+	// does not open, is an error only when it is not superseded.
+	Staged stage_segments_locked(Index &into, const std::vector<std::string> &names,
+	                             const std::unordered_set<std::string> &listed,
+	                             const std::unordered_set<std::string> &named);
+	// Seals and stores a segment of index's entries superseding `supersedes` (a merged one when
+	// not empty); returns its name. The handle's live and superseded sets follow.
+	std::string write_merged_locked(Bytes body, uint64_t entries, std::vector<std::string> supersedes);
+	// Merges segments in tiers while a tier holds kSegmentsPerTier or more (flush, gc).
 	void maybe_compact();
 	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
 	// Appends a blob's payload to the open pack of its type, sealing it with lk released.
@@ -276,7 +317,10 @@ private:
 	std::vector<std::unique_ptr<PackWriter>> retired_;
 	std::unordered_set<PackWriter *> broken_packs_;
 	std::condition_variable sealed_cv_;
-	std::vector<std::string> segments_; // index segments known (loaded or written by us)
+	std::vector<std::string> segments_; // live index segments (loaded or written by us)
+	std::unordered_map<std::string, SegmentState> seg_state_; // of segments_
+	// Segments the store listed at the last load that a live one supersedes (gc deletes them).
+	std::set<std::string> superseded_;
 	bool wrote_segments_ = false;       // since the last flush
 	std::vector<Bytes> spare_buffers_;  // of stored packs, for the next ones
 	std::map<Id, std::shared_ptr<PackKey>> key_cache_;

@@ -20,6 +20,7 @@ const char *what(ObjectKind k)
 	case ObjectKind::Lock: return "lock";
 	case ObjectKind::GcPlan: return "gc plan";
 	case ObjectKind::LockWatch: return "lock watch";
+	case ObjectKind::IndexMerge: return "index segment";
 	}
 	return "object";
 }
@@ -62,7 +63,8 @@ Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const st
 size_t max_plaintext(ObjectKind kind)
 {
 	switch (kind) {
-	case ObjectKind::IndexSegment: return size_t(1) << 30;
+	case ObjectKind::IndexSegment:
+	case ObjectKind::IndexMerge: return size_t(1) << 30;
 	case ObjectKind::SnapshotHeader: return size_t(256) << 20;
 	case ObjectKind::Lock: return size_t(1) << 20;
 	case ObjectKind::GcPlan: return size_t(64) << 20;

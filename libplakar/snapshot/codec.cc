@@ -9,7 +9,7 @@ namespace plakar {
 namespace {
 constexpr uint8_t kNodeVersion = 1;
 constexpr uint8_t kHeaderVersion = 1;
-constexpr uint8_t kPlanVersion = 1;
+constexpr uint8_t kPlanVersion = 2;
 constexpr uint8_t kLeaf = 0, kInner = 1;
 constexpr uint8_t kNoContent = 0, kInline = 1, kList = 2, kTree = 3;
 
@@ -247,13 +247,17 @@ Bytes encode_gc_plan(const GcPlan &p)
 	w.varint(p.packs.size());
 	for (const auto &id : p.packs)
 		w.raw(id.view());
+	w.varint(p.segments.size());
+	for (const auto &s : p.segments)
+		w.str(s);
 	return w.take();
 }
 
 GcPlan decode_gc_plan(const std::string &name, ByteView body)
 {
 	Reader r(body, "gc plan");
-	if (r.u8() != kPlanVersion)
+	uint8_t version = r.u8();
+	if (version != 1 && version != kPlanVersion)
 		fail(Code::Version, "gc plan " + name + ": unknown version");
 	GcPlan p;
 	p.name = name;
@@ -264,6 +268,11 @@ GcPlan decode_gc_plan(const std::string &name, ByteView body)
 	size_t np = r.count(32);
 	for (size_t i = 0; i < np; i++)
 		p.packs.push_back(Id::from(r.raw(32)));
+	if (version >= 2) {
+		size_t ns = r.count(1);
+		for (size_t i = 0; i < ns; i++)
+			p.segments.push_back(r.str());
+	}
 	r.expect_done();
 	return p;
 }

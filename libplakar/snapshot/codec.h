@@ -30,13 +30,15 @@ TreeNode decode_tree_node(ByteView body, const Id &id);
 Bytes encode_chunk_list(const std::vector<ChunkRef> &chunks);
 std::vector<ChunkRef> decode_chunk_list(ByteView body);
 
-// gc's record of condemned packs: removed from the index, deleted once every push that was
-// running then (the witnesses) has ended.
+// gc's record of condemned packs and superseded index segments: out of the index, deleted
+// once every push and reader that was running then (the witnesses) has ended. Version 1 plans
+// (packs only) are read too.
 struct GcPlan {
 	std::string name;
 	int64_t time_ns = 0;
 	std::vector<std::string> witnesses;
 	std::vector<Id> packs;
+	std::vector<std::string> segments;
 };
 Bytes encode_gc_plan(const GcPlan &p);
 GcPlan decode_gc_plan(const std::string &name, ByteView body);

@@ -218,8 +218,8 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	rep.snapshots = snaps0.size() - gone;
 
 	// 2. The index afresh, and the packs in the store.
-	std::vector<std::string> segs0 = repo.reload_index();
-	rep.segments_before = segs0.size();
+	repo.reload_index();
+	rep.segments_before = repo.store().list(Kind::Index).size();
 	std::map<Id, PackUse> indexed;
 	repo.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].recs.push_back(rec); });
 	std::map<Id, uint64_t> stored;
@@ -310,9 +310,23 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 
 	// 4. The index without the condemned packs: from now on no push that loads it can reuse
 	//    their blobs. Segments written by pushes meanwhile are kept as they are.
+	//    Only the segments naming such a pack are rewritten; then small segments are merged
+	//    (the tiers a push keeps, also for the pushes of append-only clients, which merge
+	//    nothing). What this supersedes is deleted like a pack: once no process that may have
+	//    listed it before its successor existed is left.
 	std::vector<std::string> segs1 = repo.reload_index();
 	repo.rewrite_index([&](const Id &p) { return !condemned.count(p) && !pending.count(p) && !missing.count(p); },
 	                   segs1);
+	repo.compact_index();
+	std::set<std::string> superseded;
+	{
+		std::set<std::string> planned;
+		for (const auto &p : plans)
+			planned.insert(p.segments.begin(), p.segments.end());
+		for (const auto &n : repo.superseded_segments())
+			if (!planned.count(n))
+				superseded.insert(n);
+	}
 
 	// 5. The witnesses: pushes and readers running now. A push that ran earlier and has ended
 	//    committed its snapshot, which the walk below sees; a reader that starts later finds
@@ -346,19 +360,24 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	// 6. What may go now: this run's condemned packs when no push is running, and the packs of
 	//    earlier plans whose witnesses have all ended.
 	std::set<Id> candidates;
+	std::set<std::string> segment_candidates;
 	std::vector<Plan> settled, kept_plans;
 	for (const auto &p : plans) {
 		bool waiting = std::any_of(p.witnesses.begin(), p.witnesses.end(),
 		                           [&](const std::string &w) { return live_locks.count(w) != 0; });
 		(waiting ? kept_plans : settled).push_back(p);
-		if (!waiting)
+		if (!waiting) {
 			candidates.insert(p.packs.begin(), p.packs.end());
+			segment_candidates.insert(p.segments.begin(), p.segments.end());
+		}
 	}
-	if (witnesses.empty())
+	if (witnesses.empty()) {
 		candidates.insert(condemned.begin(), condemned.end());
+		segment_candidates.insert(superseded.begin(), superseded.end());
+	}
 	// A candidate some snapshot references after all, or that a segment written since names,
 	// is kept (and indexed again when it is not).
-	std::vector<std::string> segs2 = repo.reload_index();
+	repo.reload_index();
 	std::set<Id> named;
 	repo.for_each_indexed([&](const Id &pack, const BlobRecord &) { named.insert(pack); });
 	std::set<Id> keep;
@@ -391,7 +410,17 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 	rep.packs_resurrected = keep.size();
 	repo.flush();
 
-	// 7. Sweep, or record what waits.
+	// 7. Sweep, or record what waits. A segment goes only while a live one supersedes it (as
+	//    loaded just now): a plan never makes gc delete a segment the index still needs.
+	{
+		auto now = repo.superseded_segments();
+		std::set<std::string> still(now.begin(), now.end());
+		for (const auto &n : segment_candidates)
+			if (still.count(n)) {
+				repo.store().remove(Kind::Index, n);
+				rep.segments_deleted++;
+			}
+	}
 	for (const auto &pack : candidates) {
 		if (keep.count(pack))
 			continue;
@@ -401,19 +430,23 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 		if (s != stored.end())
 			rep.bytes_freed += s->second;
 	}
-	if (!witnesses.empty() && !condemned.empty()) {
+	if (!witnesses.empty() && (!condemned.empty() || !superseded.empty())) {
 		Plan p;
 		p.name = hex_encode(crypto::random_bytes(16));
 		p.time_ns = now_ns();
 		p.witnesses = witnesses;
 		p.packs.assign(condemned.begin(), condemned.end());
+		p.segments.assign(superseded.begin(), superseded.end());
+		rep.segments_pending += p.segments.size();
 		repo.put_sealed(Kind::Lock, ObjectKind::GcPlan, p.name, encode_gc_plan(p));
 		rep.packs_pending += p.packs.size();
 	}
 	for (const auto &p : settled)
 		repo.store().remove(Kind::Lock, p.name);
-	for (const auto &p : kept_plans)
+	for (const auto &p : kept_plans) {
 		rep.packs_pending += p.packs.size();
+		rep.segments_pending += p.segments.size();
+	}
 	// What this host saw of the locks, for the next gc here to judge them by (observed
 	// refreshes, not another host's clock).
 	LockWatch watching; // the live locks of others: stale ones go below, this gc's own at its end
@@ -430,7 +463,7 @@ GcReport collect_garbage(Repository &repo, const GcOptions &o)
 			rep.stale_locks_removed++;
 		}
 
-	rep.segments_after = segs2.size();
+	rep.segments_after = repo.store().list(Kind::Index).size();
 	for (const auto &name : repo.store().list(Kind::Pack)) {
 		rep.packs_after++;
 		try {

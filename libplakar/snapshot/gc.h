@@ -48,7 +48,9 @@ struct GcReport {
 	uint64_t packs_pending = 0;    // condemned, to be deleted by a later gc (pushes or readers were running)
 	uint64_t pushes_running = 0, readers_running = 0; // the live locks that kept this run's packs
 	uint64_t packs_resurrected = 0; // condemned earlier, referenced again, kept
-	uint64_t segments_before = 0, segments_after = 0;
+	uint64_t segments_before = 0, segments_after = 0; // index segments in the store
+	uint64_t segments_deleted = 0; // superseded by a merged segment, deleted
+	uint64_t segments_pending = 0; // superseded, to be deleted by a later gc (readers or pushes were running)
 	uint64_t stale_locks_removed = 0;
 	uint64_t temp_files_removed = 0; // left by killed writers, older than kTempFileAge
 	bool dry_run = false;

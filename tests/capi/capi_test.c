@@ -340,7 +340,9 @@ int main(int argc, char **argv)
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_EINVALID);
 		go.repack_percent = -1;
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
-		CHECK(gr.dry_run == 0 && gr.packs_deleted == 0 && gr.segments_after == 1 && gr.live_blobs >= 3);
+		/* Nothing freed: no segment rewritten (two pushes, two segments, none superseded). */
+		CHECK(gr.dry_run == 0 && gr.packs_deleted == 0 && gr.segments_after == 2 && gr.live_blobs >= 3);
+		CHECK(gr.segments_before == 2 && gr.segments_deleted == 0 && gr.segments_pending == 0);
 		CHECK(plakar_gc(repo, NULL, NULL) == PLAKAR_OK);
 		/* An open snapshot holds the handle's reader lock: gc counts it, and no longer once it is
 		 * freed. A version 1 report is filled up to its own end, nothing after. */
@@ -356,6 +358,10 @@ int main(int argc, char **argv)
 		gr.version = 1;
 		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
 		CHECK(gr.snapshots == 2 && gr.pushes_running == 0xababababababababull);
+		memset(&gr, 0xab, sizeof gr);
+		gr.version = 2;
+		CHECK(plakar_gc(repo, &go, &gr) == PLAKAR_OK);
+		CHECK(gr.packs_merged == 0 && gr.segments_deleted == 0xababababababababull);
 
 		/* Retention: judged, reported, and (dry run) nothing removed; last 2 keeps both. */
 		plakar_keep_options ko = PLAKAR_KEEP_OPTIONS_INIT;

@@ -11,7 +11,9 @@ std::vector<Bytes> fuzz_seeds()
 	p.time_ns = 5;
 	p.witnesses = {"lock-a", "lock-b"};
 	p.packs = {Id::from(Bytes(32, 1)), Id::from(Bytes(32, 2))};
-	return {encode_gc_plan(p), encode_gc_plan(GcPlan{})};
+	GcPlan q = p;
+	q.segments = {std::string(64, 'a'), std::string(64, 'b')};
+	return {encode_gc_plan(p), encode_gc_plan(GcPlan{}), encode_gc_plan(q)};
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -309,6 +309,47 @@ TEST_CASE("gc: what a reader may still read waits for it, even from a removed sn
 	CHECK(f.count("locks") == 0);
 }
 
+TEST_CASE("gc: superseded index segments wait for readers and pushes, like packs", "[gc]")
+{
+	Fixture f;
+	std::vector<std::string> snaps;
+	for (int i = 0; i < 9; i++)
+		snaps.push_back(f.add_and_push("f" + std::to_string(i), 3000, uint64_t(i)));
+	size_t superseded = 0;
+	{
+		auto r = f.open();
+		r->reload_index();
+		superseded = r->superseded_segments().size();
+	}
+	REQUIRE(superseded >= 8); // the ninth push's segment filled tier 0: a merge superseded eight
+	size_t files = f.count("index");
+	// A reader that may have listed them before their successor existed.
+	auto reader = f.open();
+	auto reading = protect_reads(*reader);
+	REQUIRE(reading);
+	auto rep = f.gc(0);
+	CHECK(rep.segments_deleted == 0);
+	CHECK(rep.segments_pending >= superseded);
+	CHECK(rep.readers_running == 1);
+	CHECK(f.count("index") >= files);
+	for (int i = 0; i < 9; i++)
+		CHECK(f.read(snaps.back(), f.d / ("src/f" + std::to_string(i))) == test::random_data(3000, uint64_t(i)));
+	reading.reset();
+	reader.reset();
+	auto after = f.gc(0);
+	CHECK(after.segments_deleted >= superseded);
+	CHECK(after.segments_pending == 0);
+	{
+		auto r = f.open();
+		r->reload_index();
+		CHECK(r->superseded_segments().empty());
+		CHECK(f.count("index") == r->live_segments().size());
+	}
+	CHECK(f.check_ok());
+	for (int i = 0; i < 9; i++)
+		CHECK(f.read(snaps[size_t(i)], f.d / ("src/f" + std::to_string(i))) == test::random_data(3000, uint64_t(i)));
+}
+
 TEST_CASE("gc: copies of the same blobs from concurrent pushes are freed by the first gc", "[gc]")
 {
 	Fixture f;

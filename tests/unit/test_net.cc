@@ -696,7 +696,16 @@ TEST_CASE("net: read-only and append-only tokens", "[net]")
 	CHECK(code_of([&] { ap->put(Kind::Key, hexname(70), as_bytes("a key of its own")); }) == Code::Auth);
 	CHECK(code_of([&] { ap->create(as_bytes("C3"), "", {}); }) == Code::Auth);
 	CHECK(rw->list(Kind::Key).empty());
-	ap->put(Kind::Index, hexname(71), as_bytes("segment"));
+	ap->put(Kind::Index, hexname(71), sealed_like(ObjectKind::IndexSegment, "segment"));
+	// A merged segment supersedes others (loaders skip them, gc deletes them): rw tokens only.
+	try {
+		ap->put(Kind::Index, hexname(72), sealed_like(ObjectKind::IndexMerge, "supersedes everything"));
+		FAIL("a merged index segment from an append-only token was accepted");
+	} catch (const Error &e) {
+		CHECK(e.code() == Code::Auth);
+		CHECK(std::string(e.what()).find("a merged segment supersedes others") != std::string::npos);
+	}
+	CHECK(rw->list(Kind::Index).size() == 1);
 	ap->put(Kind::Snapshot, "11111111-2222-4333-8444-555555555555", as_bytes("header"));
 	// Its own locks: put, refreshed, removed. Not another token's.
 	ap->put(Kind::Lock, hexname(60), sealed_like(ObjectKind::Lock, "mine"));

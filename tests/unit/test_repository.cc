@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <functional>
+#include <utility>
 #include <thread>
 
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/repository.h"
+#include "snapshot/gc.h"
 #include "storage/wrappers/fault_store.h"
+#include "storage/store.h"
 
 using namespace plakar;
 using plakar::test::code_of;
@@ -75,23 +80,235 @@ TEST_CASE("blobs: dedup by keyed id, read back, persist across opens", "[reposit
 	CHECK(r2->blob_id(a) != id);
 }
 
-TEST_CASE("index segments are compacted and stay bounded", "[repository]")
+namespace {
+// Adds n synthetic entries (in a pack that is never read) and flushes: one segment of n.
+void add_entries(Repository &r, size_t n, uint64_t seed)
+{
+	std::vector<BlobRecord> recs;
+	for (size_t i = 0; i < n; i++) {
+		Bytes b = test::random_data(32, seed * 1000003 + i);
+		recs.push_back(BlobRecord{Id::from(b), BlobType::Chunk, 0, uint32_t(i * 100), 100, 100});
+	}
+	Bytes p = test::random_data(32, ~seed);
+	r.index_pack(Id::from(p), recs);
+	r.flush();
+}
+size_t files_in(const std::string &dir) { return test::files_under(dir).size(); }
+
+// A store whose listing of index segments is followed by something else (a gc deleting).
+class AfterList : public FaultStore {
+public:
+	AfterList(std::unique_ptr<Store> inner) : FaultStore(std::move(inner), FaultPlan{}) {}
+	std::function<void(const std::vector<std::string> &)> after;
+	std::vector<std::string> list(Kind kind) override
+	{
+		auto v = FaultStore::list(kind);
+		if (kind == Kind::Index && after)
+			std::exchange(after, nullptr)(v);
+		return v;
+	}
+};
+} // namespace
+
+TEST_CASE("index segments are merged in tiers: live ones stay bounded, superseded ones wait for gc", "[repository]")
 {
 	test::TempDir d;
 	std::string uri = d / "repo";
 	std::vector<Id> ids;
 	Repository::create(uri, cheap(false));
+	OpenOptions oo;
+	oo.cache_dir = d / "cache";
 	for (int round = 0; round < 20; round++) {
-		auto r = Repository::open(uri, std::nullopt);
+		auto r = Repository::open(uri, std::nullopt, oo);
 		Bytes b = test::random_data(1000, uint64_t(round));
 		ids.push_back(r->blob_id(b));
 		r->put_blob(BlobType::Chunk, ids.back(), b);
 		r->flush();
-		CHECK(test::files_under(d / "repo/index").size() <= 9);
+		CHECK(r->live_segments().size() < kSegmentsPerTier);
+		if (round == 7) {
+			// The eighth segment filled tier 0: one merged segment supersedes the eight, which
+			// stay in the store (a reader may have listed them) until gc deletes them.
+			CHECK(r->stats().segments_merged == 1);
+			CHECK(r->live_segments().size() == 1);
+			CHECK(r->superseded_segments().size() == 8);
+			CHECK(files_in(d / "repo/index") == 9);
+		}
 	}
-	auto r = Repository::open(uri, std::nullopt);
-	for (const auto &id : ids)
-		CHECK(r->has_blob(id));
+	{
+		// A fresh handle loads only live segments; superseded ones are not even read (their
+		// cache entries are markers naming their successor).
+		auto r = Repository::open(uri, std::nullopt, oo);
+		for (const auto &id : ids)
+			CHECK(r->has_blob(id));
+		CHECK(r->live_segments().size() < kSegmentsPerTier);
+		CHECK(r->superseded_segments().size() == 16);
+		CHECK(r->stats().segments_fetched == 0);
+		// Without a cache, each segment is read from the store once, superseded ones included.
+		OpenOptions nc;
+		nc.use_cache = false;
+		auto bare = Repository::open(uri, std::nullopt, nc);
+		for (const auto &id : ids)
+			CHECK(bare->has_blob(id));
+		CHECK(bare->stats().segments_fetched == files_in(d / "repo/index"));
+	}
+	auto r = Repository::open(uri, std::nullopt, oo);
+	GcReport rep = collect_garbage(*r, GcOptions{});
+	CHECK(rep.segments_deleted >= 16); // and those its repacking rewrote
+	CHECK(rep.segments_pending == 0);
+	CHECK(files_in(d / "repo/index") == rep.segments_after);
+	CHECK(rep.segments_after < kSegmentsPerTier);
+	auto again = Repository::open(uri, std::nullopt, oo);
+	CHECK(again->superseded_segments().empty());
+}
+
+TEST_CASE("a merge rewrites what is new, not the whole index", "[repository]")
+{
+	test::TempDir d;
+	std::string uri = d / "repo";
+	Repository::create(uri, cheap(false));
+	OpenOptions oo;
+	oo.cache_dir = d / "cache";
+	std::string big;
+	{
+		auto r = Repository::open(uri, std::nullopt, oo);
+		add_entries(*r, 200000, 1); // tier 2
+		big = r->live_segments().at(0).first;
+	}
+	for (int i = 0; i < 8; i++) {
+		auto r = Repository::open(uri, std::nullopt, oo);
+		add_entries(*r, 100, uint64_t(10 + i));
+		if (i == 7) {
+			auto live = r->live_segments();
+			REQUIRE(live.size() == 2);
+			CHECK(r->stats().segments_merged == 1);
+			// The big segment is untouched; the merged one holds the 800 new entries.
+			CHECK(std::count_if(live.begin(), live.end(), [&](const auto &l) { return l.first == big; }) == 1);
+			for (const auto &[n, entries] : live)
+				CHECK((n == big ? entries == 200000 : entries == 800));
+		}
+	}
+	// Tiers climb: eight tier-1 segments (8,192 entries or more each) become one of tier 2.
+	auto r = Repository::open(uri, std::nullopt, oo);
+	for (int i = 0; i < 8; i++)
+		add_entries(*r, 9000, uint64_t(100 + i));
+	auto live = r->live_segments();
+	CHECK(live.size() <= 3);
+	uint64_t total = 0;
+	for (const auto &[n, entries] : live)
+		total += entries;
+	CHECK(total == 200000 + 800 + 8 * 9000);
+	CHECK(r->index_summary().blobs[int(BlobType::Chunk)] == total);
+}
+
+TEST_CASE("loading the index never retries: a segment deleted meanwhile is skipped when superseded, an error when not",
+          "[repository]")
+{
+	test::TempDir d;
+	std::string uri = d / "repo";
+	Repository::create(uri, cheap(false));
+	std::vector<Id> ids;
+	{
+		auto r = Repository::open(uri, std::nullopt);
+		for (int i = 0; i < 9; i++) {
+			Bytes b = test::random_data(500, uint64_t(i));
+			ids.push_back(r->blob_id(b));
+			r->put_blob(BlobType::Chunk, ids.back(), b);
+			r->flush();
+		}
+		REQUIRE(r->superseded_segments().size() == 8);
+	}
+	OpenOptions nc;
+	nc.use_cache = false;
+	std::vector<std::string> superseded, live;
+	{
+		auto r = Repository::open(uri, std::nullopt, nc);
+		r->has_blob(ids[0]);
+		superseded = r->superseded_segments();
+		for (const auto &[n, e] : r->live_segments())
+			live.push_back(n);
+	}
+	REQUIRE(live.size() == 2);
+	{
+		// gc deletes superseded segments right after this loader listed them.
+		auto s = std::make_unique<AfterList>(open_store(uri));
+		AfterList *hook = s.get();
+		auto r = Repository::open(std::move(s), std::nullopt, nc);
+		hook->after = [&](const std::vector<std::string> &) {
+			for (const auto &n : superseded)
+				hook->remove(Kind::Index, n);
+		};
+		for (const auto &id : ids)
+			CHECK(r->has_blob(id));
+		CHECK(r->stats().index_loads == 1);
+	}
+	{
+		// A live segment vanishing is not something gc does: a clear error, no retry loop.
+		auto s = std::make_unique<AfterList>(open_store(uri));
+		AfterList *hook = s.get();
+		auto r = Repository::open(std::move(s), std::nullopt, nc);
+		hook->after = [&](const std::vector<std::string> &) { hook->remove(Kind::Index, live[0]); };
+		try {
+			r->has_blob(ids[0]);
+			FAIL("a live segment vanishing went unnoticed");
+		} catch (const Error &e) {
+			CHECK(e.code() == Code::Corrupt);
+			CHECK(std::string(e.what()).find(live[0]) != std::string::npos);
+			CHECK(std::string(e.what()).find('\n') == std::string::npos);
+		}
+	}
+}
+
+TEST_CASE("a superseded segment may be damaged; a plain segment cannot supersede", "[repository]")
+{
+	test::TempDir d;
+	std::string uri = d / "repo";
+	Repository::create(uri, cheap(false));
+	std::vector<Id> ids;
+	std::vector<std::string> superseded;
+	{
+		auto r = Repository::open(uri, std::nullopt);
+		for (int i = 0; i < 8; i++) {
+			Bytes b = test::random_data(500, uint64_t(i));
+			ids.push_back(r->blob_id(b));
+			r->put_blob(BlobType::Chunk, ids.back(), b);
+			r->flush();
+		}
+		superseded = r->superseded_segments();
+		REQUIRE(superseded.size() == 8);
+	}
+	OpenOptions nc;
+	nc.use_cache = false;
+	for (const auto &f : test::files_under(uri + "/index"))
+		if (std::filesystem::path(f).filename() == superseded[0]) {
+			Bytes b = test::read_file(f);
+			b[100] ^= 1;
+			test::write_file(f, b);
+		}
+	{
+		auto r = Repository::open(uri, std::nullopt, nc);
+		for (const auto &id : ids)
+			CHECK(r->has_blob(id));
+	}
+	// Any writer may add a plain segment (an append-only token does): one whose body claims
+	// to supersede the live segments is refused, and supersedes nothing.
+	{
+		auto r = Repository::open(uri, std::nullopt, nc);
+		r->has_blob(ids[0]);
+		std::vector<std::string> live;
+		for (const auto &[n, e] : r->live_segments())
+			live.push_back(n);
+		Index empty;
+		std::string forged(64, 'a');
+		r->put_sealed(Kind::Index, ObjectKind::IndexSegment, forged, empty.encode_all(live));
+		auto r2 = Repository::open(uri, std::nullopt, nc);
+		try {
+			r2->has_blob(ids[0]);
+			FAIL("a plain segment superseding others was accepted");
+		} catch (const Error &e) {
+			CHECK(e.code() == Code::Corrupt);
+			CHECK(std::string(e.what()).find("a plain segment supersedes others") != std::string::npos);
+		}
+	}
 }
 
 TEST_CASE("plaintext repositories need no passphrase and still key their ids", "[repository]")

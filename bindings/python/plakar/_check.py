@@ -80,6 +80,8 @@ class GcReport:
     condemned earlier but referenced again, kept. Also the counts and sizes before and after,
     index segments before and after, stale locks and temporary files of interrupted writes
     removed, small packs merged into full ones (packs_merged, counted in packs_repacked).
+    segments_deleted: index segments superseded by a merged one (docs/format.md), deleted;
+    segments_pending: superseded while pushes or readers ran, deleted by a later gc.
     """
 
     dry_run: bool
@@ -103,3 +105,5 @@ class GcReport:
     readers_running: int
     temp_files_removed: int
     packs_merged: int
+    segments_deleted: int
+    segments_pending: int

@@ -1129,6 +1129,8 @@ py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_pe
 	d["readers_running"] = r.readers_running;
 	d["temp_files_removed"] = r.temp_files_removed;
 	d["packs_merged"] = r.packs_merged;
+	d["segments_deleted"] = r.segments_deleted;
+	d["segments_pending"] = r.segments_pending;
 	return d;
 }
 
