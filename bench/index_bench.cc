@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "usage: plakar_index_bench DIR BLOBS [PUSHES] [PER_PUSH]\n");
 		return 2;
 	}
+	std::setvbuf(stdout, nullptr, _IOLBF, 0);
 	try {
 		fs::path dir = argv[1];
 		uint64_t blobs = std::stoull(argv[2]);
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
 			std::string name(64, 'f');
 			r->put_sealed(Kind::Index, ObjectKind::IndexSegment, name, body);
 			double b = now_s();
-			uint64_t size = fs::file_size(dir / "repo/index" / name.substr(0, 2) / name);
+			uint64_t size = fs::file_size(dir / "repo/index" / name);
 			std::printf("whole\tentries=%zu\twall_s=%.2f\tbytes=%" PRIu64 "\tpeak_rss_mb=%ld\n", all.size(), b - a,
 			            size, peak_rss_mb());
 		}
