@@ -12,7 +12,7 @@
 #include "plakar/plakar.h"
 #include "repository/lock.h"
 #include "repository/repository.h"
-#include "snapshot/progress.h"
+#include "base/progress.h"
 #include "snapshot/restore.h"
 #include "snapshot/snapshot.h"
 
@@ -80,10 +80,14 @@ ProgressFn progress_of(plakar_progress_cb cb, void *payload);
 
 // Runs f, turning any exception into a code plus plakar_error_last(). Every entry point of
 // the C ABI that can fail is one call to guard().
+// Registers the stores the engine leaves to its caller (plakar://, plakar+tls://); once.
+void register_stores();
+
 template <class F> int guard(F &&f)
 {
 	clear_error();
 	try {
+		register_stores();
 		f();
 		return PLAKAR_OK;
 	} catch (const Error &e) {

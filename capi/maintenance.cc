@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "internal.h"
-#include "repository/agent.h"
+#include "agent/agent.h"
 #include "snapshot/check.h"
 #include "repository/repair.h"
 #include "snapshot/gc.h"

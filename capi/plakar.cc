@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "net/remote_store.h"
 #include "repository/repository.h"
 #include "snapshot/builder.h"
 #include "snapshot/restore.h"
@@ -57,6 +58,8 @@ int set_error(int code, const char *msg)
 	}
 	return code;
 }
+
+void register_stores() { net::register_remote_stores(); }
 
 void require(bool ok, const char *what)
 {

@@ -2,7 +2,7 @@
 
 #include "crypto/crypto.h"
 #include "net/request_store.h"
-#include "repository/sealed.h"
+#include "storage/object_kind.h"
 
 namespace plakar::net {
 

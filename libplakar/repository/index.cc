@@ -260,10 +260,14 @@ void Index::finish_load()
 		std::vector<uint32_t> local(run.packs.size());
 		for (size_t i = 0; i < run.packs.size(); i++)
 			local[i] = pack_number(run.packs[i]);
-		while (!run.entries.empty()) { // block by block: a run's memory goes as the next one grows
-			Entry e = run.entries.front();
+		for (auto &e : run.entries)
 			e.loc.pack = local[e.loc.pack];
-			all.push_back(e);
+		if (all.empty()) {
+			all = std::move(run.entries); // the first run is not copied
+			continue;
+		}
+		while (!run.entries.empty()) { // block by block: a run's memory goes as the next one grows
+			all.push_back(run.entries.front());
 			run.entries.pop_front();
 		}
 	}

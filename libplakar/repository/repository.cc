@@ -11,7 +11,7 @@
 
 #include "base/error.h"
 #include "compression/zstd.h"
-#include "repository/agent.h"
+#include "agent/agent.h"
 
 namespace plakar {
 
@@ -234,17 +234,21 @@ Repository::Staged Repository::stage_segments_locked(Index &into, const std::vec
 	std::vector<std::pair<std::string, std::exception_ptr>> failed;
 	std::unordered_set<std::string> marked; // skipped on their cache marker
 	for (const auto &n : names) {
+		std::optional<Bytes> cached;
 		if (cache_)
-			if (auto hit = cache_->get(CacheTable::Segment, n))
-				if (auto by = tombstone_of(*hit); by && listed.count(*by)) {
+			if (auto hit = cache_->get(CacheTable::Segment, n)) {
+				if (auto by = tombstone_of(*hit); !by)
+					cached = std::move(hit); // read once: loaded from here
+				else if (listed.count(*by)) {
 					named_by.emplace(n, *by);
 					marked.insert(n);
 					continue;
 				}
+			}
 		size_t run = 0;
 		SegmentHead head;
 		try {
-			head = into.load_segment(fetch_segment(n), &run);
+			head = into.load_segment(cached ? *cached : fetch_segment(n), &run);
 		} catch (const Error &e) {
 			if (!e.is_not_found() && e.code() != Code::Corrupt && e.code() != Code::Version)
 				throw;
@@ -252,7 +256,8 @@ Repository::Staged Repository::stage_segments_locked(Index &into, const std::vec
 			continue;
 		}
 		for (const auto &s : head.supersedes)
-			named_by.emplace(s, n);
+			if (s != n) // a segment never hides itself
+				named_by.emplace(s, n);
 		runs.emplace_back(n, run);
 		out.state[n] = SegmentState{head.entries, std::move(head.supersedes)};
 	}

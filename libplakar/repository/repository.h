@@ -50,7 +50,7 @@ struct CreateOptions {
 struct OpenOptions {
 	bool use_cache = true;
 	std::string cache_dir; // "" = Cache::default_dir()
-	// A key agent's socket (repository/agent.h): the master key is asked there first, and
+	// A key agent's socket (agent/agent.h): the master key is asked there first, and
 	// handed to it after a passphrase opened the repository. "" = no agent.
 	std::string agent;
 	// The CPU budget of this handle's pipelines (push): threads working at once. 0 = the

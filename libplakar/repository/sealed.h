@@ -9,21 +9,10 @@
 
 #include "base/bytes.h"
 #include "repository/keys.h"
+#include "storage/object_kind.h"
 
 namespace plakar {
 
-// IndexMerge: an index segment that supersedes others (docs/format.md, "Index segments"); only a
-// writer that may delete writes one (the server refuses it from other tokens).
-enum class ObjectKind : uint8_t {
-	IndexSegment = 1,
-	SnapshotHeader = 2,
-	Lock = 3,
-	GcPlan = 4,
-	LockWatch = 5,
-	IndexMerge = 6,
-};
-// The kind byte of a sealed object, read without opening it (0 when it is too short).
-inline uint8_t sealed_kind(ByteView sealed) { return sealed.size() > 5 ? sealed[5] : 0; }
 
 // Compresses (when it helps) and seals body under the given name.
 Bytes seal_object(const KeyRing &keys, bool encrypted, ObjectKind kind, const std::string &name, ByteView body,

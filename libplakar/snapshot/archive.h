@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "base/bytes.h"
-#include "snapshot/progress.h"
+#include "base/progress.h"
 #include "snapshot/snapshot.h"
 
 namespace plakar {

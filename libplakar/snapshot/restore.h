@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "snapshot/progress.h"
+#include "base/progress.h"
 #include "snapshot/snapshot.h"
 
 namespace plakar {

@@ -1,10 +1,8 @@
-#include <cstdlib>
 #include <map>
 #include <mutex>
 
 #include "base/error.h"
 #include "storage/fs/fs_store.h"
-#include "storage/remote/remote_store.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "storage/store.h"
 
@@ -22,16 +20,6 @@ struct Registry {
 		factories["sqlite"] = [](const std::string &uri) -> std::unique_ptr<Store> {
 			return std::make_unique<SqliteStore>(uri.substr(9)); // strip "sqlite://"
 		};
-		auto remote = [](const std::string &uri) -> std::unique_ptr<Store> {
-			net::RemoteOptions o;
-			net::parse_remote_uri(uri, o);
-			if (const char *ca = std::getenv("PLAKAR_TLS_CA"); o.tls && o.pin.empty() && ca && *ca)
-				o.ca_file = ca;
-			o.token = net::client_token_from_environment();
-			return std::make_unique<net::RemoteStore>(std::move(o));
-		};
-		factories["plakar"] = remote;
-		factories["plakar+tls"] = remote;
 	}
 };
 Registry &registry()

@@ -85,7 +85,8 @@ public:
 };
 
 // Opens a store by URI: "/abs/path", "fs:///abs/path" (filesystem), "sqlite:///abs/path.db",
-// "plakar://host[:port]" (a `plakar server`; the token comes from the environment, see
+// "plakar://host[:port]" (a `plakar server`, once net::register_remote_stores() ran: the C ABI
+// runs it; the token comes from the environment, see
 // net/tokens.h), "plakar+tls://host[:port][?pin=sha256:HEX]" (the same in TLS; without a pin
 // the certificate is checked against $PLAKAR_TLS_CA, else the system's authorities). Throws Code::Invalid on an
 // unknown scheme or a malformed URI. Opening does not touch the store yet.

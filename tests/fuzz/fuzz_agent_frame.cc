@@ -1,10 +1,10 @@
-// Fuzz target for the key agent's frames (repository/agent.h): the header decoder accepts only
+// Fuzz target for the key agent's frames (agent/agent.h): the header decoder accepts only
 // the magic, the version and a payload within the limit; a request is only one of the three
 // kinds with its exact payload length.
 #include <cstdlib>
 
 #include "common.h"
-#include "repository/agent.h"
+#include "agent/agent.h"
 
 using namespace plakar;
 

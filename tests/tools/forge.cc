@@ -39,6 +39,7 @@
 #include "repository/pack.h"
 #include "repository/repository.h"
 #include "repository/sealed.h"
+#include "net/remote_store.h"
 #include "storage/store.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/tree.h"
@@ -100,6 +101,7 @@ Entry link_entry(const std::string &name, const std::string &target)
 
 int main(int argc, char **argv)
 {
+	net::register_remote_stores(); // plakar:// too, as the C ABI does
 	if (argc != 5) {
 		std::cerr << "usage: plakar_forge REPOSITORY PASSPHRASE SCENARIO OUTSIDE\n";
 		return 2;

@@ -1,5 +1,6 @@
 #include "helpers.h"
 
+#include "net/remote_store.h"
 #include "net/tls.h"
 
 #include <algorithm>
@@ -13,6 +14,12 @@
 namespace fs = std::filesystem;
 
 namespace plakar::test {
+
+namespace {
+// plakar:// and plakar+tls:// are the caller's to register (the C ABI does it); the tests open
+// them through open_store() like it.
+const bool kRemoteStores = (net::register_remote_stores(), true);
+} // namespace
 
 TempDir::TempDir()
 {

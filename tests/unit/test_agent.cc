@@ -14,7 +14,7 @@
 
 #include "base/error.h"
 #include "helpers.h"
-#include "repository/agent.h"
+#include "agent/agent.h"
 #include "repository/repository.h"
 
 using namespace plakar;

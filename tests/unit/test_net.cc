@@ -32,7 +32,7 @@
 #include "snapshot/check.h"
 #include "snapshot/restore.h"
 #include "snapshot/snapshot.h"
-#include "storage/remote/remote_store.h"
+#include "net/remote_store.h"
 
 using namespace plakar;
 using namespace plakar::net;

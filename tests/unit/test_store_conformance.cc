@@ -12,6 +12,8 @@
 #include "base/error.h"
 #include "helpers.h"
 #include "storage/store.h"
+#include "storage/wrappers/fault_store.h"
+#include "storage/wrappers/retry_store.h"
 
 using namespace plakar;
 using plakar::test::code_of;
@@ -21,6 +23,8 @@ namespace {
 struct StoreKind {
 	const char *name;
 	std::string (*uri)(const test::TempDir &d);
+	// How a store of that URI is opened (open_store, or a wrapper around it).
+	std::unique_ptr<Store> (*open)(const std::string &uri) = open_store;
 };
 
 const StoreKind kStores[] = {
@@ -30,6 +34,13 @@ const StoreKind kStores[] = {
     {"plakar", [](const test::TempDir &d) { return test::lasting_server(d / "served"); }},
     // The same inside TLS.
     {"plakar+tls", [](const test::TempDir &d) { return test::lasting_server(d / "served", true); }},
+    // The wrappers keep the contract of the store they wrap.
+    {"retry(fs)", [](const test::TempDir &d) { return d / "repo"; },
+     [](const std::string &uri) -> std::unique_ptr<Store> { return std::make_unique<RetryStore>(open_store(uri)); }},
+    {"fault(sqlite)", [](const test::TempDir &d) { return "sqlite://" + (d / "plakar.db"); },
+     [](const std::string &uri) -> std::unique_ptr<Store> {
+	     return std::make_unique<FaultStore>(open_store(uri), FaultPlan{});
+     }},
 };
 
 
@@ -50,7 +61,8 @@ TEST_CASE("store conformance", "[store][conformance]")
 		{
 			test::TempDir d;
 			std::string uri = kind.uri(d);
-			auto s = open_store(uri);
+			auto s = kind.open(uri);
+			CHECK_FALSE(s->append_only()); // all of these may remove and replace
 
 			SECTION("missing repository, create, open, create again")
 			{
@@ -59,8 +71,8 @@ TEST_CASE("store conformance", "[store][conformance]")
 				CHECK(as_string(s->open()) == "CONFIG");
 				CHECK(as_set(s->list(Kind::Key)) == std::set<std::string>{"0123456789abcdef"});
 				CHECK(as_string(s->get(Kind::Key, "0123456789abcdef")) == "key-bytes");
-				CHECK(code_of([&] { open_store(uri)->create(as_bytes("other"), "", {}); }) == Code::Exists);
-				CHECK(as_string(open_store(uri)->open()) == "CONFIG");
+				CHECK(code_of([&] { kind.open(uri)->create(as_bytes("other"), "", {}); }) == Code::Exists);
+				CHECK(as_string(kind.open(uri)->open()) == "CONFIG");
 			}
 
 			SECTION("put, get, ranges, overwrite, list, remove, missing")
@@ -111,7 +123,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 				Bytes big = test::random_data(70u << 20, 7);
 				std::string n = name_of(7);
 				s->put(Kind::Pack, n, big);
-				auto r = open_store(uri);
+				auto r = kind.open(uri);
 				r->open();
 				CHECK(r->get_range(Kind::Pack, n, (65u << 20) + 3, 1 << 20) ==
 				      Bytes(big.begin() + (65 << 20) + 3, big.begin() + (66 << 20) + 3));
@@ -125,7 +137,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 				for (int i = 0; i < 1500; i++)
 					s->put(Kind::Index, name_of(i), as_bytes(std::to_string(i)));
 				s.reset();
-				auto r = open_store(uri);
+				auto r = kind.open(uri);
 				CHECK(as_string(r->open()) == "C");
 				auto names = r->list(Kind::Index);
 				CHECK(names.size() == 1500);
@@ -162,7 +174,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 					if (pid == 0) {
 						int rc = 0;
 						try {
-							auto c = open_store(uri);
+							auto c = kind.open(uri);
 							c->open();
 							for (int i = 0; i < 40; i++)
 								c->put(Kind::Pack, name_of(p * 1000 + i, 'b'),
@@ -180,7 +192,7 @@ TEST_CASE("store conformance", "[store][conformance]")
 					CHECK(WIFEXITED(st));
 					CHECK(WEXITSTATUS(st) == 0);
 				}
-				auto r = open_store(uri);
+				auto r = kind.open(uri);
 				r->open();
 				CHECK(r->list(Kind::Pack).size() == 120);
 				CHECK(r->get(Kind::Pack, name_of(2039, 'b')) == test::random_data(20000, 2039));

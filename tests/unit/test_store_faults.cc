@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "base/error.h"
 #include "helpers.h"
@@ -33,9 +36,12 @@ struct Fixture {
 		o.pack_size = 64 * 1024; // many packs: many puts to fail
 		Repository::create(uri, o);
 	}
-	std::unique_ptr<Repository> open(FaultPlan plan, bool retry = false)
+	std::unique_ptr<Repository> open(FaultPlan plan, bool retry = false, FaultStore **fault = nullptr)
 	{
-		std::unique_ptr<Store> s = std::make_unique<FaultStore>(open_store(uri), plan);
+		auto f = std::make_unique<FaultStore>(open_store(uri), plan);
+		if (fault)
+			*fault = f.get();
+		std::unique_ptr<Store> s = std::move(f);
 		if (retry)
 			s = std::make_unique<RetryStore>(std::move(s), RetryPolicy{3, std::chrono::milliseconds(1)});
 		OpenOptions oo;
@@ -100,11 +106,14 @@ TEST_CASE("faults: a short read is detected as corruption, never returned", "[fa
 	// Every read of the fresh handle is cut short once, at some point: whatever it hits
 	// (segment, header, tree, chunk), the failure is an error, never wrong data.
 	for (int n = 1; n < 12; n++) {
+		FaultStore *fault = nullptr;
 		Code c = code_of([&] {
-			auto r = fx.open(FaultPlan{0, 0, n, {}});
+			auto r = fx.open(FaultPlan{0, 0, n, {}}, false, &fault);
 			auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
 			fx.verify(*r, h);
 		});
+		INFO("short read at " << n);
+		CHECK(fault->short_reads() == 1); // the fault fired (every restore reads more than 12 objects)
 		CHECK((c == Code::Corrupt || c == Code(0)));
 	}
 }
@@ -135,6 +144,57 @@ TEST_CASE("retry: transient failures are retried, final answers are not", "[faul
 	                RetryPolicy{3, std::chrono::milliseconds(1)});
 	CHECK(code_of([&] { full.put(Kind::Lock, "00", as_bytes("xx")); }) == Code::Error);
 	CHECK(full.retries() == 2);
+}
+
+namespace {
+// A store that refuses to remove or replace (as a plakar:// store with an append token does).
+class AppendOnly : public StoreWrapper {
+public:
+	using StoreWrapper::StoreWrapper;
+	bool append_only() override { return true; }
+};
+// Each object's first put fails with an I/O error; the second goes through.
+class FirstPutFails : public StoreWrapper {
+public:
+	using StoreWrapper::StoreWrapper;
+	void put(Kind kind, const std::string &name, ByteView data) override
+	{
+		{
+			std::lock_guard lk(mu_);
+			if (tried_.insert(name).second)
+				fail(Code::Error, name + ": injected I/O error");
+		}
+		StoreWrapper::put(kind, name, data);
+	}
+
+private:
+	std::mutex mu_;
+	std::set<std::string> tried_;
+};
+} // namespace
+
+TEST_CASE("wrappers answer for the store they wrap; retries are counted across threads", "[faults][retry]")
+{
+	test::TempDir d;
+	open_store(d / "x")->create(as_bytes("C"), "", {});
+	// append_only() (which keeps a client from merging index segments) goes through every layer.
+	RetryStore wrapped(std::make_unique<FaultStore>(std::make_unique<AppendOnly>(open_store(d / "x")), FaultPlan{}));
+	CHECK(wrapped.append_only());
+	CHECK_FALSE(RetryStore(std::make_unique<FaultStore>(open_store(d / "x"), FaultPlan{})).append_only());
+	CHECK(wrapped.location() == open_store(d / "x")->location());
+	// Four threads, 50 puts each, each put failing once: 200 retries, none lost.
+	RetryStore rs(std::make_unique<FirstPutFails>(open_store(d / "x")), RetryPolicy{3, std::chrono::milliseconds(0)});
+	rs.open();
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 4; t++)
+		ts.emplace_back([&, t] {
+			for (int i = 0; i < 50; i++)
+				rs.put(Kind::Pack, hex_encode(as_bytes(std::to_string(t * 100 + i))), as_bytes("x"));
+		});
+	for (auto &t : ts)
+		t.join();
+	CHECK(rs.retries() == 200);
+	CHECK(rs.list(Kind::Pack).size() == 200);
 }
 
 namespace {

@@ -15,21 +15,23 @@ void FaultStore::delay() const
 Bytes FaultStore::maybe_short(Bytes b)
 {
 	int n = ++gets_;
-	if (plan_.short_read_at && n == plan_.short_read_at && !b.empty())
+	if (plan_.short_read_at && n == plan_.short_read_at && !b.empty()) {
 		b.pop_back();
+		shorts_++;
+	}
 	return b;
 }
 
 void FaultStore::create(ByteView config, const std::string &key_name, ByteView key)
 {
 	delay();
-	inner_->create(config, key_name, key);
+	inner().create(config, key_name, key);
 }
 
 Bytes FaultStore::open()
 {
 	delay();
-	return inner_->open();
+	return inner().open();
 }
 
 void FaultStore::put(Kind kind, const std::string &name, ByteView data)
@@ -42,13 +44,13 @@ void FaultStore::put(Kind kind, const std::string &name, ByteView data)
 		fail(Code::Error, std::string(kind_name(kind)) + " " + name + ": injected I/O error");
 	if (plan_.space_bytes && (written_ += data.size()) > plan_.space_bytes)
 		fail(Code::Error, std::string(kind_name(kind)) + " " + name + ": No space left on device");
-	inner_->put(kind, name, data);
+	inner().put(kind, name, data);
 }
 
 Bytes FaultStore::get(Kind kind, const std::string &name)
 {
 	delay();
-	return maybe_short(inner_->get(kind, name));
+	return maybe_short(inner().get(kind, name));
 }
 
 Bytes FaultStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
@@ -57,25 +59,25 @@ Bytes FaultStore::get_range(Kind kind, const std::string &name, uint64_t offset,
 	ranges_++;
 	if (plan_.fail_range_over && length > plan_.fail_range_over)
 		fail(Code::Error, std::string(kind_name(kind)) + " " + name + ": injected I/O error");
-	return maybe_short(inner_->get_range(kind, name, offset, length));
+	return maybe_short(inner().get_range(kind, name, offset, length));
 }
 
 uint64_t FaultStore::size(Kind kind, const std::string &name)
 {
 	delay();
-	return inner_->size(kind, name);
+	return inner().size(kind, name);
 }
 
 std::vector<std::string> FaultStore::list(Kind kind)
 {
 	delay();
-	return inner_->list(kind);
+	return inner().list(kind);
 }
 
 void FaultStore::remove(Kind kind, const std::string &name)
 {
 	delay();
-	inner_->remove(kind, name);
+	inner().remove(kind, name);
 }
 
 } // namespace plakar

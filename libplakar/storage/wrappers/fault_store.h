@@ -6,7 +6,7 @@
 #include <chrono>
 #include <memory>
 
-#include "storage/store.h"
+#include "storage/wrappers/store_wrapper.h"
 
 namespace plakar {
 
@@ -19,34 +19,35 @@ struct FaultPlan {
 	std::chrono::milliseconds pack_put_latency{0}; // added before every put of a pack (a slow upload)
 };
 
-class FaultStore : public Store {
+class FaultStore : public StoreWrapper {
 public:
-	FaultStore(std::unique_ptr<Store> inner, FaultPlan plan) : inner_(std::move(inner)), plan_(plan) {}
+	FaultStore(std::unique_ptr<Store> inner, FaultPlan plan) : StoreWrapper(std::move(inner)), plan_(plan) {}
 
 	void create(ByteView config, const std::string &key_name, ByteView key) override;
 	Bytes open() override;
 	void put(Kind kind, const std::string &name, ByteView data) override;
 	Bytes get(Kind kind, const std::string &name) override;
 	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override;
+	// Through get_range above, so that its faults reach range reads too.
+	void read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst) override
+	{
+		Store::read_range(kind, name, offset, length, dst);
+	}
 	uint64_t size(Kind kind, const std::string &name) override;
 	std::vector<std::string> list(Kind kind) override;
 	void remove(Kind kind, const std::string &name) override;
-	uint64_t remove_stale_temporaries(std::chrono::seconds min_age) override
-	{
-		return inner_->remove_stale_temporaries(min_age);
-	}
-	std::string location() const override { return inner_->location(); }
 
 	int puts() const { return puts_; }
 	// get_range calls so far (failed ones included).
 	int ranges() const { return ranges_; }
+	// Reads cut short so far (short_read_at): 1 once that fault fired.
+	int short_reads() const { return shorts_; }
 
 private:
 	void delay() const;
 	Bytes maybe_short(Bytes b);
-	std::unique_ptr<Store> inner_;
 	FaultPlan plan_;
-	std::atomic<int> puts_{0}, gets_{0}, ranges_{0};
+	std::atomic<int> puts_{0}, gets_{0}, ranges_{0}, shorts_{0};
 	std::atomic<uint64_t> written_{0};
 };
 

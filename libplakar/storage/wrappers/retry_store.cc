@@ -23,50 +23,44 @@ template <class F> auto RetryStore::run(F &&f) -> decltype(f())
 	}
 }
 
-void RetryStore::create(ByteView config, const std::string &key_name, ByteView key)
-{
-	// Not retried: a create that failed half-way must not be mistaken for "exists" on retry.
-	inner_->create(config, key_name, key);
-}
-
 Bytes RetryStore::open()
 {
-	return run([&] { return inner_->open(); });
+	return run([&] { return inner().open(); });
 }
 
 void RetryStore::put(Kind kind, const std::string &name, ByteView data)
 {
-	run([&] { inner_->put(kind, name, data); });
+	run([&] { inner().put(kind, name, data); });
 }
 
 Bytes RetryStore::get(Kind kind, const std::string &name)
 {
-	return run([&] { return inner_->get(kind, name); });
+	return run([&] { return inner().get(kind, name); });
 }
 
 Bytes RetryStore::get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length)
 {
-	return run([&] { return inner_->get_range(kind, name, offset, length); });
+	return run([&] { return inner().get_range(kind, name, offset, length); });
 }
 
 void RetryStore::read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst)
 {
-	run([&] { inner_->read_range(kind, name, offset, length, dst); });
+	run([&] { inner().read_range(kind, name, offset, length, dst); });
 }
 
 uint64_t RetryStore::size(Kind kind, const std::string &name)
 {
-	return run([&] { return inner_->size(kind, name); });
+	return run([&] { return inner().size(kind, name); });
 }
 
 std::vector<std::string> RetryStore::list(Kind kind)
 {
-	return run([&] { return inner_->list(kind); });
+	return run([&] { return inner().list(kind); });
 }
 
 void RetryStore::remove(Kind kind, const std::string &name)
 {
-	run([&] { inner_->remove(kind, name); });
+	run([&] { inner().remove(kind, name); });
 }
 
 } // namespace plakar

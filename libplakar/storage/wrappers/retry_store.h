@@ -4,11 +4,12 @@
 // Every operation of the Store contract is idempotent, so a retried put cannot duplicate.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 
-#include "storage/store.h"
+#include "storage/wrappers/store_wrapper.h"
 
 namespace plakar {
 
@@ -18,11 +19,14 @@ struct RetryPolicy {
 	std::chrono::milliseconds max_delay{5000};
 };
 
-class RetryStore : public Store {
+class RetryStore : public StoreWrapper {
 public:
-	RetryStore(std::unique_ptr<Store> inner, RetryPolicy policy = {}) : inner_(std::move(inner)), policy_(policy) {}
+	RetryStore(std::unique_ptr<Store> inner, RetryPolicy policy = {}) : StoreWrapper(std::move(inner)), policy_(policy)
+	{
+	}
 
-	void create(ByteView config, const std::string &key_name, ByteView key) override;
+	// create() is not retried (the wrapped store's): a create that failed half-way must not be
+	// mistaken for "exists" on retry.
 	Bytes open() override;
 	void put(Kind kind, const std::string &name, ByteView data) override;
 	Bytes get(Kind kind, const std::string &name) override;
@@ -31,19 +35,14 @@ public:
 	uint64_t size(Kind kind, const std::string &name) override;
 	std::vector<std::string> list(Kind kind) override;
 	void remove(Kind kind, const std::string &name) override;
-	uint64_t remove_stale_temporaries(std::chrono::seconds min_age) override
-	{
-		return inner_->remove_stale_temporaries(min_age);
-	}
-	std::string location() const override { return inner_->location(); }
 
-	uint64_t retries() const { return retries_; }
+	// Retries so far, by every thread using this store.
+	uint64_t retries() const { return retries_.load(); }
 
 private:
 	template <class F> auto run(F &&f) -> decltype(f());
-	std::unique_ptr<Store> inner_;
 	RetryPolicy policy_;
-	uint64_t retries_ = 0;
+	std::atomic<uint64_t> retries_{0};
 };
 
 } // namespace plakar

@@ -1,4 +1,4 @@
-#include "repository/agent.h"
+#include "agent/agent.h"
 
 #include <poll.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-#include "snapshot/progress.h"
+#include "base/progress.h"
 
 #include "base/error.h"
 

@@ -40,6 +40,12 @@ struct RemoteOptions {
 // tls and pin. Throws Code::Invalid.
 void parse_remote_uri(const std::string &uri, RemoteOptions &o);
 
+// Registers plakar:// and plakar+tls:// with open_store() (storage/store.h): the token comes
+// from the environment (net/tokens.h), the authorities from $PLAKAR_TLS_CA. The engine never
+// registers them by itself (storage/ does not know the network): the C ABI does, once, and
+// so do the tests. Idempotent, thread-safe.
+void register_remote_stores();
+
 class RemoteStore : public RequestStore {
 public:
 	explicit RemoteStore(RemoteOptions opts);

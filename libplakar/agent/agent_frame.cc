@@ -1,7 +1,7 @@
-// The key agent's frame codec (repository/agent.h): pure, fuzzed (tests/fuzz/fuzz_agent_frame.cc).
+// The key agent's frame codec (agent/agent.h): pure, fuzzed (tests/fuzz/fuzz_agent_frame.cc).
 #include <cstring>
 
-#include "repository/agent.h"
+#include "agent/agent.h"
 
 namespace plakar::agent {
 

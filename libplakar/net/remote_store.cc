@@ -1,6 +1,7 @@
-#include "storage/remote/remote_store.h"
+#include "net/remote_store.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <future>
 #include <map>
@@ -531,5 +532,22 @@ std::string RemoteStore::location() const { return impl_->where(); }
 Rights RemoteStore::rights() { return impl_->pick()->rights; }
 
 bool RemoteStore::append_only() { return rights() != Rights::ReadWrite; }
+
+void register_remote_stores()
+{
+	static std::once_flag once;
+	std::call_once(once, [] {
+		auto remote = [](const std::string &uri) -> std::unique_ptr<Store> {
+			RemoteOptions o;
+			parse_remote_uri(uri, o);
+			if (const char *ca = std::getenv("PLAKAR_TLS_CA"); o.tls && o.pin.empty() && ca && *ca)
+				o.ca_file = ca;
+			o.token = client_token_from_environment();
+			return std::make_unique<RemoteStore>(std::move(o));
+		};
+		register_store("plakar", remote);
+		register_store("plakar+tls", remote);
+	});
+}
 
 } // namespace plakar::net
