@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "base/error.h"
+#include "base/system.h"
 #include "crypto/crypto.h"
 #include "repository/repository.h"
 
@@ -15,18 +16,12 @@ namespace plakar {
 
 namespace {
 
-int64_t now_ns()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-	    .count();
-}
+int64_t now_ns() { return wall_clock_ns(); }
 
 std::string hostname()
 {
-	char buf[256] = {};
-	if (::gethostname(buf, sizeof buf - 1) != 0)
-		return "unknown";
-	return buf;
+	std::string h = host_name();
+	return h.empty() ? "unknown" : h;
 }
 
 std::string read_small_file(const char *path)

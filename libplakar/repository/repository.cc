@@ -1,6 +1,7 @@
 #include "repository/repository.h"
 
 #include "base/pool.h"
+#include "base/system.h"
 
 #include <algorithm>
 #include <utility>
@@ -24,11 +25,7 @@ constexpr size_t kSegmentEntries = 262144; // about 13 MB encoded
 constexpr size_t kPackMaxBlobs = 32768;
 constexpr size_t kKeyCacheMax = 4096;
 
-int64_t now_ns()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-	    .count();
-}
+int64_t now_ns() { return wall_clock_ns(); }
 } // namespace
 
 Repository::Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys)

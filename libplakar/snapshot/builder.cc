@@ -25,6 +25,7 @@
 #include <mutex>
 
 #include "base/error.h"
+#include "base/system.h"
 #include "base/fd.h"
 #include "base/pool.h"
 #include "repository/lock.h"
@@ -895,13 +896,7 @@ Entry Builder::build_root(const VNode &top, const Entry *prev)
 	return root;
 }
 
-std::string hostname()
-{
-	char h[256] = {};
-	if (::gethostname(h, sizeof h - 1) != 0)
-		return "";
-	return h;
-}
+std::string hostname() { return host_name(); }
 
 } // namespace
 

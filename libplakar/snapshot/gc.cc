@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "base/error.h"
+#include "base/system.h"
 #include "base/pool.h"
 #include "crypto/crypto.h"
 #include "repository/lock.h"
@@ -21,11 +22,7 @@ namespace plakar {
 
 namespace {
 
-int64_t now_ns()
-{
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-	    .count();
-}
+int64_t now_ns() { return wall_clock_ns(); }
 
 using Plan = GcPlan;
 

@@ -1,0 +1,14 @@
+// What the engine asks of the system in many places, in one place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace plakar {
+
+// The wall clock, in nanoseconds since the epoch (shown and stored; never compared across hosts).
+int64_t wall_clock_ns();
+// This machine's host name; "" when it cannot be had.
+std::string host_name();
+
+} // namespace plakar
