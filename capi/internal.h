@@ -13,6 +13,7 @@
 #include "repository/lock.h"
 #include "repository/repository.h"
 #include "base/progress.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/restore.h"
 #include "snapshot/snapshot.h"
 

@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "net/remote_store.h"
 #include "repository/repository.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/builder.h"
 #include "snapshot/restore.h"
 #include "snapshot/snapshot.h"

@@ -20,7 +20,7 @@
 #include "base/error.h"
 #include "crypto/crypto.h"
 #include "repository/repository.h"
-#include "snapshot/restore.h"
+#include "snapshot/file_reader.h"
 
 namespace plakar {
 

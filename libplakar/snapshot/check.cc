@@ -41,6 +41,21 @@ public:
 	void snapshots();
 	void repository();
 
+	// What a worker found in one pack (Checker::repository, step 2).
+	struct PackResult {
+		std::vector<CheckProblem> problems;
+		std::vector<std::pair<Id, uint32_t>> blobs; // id and stored length, from the pack itself
+		bool read = false, unindexed = false;
+	};
+	using IndexedByPack = std::unordered_map<Id, std::vector<BlobRecord>, IdHash>;
+	using RefCounts = std::unordered_map<Id, uint32_t, IdHash>;
+	void check_pack(const std::string &name, const Id &pack, const IndexedByPack &indexed, BufferPool &packs,
+	                PackResult &out);
+	RefCounts walk_snapshots();
+	void check_references(const RefCounts &refs);
+	void report_packs(std::vector<PackResult> &results, const IndexedByPack &indexed,
+	                  const std::unordered_set<Id, IdHash> &present, const RefCounts &refs);
+
 private:
 	// How the walk treats each blob it meets.
 	enum class Mode { Read, Exists, Collect };
@@ -334,124 +349,79 @@ void Checker::snapshots()
 			walk(*h);
 }
 
-void Checker::repository()
+// 2, one pack: read (its table of contents, or all of it with -read-data), compared with the
+// index, its blobs verified. Runs on the workers.
+void Checker::check_pack(const std::string &name, const Id &pack, const IndexedByPack &indexed, BufferPool &packs,
+                         PackResult &out)
 {
-	mode_ = Mode::Collect;
-	// The index, as the packs are checked against it. A broken one is reported after the
-	// snapshots, which are checked all the same.
-	std::unordered_map<Id, std::vector<BlobRecord>, IdHash> indexed; // pack -> its indexed blobs
-	std::optional<Error> index_error;
+	auto it = indexed.find(pack);
+	std::vector<BlobRecord> toc;
+	std::shared_ptr<Bytes> whole;
 	try {
-		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].push_back(rec); });
+		if (o_.read_data) {
+			whole = packs.take(repo_.store().size(Kind::Pack, name));
+			repo_.store().read_range(Kind::Pack, name, 0, whole->size(), whole->data());
+			toc = repo_.pack_key(pack)->read_toc(*whole);
+		} else {
+			toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
+		}
 	} catch (const Error &e) {
 		if (e.code() == Code::Canceled)
 			throw;
-		index_error = e;
+		if (!e.is_not_found()) // else removed meanwhile (a concurrent gc)
+			out.problems.push_back({e.code(), "pack " + name, e.what()});
+		return;
 	}
-	std::vector<std::string> pack_names;
-	if (!index_error) {
-		pack_names = repo_.store().list(Kind::Pack);
-		std::sort(pack_names.begin(), pack_names.end());
-	}
-
-	// 2 (started first). Each pack is a task for the workers: read (its table of contents, or
-	// all of it with -read-data), compared with the index, its blobs verified, while this
-	// thread walks the snapshots (1, below). Memory: one pack per running task; the queue holds
-	// names. What needs the snapshots' references (unreferenced blobs) is counted after.
-	struct PackResult {
-		std::vector<CheckProblem> problems;
-		std::vector<std::pair<Id, uint32_t>> blobs; // id and stored length, from the pack itself
-		bool read = false, unindexed = false;
-	};
-	std::vector<PackResult> results(pack_names.size());
-	std::unordered_set<Id, IdHash> present;
-	std::atomic<size_t> checked{0};
-	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
-	auto check_pack = [this, &indexed, &packs, &checked](const std::string &name, const Id &pack, PackResult &out) {
-		struct Done {
-			std::atomic<size_t> &n;
-			~Done() { n++; }
-		} done{checked};
-		auto it = indexed.find(pack);
-		std::vector<BlobRecord> toc;
-		std::shared_ptr<Bytes> whole;
-		try {
-			if (o_.read_data) {
-				whole = packs.take(repo_.store().size(Kind::Pack, name));
-				repo_.store().read_range(Kind::Pack, name, 0, whole->size(), whole->data());
-				toc = repo_.pack_key(pack)->read_toc(*whole);
-			} else {
-				toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
-			}
-		} catch (const Error &e) {
-			if (e.code() == Code::Canceled)
-				throw;
-			if (!e.is_not_found()) // else removed meanwhile (a concurrent gc)
-				out.problems.push_back({e.code(), "pack " + name, e.what()});
-			return;
-		}
-		out.read = true;
-		out.unindexed = it == indexed.end();
-		out.blobs.reserve(toc.size());
+	out.read = true;
+	out.unindexed = it == indexed.end();
+	out.blobs.reserve(toc.size());
+	for (const auto &r : toc)
+		out.blobs.emplace_back(r.id, r.length);
+	if (it != indexed.end()) {
+		std::unordered_map<Id, const BlobRecord *, IdHash> by_id;
 		for (const auto &r : toc)
-			out.blobs.emplace_back(r.id, r.length);
-		if (it != indexed.end()) {
-			std::unordered_map<Id, const BlobRecord *, IdHash> by_id;
-			for (const auto &r : toc)
-				by_id[r.id] = &r;
-			for (const auto &rec : it->second) {
-				auto t = by_id.find(rec.id);
-				if (t == by_id.end())
-					out.problems.push_back({Code::Corrupt, "index",
-					                        "blob " + short_id(rec.id) + " is indexed in pack " + name +
-					                            ", whose table of contents lacks it"});
-				else if (t->second->offset != rec.offset || t->second->length != rec.length ||
-				         t->second->type != rec.type || t->second->raw_len != rec.raw_len ||
-				         t->second->flags != rec.flags)
-					out.problems.push_back({Code::Corrupt, "index",
-					                        "blob " + short_id(rec.id) + " in pack " + name +
-					                            ": the index and the pack disagree"});
-			}
+			by_id[r.id] = &r;
+		for (const auto &rec : it->second) {
+			auto t = by_id.find(rec.id);
+			if (t == by_id.end())
+				out.problems.push_back({Code::Corrupt, "index",
+				                        "blob " + short_id(rec.id) + " is indexed in pack " + name +
+				                            ", whose table of contents lacks it"});
+			else if (t->second->offset != rec.offset || t->second->length != rec.length ||
+			         t->second->type != rec.type || t->second->raw_len != rec.raw_len ||
+			         t->second->flags != rec.flags)
+				out.problems.push_back({Code::Corrupt, "index",
+				                        "blob " + short_id(rec.id) + " in pack " + name +
+				                            ": the index and the pack disagree"});
 		}
-		if (!o_.read_data)
-			return;
-		uint64_t bytes = 0, blobs = 0;
-		auto key = repo_.pack_key(pack);
-		thread_local Scratch plain_buf;
-		for (const auto &r : toc) {
-			try {
-				// Decrypted in place: the pack's bytes are not needed after.
-				ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*whole).subspan(r.offset, r.length), plain_buf);
-				if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
-					fail(Code::Corrupt, "does not match its id");
-				bytes += plain.size();
-				blobs++;
-			} catch (const Error &e) {
-				out.problems.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
-			}
-		}
-		std::lock_guard lk(mu_);
-		rep_.bytes += bytes;
-		rep_.blobs += blobs;
-	};
-	// Declared after everything its tasks use: destroyed (its running tasks joined) first, also
-	// when the walk below throws.
-	WorkPool pool(repo_.cpu(), pack_names.size() + 1);
-	for (size_t i = 0; i < pack_names.size(); i++) {
-		Id pack;
-		try {
-			pack = Id::from_hex(pack_names[i]);
-		} catch (const Error &) {
-			continue;
-		}
-		present.insert(pack);
-		rep_.packs++;
-		pool.submit([&check_pack, &pack_names, &results, i, pack] { check_pack(pack_names[i], pack, results[i]); });
 	}
+	if (!o_.read_data)
+		return;
+	uint64_t bytes = 0, blobs = 0;
+	auto key = repo_.pack_key(pack);
+	thread_local Scratch plain_buf;
+	for (const auto &r : toc) {
+		try {
+			// Decrypted in place: the pack's bytes are not needed after.
+			ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*whole).subspan(r.offset, r.length), plain_buf);
+			if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
+				fail(Code::Corrupt, "does not match its id");
+			bytes += plain.size();
+			blobs++;
+		} catch (const Error &e) {
+			out.problems.push_back({Code::Corrupt, "pack " + name, "blob " + short_id(r.id) + ": " + e.what()});
+		}
+	}
+	std::lock_guard lk(mu_);
+	rep_.bytes += bytes;
+	rep_.blobs += blobs;
+}
 
-	// 1. Every snapshot header, every directory node (from the store), and the blobs each
-	//    snapshot references.
-	std::unordered_map<Id, uint32_t, IdHash> refs;
+// 1. Every snapshot header, every directory node (from the store), and the blobs each snapshot
+// references, counted per snapshot.
+Checker::RefCounts Checker::walk_snapshots()
+{
+	RefCounts refs;
 	std::vector<std::string> names = repo_.list_snapshots();
 	std::sort(names.begin(), names.end());
 	size_t done = 0;
@@ -467,7 +437,12 @@ void Checker::repository()
 		for (const auto &id : mine)
 			refs[id]++;
 	}
-	// Referenced blobs that are nowhere, or only in a pack the index does not name.
+	return refs;
+}
+
+// Referenced blobs that are nowhere, or only in a pack the index does not name.
+void Checker::check_references(const RefCounts &refs)
+{
 	progress("references", 0, refs.size());
 	for (const auto &[id, n] : refs) {
 		if (seen_.count(id))
@@ -483,21 +458,18 @@ void Checker::repository()
 			            "; `plakar repair` restores it)");
 		}
 	}
-	if (index_error) {
-		if (!index_broken_)
-			problem(index_error->code(), "index", index_error->what());
-		return;
-	}
+}
 
-	// 2 (the rest). The packs' results, in pack order.
-	while (!pool.wait_for(std::chrono::milliseconds(200)))
-		progress(o_.read_data ? "reading packs" : "packs", checked.load(), pack_names.size());
-	pool.wait();
+// 2 (the rest): the packs' results in pack order, unreferenced blobs, and index entries naming
+// packs that are gone.
+void Checker::report_packs(std::vector<PackResult> &results, const IndexedByPack &indexed,
+                           const std::unordered_set<Id, IdHash> &present, const RefCounts &refs)
+{
 	for (auto &r : results) {
 		if (!r.read)
 			continue;
 		// Not indexed at all: what an interrupted push leaves; garbage unless referenced
-		// (reported above).
+		// (reported by check_references).
 		if (r.unindexed)
 			rep_.unindexed_packs++;
 		for (const auto &[id, length] : r.blobs)
@@ -506,18 +478,16 @@ void Checker::repository()
 				rep_.unreferenced_bytes += length;
 			}
 	}
-	// What the workers found, in pack order.
 	for (auto &r : results)
 		for (auto &f : r.problems)
 			rep_.problems.push_back(std::move(f));
-	// Index entries naming packs that are gone, in pack order.
 	std::vector<Id> gone;
 	for (const auto &[pack, recs] : indexed)
 		if (!present.count(pack))
 			gone.push_back(pack);
 	std::sort(gone.begin(), gone.end());
 	for (const auto &pack : gone) {
-		const auto &recs = indexed[pack];
+		const auto &recs = indexed.at(pack);
 		size_t referenced = 0;
 		for (const auto &r : recs)
 			referenced += refs.count(r.id);
@@ -525,6 +495,67 @@ void Checker::repository()
 		        "is missing: the index names it for " + std::to_string(recs.size()) + " blob(s), " +
 		            std::to_string(referenced) + " of them referenced by snapshots");
 	}
+}
+
+void Checker::repository()
+{
+	mode_ = Mode::Collect;
+	// The index, as the packs are checked against it. A broken one is reported after the
+	// snapshots, which are checked all the same.
+	IndexedByPack indexed; // pack -> its indexed blobs
+	std::optional<Error> index_error;
+	try {
+		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].push_back(rec); });
+	} catch (const Error &e) {
+		if (e.code() == Code::Canceled)
+			throw;
+		index_error = e;
+	}
+	std::vector<std::string> pack_names;
+	if (!index_error) {
+		pack_names = repo_.store().list(Kind::Pack);
+		std::sort(pack_names.begin(), pack_names.end());
+	}
+
+	// 2 (started first). Each pack is a task for the workers while this thread walks the
+	// snapshots (1). Memory: one pack per running task; the queue holds names. What needs the
+	// snapshots' references (unreferenced blobs) is counted after.
+	std::vector<PackResult> results(pack_names.size());
+	std::unordered_set<Id, IdHash> present;
+	std::atomic<size_t> checked{0};
+	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
+	// Declared after everything its tasks use: destroyed (its running tasks joined) first, also
+	// when the walk below throws.
+	WorkPool pool(repo_.cpu(), pack_names.size() + 1);
+	for (size_t i = 0; i < pack_names.size(); i++) {
+		Id pack;
+		try {
+			pack = Id::from_hex(pack_names[i]);
+		} catch (const Error &) {
+			continue;
+		}
+		present.insert(pack);
+		rep_.packs++;
+		pool.submit([this, &pack_names, &results, &indexed, &packs, &checked, i, pack] {
+			struct Done {
+				std::atomic<size_t> &n;
+				~Done() { n++; }
+			} done{checked};
+			check_pack(pack_names[i], pack, indexed, packs, results[i]);
+		});
+	}
+
+	RefCounts refs = walk_snapshots();
+	check_references(refs);
+	if (index_error) {
+		if (!index_broken_)
+			problem(index_error->code(), "index", index_error->what());
+		return;
+	}
+	while (!pool.wait_for(std::chrono::milliseconds(200)))
+		progress(o_.read_data ? "reading packs" : "packs", checked.load(), pack_names.size());
+	pool.wait();
+	report_packs(results, indexed, present, refs);
 	if (o_.refcounts) {
 		rep_.refcounts.assign(refs.begin(), refs.end());
 		std::sort(rep_.refcounts.begin(), rep_.refcounts.end());

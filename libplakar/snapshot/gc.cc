@@ -176,301 +176,357 @@ static bool listed(Repository &repo, const std::string &name)
 	return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-GcReport collect_garbage(Repository &repo, const GcOptions &o)
-{
-	GcReport rep;
-	rep.dry_run = o.dry_run;
-	auto progress = [&](const std::string &stage, uint64_t done, uint64_t total) {
-		if (o.progress && !o.progress(stage, done, total))
+namespace {
+
+// One gc run, one method per step of docs/format.md's algorithm ("Two-phase deletion").
+class Collector {
+public:
+	Collector(Repository &repo, const GcOptions &o) : repo_(repo), o_(o), live_(repo) { rep_.dry_run = o.dry_run; }
+
+	GcReport run()
+	{
+		if (!o_.dry_run) {
+			lock_ = RepoLock::acquire(repo_, LockType::Exclusive);
+			mine_ = lock_->name();
+		}
+		walk_snapshots();
+		take_inventory();
+		condemn();
+		if (o_.dry_run)
+			return dry_run_report();
+		repack();
+		rewrite_index();
+		list_witnesses();
+		decide();
+		sweep();
+		tidy_locks();
+		count_after();
+		return rep_;
+	}
+
+private:
+	void progress(const std::string &stage, uint64_t done, uint64_t total)
+	{
+		if (o_.progress && !o_.progress(stage, done, total))
 			fail(Code::Canceled, "gc canceled");
-	};
-	std::unique_ptr<RepoLock> lock;
-	if (!o.dry_run)
-		lock = RepoLock::acquire(repo, LockType::Exclusive);
-	const std::string mine = lock ? lock->name() : "";
+	}
 
 	// 1. Everything any snapshot references. A snapshot that cannot be read stops gc: with an
 	//    incomplete live set it would delete what that snapshot needs.
-	std::vector<Plan> plans = read_gc_plans(repo);
-	std::vector<std::string> snaps0 = repo.list_snapshots();
-	std::sort(snaps0.begin(), snaps0.end());
-	LiveSet live(repo);
-	size_t gone = 0;
-	for (size_t i = 0; i < snaps0.size(); i++) {
-		progress("walking snapshots", i, snaps0.size());
-		try {
-			live.add(load_snapshot(repo, snaps0[i]));
-		} catch (const Error &e) {
-			if (e.code() == Code::Canceled)
-				throw;
-			// Removed by `rm -no-gc` since the listing: what it referenced is garbage now.
-			if (e.is_not_found() && !listed(repo, snaps0[i])) {
-				gone++;
-				continue;
+	void walk_snapshots()
+	{
+		plans_ = read_gc_plans(repo_);
+		snaps0_ = repo_.list_snapshots();
+		std::sort(snaps0_.begin(), snaps0_.end());
+		size_t gone = 0;
+		for (size_t i = 0; i < snaps0_.size(); i++) {
+			progress("walking snapshots", i, snaps0_.size());
+			try {
+				live_.add(load_snapshot(repo_, snaps0_[i]));
+			} catch (const Error &e) {
+				if (e.code() == Code::Canceled)
+					throw;
+				// Removed by `rm -no-gc` since the listing: what it referenced is garbage now.
+				if (e.is_not_found() && !listed(repo_, snaps0_[i])) {
+					gone++;
+					continue;
+				}
+				fail(e.code(), "gc stopped, nothing deleted: snapshot " + snaps0_[i] + " cannot be read (" +
+				                   e.what() + "); run plakar check");
 			}
-			fail(e.code(), "gc stopped, nothing deleted: snapshot " + snaps0[i] + " cannot be read (" + e.what() +
-			                   "); run plakar check");
 		}
+		rep_.snapshots = snaps0_.size() - gone;
 	}
-	rep.snapshots = snaps0.size() - gone;
 
 	// 2. The index afresh, and the packs in the store.
-	repo.reload_index();
-	rep.segments_before = repo.store().list(Kind::Index).size();
-	std::map<Id, PackUse> indexed;
-	repo.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed[pack].recs.push_back(rec); });
-	std::map<Id, uint64_t> stored;
-	for (const auto &name : repo.store().list(Kind::Pack)) {
-		Id id;
-		try {
-			id = Id::from_hex(name);
-			stored[id] = repo.store().size(Kind::Pack, name);
-		} catch (const Error &e) {
-			if (!e.is_not_found() && e.code() != Code::Invalid)
-				throw;
+	void take_inventory()
+	{
+		repo_.reload_index();
+		rep_.segments_before = repo_.store().list(Kind::Index).size();
+		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &rec) { indexed_[pack].recs.push_back(rec); });
+		for (const auto &name : repo_.store().list(Kind::Pack)) {
+			try {
+				Id id = Id::from_hex(name);
+				stored_[id] = repo_.store().size(Kind::Pack, name);
+			} catch (const Error &e) {
+				if (!e.is_not_found() && e.code() != Code::Invalid)
+					throw;
+			}
 		}
+		rep_.packs_before = stored_.size();
+		for (const auto &[id, size] : stored_)
+			rep_.bytes_before += size;
+		for (const auto &p : plans_)
+			pending_.insert(p.packs.begin(), p.packs.end());
+		count_live_copies(indexed_, stored_, pending_, live_);
 	}
-	rep.packs_before = stored.size();
-	for (const auto &[id, size] : stored)
-		rep.bytes_before += size;
-	std::set<Id> pending; // condemned by earlier runs
-	for (const auto &p : plans)
-		pending.insert(p.packs.begin(), p.packs.end());
-	count_live_copies(indexed, stored, pending, live);
 
 	// 3. Condemn: unreferenced and unindexed packs; repack mostly dead ones.
-	std::set<Id> condemned, repack;
-	for (const auto &[pack, size] : stored) {
-		if (pending.count(pack))
-			continue;
-		auto it = indexed.find(pack);
-		if (it == indexed.end() || it->second.live == 0)
-			condemned.insert(pack);
-		else if (o.repack_below > 0 && double(it->second.live_bytes) < o.repack_below * double(size) &&
-		         it->second.live < it->second.recs.size())
-			repack.insert(pack);
-	}
-	// Small packs (each push ends with its last, partial packs) are merged once there are
-	// kSmallPacksToMerge of them: their live blobs are copied into full packs. The pack count
-	// stays proportional to the data, not to the number of pushes.
-	if (o.repack_below > 0) {
-		const uint64_t small_below = repo.config().pack_size / 4;
-		std::vector<Id> small;
-		for (const auto &[pack, size] : stored)
-			if (size < small_below && !pending.count(pack) && !condemned.count(pack) && !repack.count(pack))
-				small.push_back(pack);
-		if (small.size() >= kSmallPacksToMerge) {
-			repack.insert(small.begin(), small.end());
-			rep.packs_merged = small.size();
+	void condemn()
+	{
+		for (const auto &[pack, size] : stored_) {
+			if (pending_.count(pack))
+				continue;
+			auto it = indexed_.find(pack);
+			if (it == indexed_.end() || it->second.live == 0)
+				condemned_.insert(pack);
+			else if (o_.repack_below > 0 && double(it->second.live_bytes) < o_.repack_below * double(size) &&
+			         it->second.live < it->second.recs.size())
+				repack_.insert(pack);
 		}
-	}
-	std::set<Id> missing; // indexed, but not in the store: their entries are dropped
-	for (const auto &[pack, u] : indexed)
-		if (!stored.count(pack))
-			missing.insert(pack);
-	if (o.dry_run) {
-		for (const auto &p : condemned) {
-			rep.packs_deleted++;
-			rep.bytes_freed += stored[p];
+		// Small packs (each push ends with its last, partial packs) are merged once there are
+		// kSmallPacksToMerge of them: their live blobs are copied into full packs. The pack
+		// count stays proportional to the data, not to the number of pushes.
+		if (o_.repack_below > 0) {
+			const uint64_t small_below = repo_.config().pack_size / 4;
+			std::vector<Id> small;
+			for (const auto &[pack, size] : stored_)
+				if (size < small_below && !pending_.count(pack) && !condemned_.count(pack) && !repack_.count(pack))
+					small.push_back(pack);
+			if (small.size() >= kSmallPacksToMerge) {
+				repack_.insert(small.begin(), small.end());
+				rep_.packs_merged = small.size();
+			}
 		}
-		for (const auto &p : repack) {
-			rep.packs_repacked++;
-			const auto &u = indexed[p];
+		for (const auto &[pack, u] : indexed_)
+			if (!stored_.count(pack))
+				missing_.insert(pack); // indexed, but not in the store: their entries are dropped
+	}
+
+	GcReport dry_run_report()
+	{
+		for (const auto &p : condemned_) {
+			rep_.packs_deleted++;
+			rep_.bytes_freed += stored_[p];
+		}
+		for (const auto &p : repack_) {
+			rep_.packs_repacked++;
+			const auto &u = indexed_[p];
 			for (size_t i = 0; i < u.recs.size(); i++)
 				if (u.claimed[i]) {
-					rep.blobs_repacked++;
-					rep.bytes_repacked += u.recs[i].length;
+					rep_.blobs_repacked++;
+					rep_.bytes_repacked += u.recs[i].length;
 				}
 		}
-		rep.live_blobs = live.size();
-		rep.packs_after = rep.packs_before - rep.packs_deleted;
-		rep.bytes_after = rep.bytes_before - rep.bytes_freed;
-		rep.segments_after = rep.segments_before;
-		return rep;
+		rep_.live_blobs = live_.size();
+		rep_.packs_after = rep_.packs_before - rep_.packs_deleted;
+		rep_.bytes_after = rep_.bytes_before - rep_.bytes_freed;
+		rep_.segments_after = rep_.segments_before;
+		return rep_;
 	}
-	size_t done = 0;
-	for (const auto &pack : repack) {
-		progress("repacking", done++, repack.size());
-		const auto &u = indexed[pack];
-		for (size_t i = 0; i < u.recs.size(); i++) {
-			if (!u.claimed[i])
-				continue; // dead, or live in the pack that claimed it
-			const auto &r = u.recs[i];
-			repo.copy_blob(r.type, r.id, repo.get_blob(r.id, r.type, true));
-			rep.blobs_repacked++;
-			rep.bytes_repacked += r.length;
+
+	// 3, continued: the live blobs of the packs to repack are copied, then those packs condemned.
+	void repack()
+	{
+		size_t done = 0;
+		for (const auto &pack : repack_) {
+			progress("repacking", done++, repack_.size());
+			const auto &u = indexed_[pack];
+			for (size_t i = 0; i < u.recs.size(); i++) {
+				if (!u.claimed[i])
+					continue; // dead, or live in the pack that claimed it
+				const auto &r = u.recs[i];
+				repo_.copy_blob(r.type, r.id, repo_.get_blob(r.id, r.type, true));
+				rep_.blobs_repacked++;
+				rep_.bytes_repacked += r.length;
+			}
+			rep_.packs_repacked++;
+			condemned_.insert(pack);
 		}
-		rep.packs_repacked++;
-		condemned.insert(pack);
+		repo_.flush(); // the copies, and a segment naming them, before anything leaves the index
 	}
-	repo.flush(); // the copies, and a segment naming them, before anything leaves the index
 
 	// 4. The index without the condemned packs: from now on no push that loads it can reuse
-	//    their blobs. Segments written by pushes meanwhile are kept as they are.
-	//    Only the segments naming such a pack are rewritten; then small segments are merged
-	//    (the tiers a push keeps, also for the pushes of append-only clients, which merge
-	//    nothing). What this supersedes is deleted like a pack: once no process that may have
-	//    listed it before its successor existed is left.
-	std::vector<std::string> segs1 = repo.reload_index();
-	repo.rewrite_index([&](const Id &p) { return !condemned.count(p) && !pending.count(p) && !missing.count(p); },
-	                   segs1);
-	repo.compact_index();
-	std::set<std::string> superseded;
+	//    their blobs. Segments written by pushes meanwhile are kept as they are. Only the
+	//    segments naming such a pack are rewritten; then small segments are merged (the tiers a
+	//    push keeps, also for the pushes of append-only clients, which merge nothing). What
+	//    this supersedes is deleted like a pack: once no process that may have listed it
+	//    before its successor existed is left.
+	void rewrite_index()
 	{
+		std::vector<std::string> segs = repo_.reload_index();
+		repo_.rewrite_index(
+		    [&](const Id &p) { return !condemned_.count(p) && !pending_.count(p) && !missing_.count(p); }, segs);
+		repo_.compact_index();
 		std::set<std::string> planned;
-		for (const auto &p : plans)
+		for (const auto &p : plans_)
 			planned.insert(p.segments.begin(), p.segments.end());
-		for (const auto &n : repo.superseded_segments())
+		for (const auto &n : repo_.superseded_segments())
 			if (!planned.count(n))
-				superseded.insert(n);
+				superseded_.insert(n);
 	}
 
 	// 5. The witnesses: pushes and readers running now. A push that ran earlier and has ended
 	//    committed its snapshot, which the walk below sees; a reader that starts later finds
 	//    only snapshots walked below, or committed by pushes that loaded the rewritten index.
-	std::vector<std::string> witnesses;
-	LockWatch watch;
-	std::vector<LockInfo> locks = list_locks(repo, &watch);
-	std::set<std::string> live_locks;
-	for (const auto &l : locks) {
-		if (l.name == mine || l.stale)
-			continue;
-		live_locks.insert(l.name);
-		if (l.type == LockType::Shared || l.type == LockType::Reader) {
-			witnesses.push_back(l.name);
-			(l.type == LockType::Shared ? rep.pushes_running : rep.readers_running)++;
-		}
-	}
-	std::vector<std::string> snaps1 = repo.list_snapshots();
-	for (const auto &n : snaps1)
-		if (!std::binary_search(snaps0.begin(), snaps0.end(), n)) {
-			try {
-				live.add(load_snapshot(repo, n));
-			} catch (const Error &e) {
-				if (e.is_not_found())
-					continue; // removed meanwhile
-				throw;
+	void list_witnesses()
+	{
+		locks_ = list_locks(repo_, &watch_);
+		for (const auto &l : locks_) {
+			if (l.name == mine_ || l.stale)
+				continue;
+			live_locks_.insert(l.name);
+			if (l.type == LockType::Shared || l.type == LockType::Reader) {
+				witnesses_.push_back(l.name);
+				(l.type == LockType::Shared ? rep_.pushes_running : rep_.readers_running)++;
 			}
 		}
-	rep.live_blobs = live.size();
-
-	// 6. What may go now: this run's condemned packs when no push is running, and the packs of
-	//    earlier plans whose witnesses have all ended.
-	std::set<Id> candidates;
-	std::set<std::string> segment_candidates;
-	std::vector<Plan> settled, kept_plans;
-	for (const auto &p : plans) {
-		bool waiting = std::any_of(p.witnesses.begin(), p.witnesses.end(),
-		                           [&](const std::string &w) { return live_locks.count(w) != 0; });
-		(waiting ? kept_plans : settled).push_back(p);
-		if (!waiting) {
-			candidates.insert(p.packs.begin(), p.packs.end());
-			segment_candidates.insert(p.segments.begin(), p.segments.end());
-		}
-	}
-	if (witnesses.empty()) {
-		candidates.insert(condemned.begin(), condemned.end());
-		segment_candidates.insert(superseded.begin(), superseded.end());
-	}
-	// A candidate some snapshot references after all, or that a segment written since names,
-	// is kept (and indexed again when it is not).
-	repo.reload_index();
-	std::set<Id> named;
-	repo.for_each_indexed([&](const Id &pack, const BlobRecord &) { named.insert(pack); });
-	std::set<Id> keep;
-	for (const auto &pack : candidates) {
-		if (named.count(pack)) {
-			keep.insert(pack);
-			continue;
-		}
-		std::vector<BlobRecord> recs;
-		auto it = indexed.find(pack);
-		if (it != indexed.end()) {
-			recs = it->second.recs;
-		} else {
-			try {
-				recs = repo.pack_toc(pack, repo.store().size(Kind::Pack, pack.hex()));
-			} catch (const Error &e) {
-				if (!e.is_not_found() && e.code() != Code::Corrupt)
+		for (const auto &n : repo_.list_snapshots())
+			if (!std::binary_search(snaps0_.begin(), snaps0_.end(), n)) {
+				try {
+					live_.add(load_snapshot(repo_, n));
+				} catch (const Error &e) {
+					if (e.is_not_found())
+						continue; // removed meanwhile
 					throw;
-				// Gone already, or unreadable (then it cannot serve anything either).
+				}
+			}
+		rep_.live_blobs = live_.size();
+	}
+
+	// 6. What may go now: this run's condemned packs and superseded segments when no push or
+	//    reader is running, and those of earlier plans whose witnesses have all ended. A
+	//    candidate some snapshot references after all, or that a segment written since names,
+	//    is kept (and indexed again when it is not).
+	void decide()
+	{
+		for (const auto &p : plans_) {
+			bool waiting = std::any_of(p.witnesses.begin(), p.witnesses.end(),
+			                           [&](const std::string &w) { return live_locks_.count(w) != 0; });
+			(waiting ? kept_plans_ : settled_).push_back(p);
+			if (!waiting) {
+				candidates_.insert(p.packs.begin(), p.packs.end());
+				segment_candidates_.insert(p.segments.begin(), p.segments.end());
 			}
 		}
-		// Needed when it holds a live blob the index has nowhere else (a repacked pack's
-		// blobs have their copies).
-		if (std::any_of(recs.begin(), recs.end(),
-		                [&](const BlobRecord &r) { return live.has(r.id) && !repo.is_indexed(r.id); })) {
-			repo.index_pack(pack, recs);
-			keep.insert(pack);
+		if (witnesses_.empty()) {
+			candidates_.insert(condemned_.begin(), condemned_.end());
+			segment_candidates_.insert(superseded_.begin(), superseded_.end());
 		}
+		repo_.reload_index();
+		std::set<Id> named;
+		repo_.for_each_indexed([&](const Id &pack, const BlobRecord &) { named.insert(pack); });
+		for (const auto &pack : candidates_) {
+			if (named.count(pack)) {
+				keep_.insert(pack);
+				continue;
+			}
+			std::vector<BlobRecord> recs;
+			auto it = indexed_.find(pack);
+			if (it != indexed_.end()) {
+				recs = it->second.recs;
+			} else {
+				try {
+					recs = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, pack.hex()));
+				} catch (const Error &e) {
+					if (!e.is_not_found() && e.code() != Code::Corrupt)
+						throw;
+					// Gone already, or unreadable (then it cannot serve anything either).
+				}
+			}
+			// Needed when it holds a live blob the index has nowhere else (a repacked pack's
+			// blobs have their copies).
+			if (std::any_of(recs.begin(), recs.end(),
+			                [&](const BlobRecord &r) { return live_.has(r.id) && !repo_.is_indexed(r.id); })) {
+				repo_.index_pack(pack, recs);
+				keep_.insert(pack);
+			}
+		}
+		rep_.packs_resurrected = keep_.size();
+		repo_.flush();
 	}
-	rep.packs_resurrected = keep.size();
-	repo.flush();
 
 	// 7. Sweep, or record what waits. A segment goes only while a live one supersedes it (as
 	//    loaded just now): a plan never makes gc delete a segment the index still needs.
+	void sweep()
 	{
-		auto now = repo.superseded_segments();
+		auto now = repo_.superseded_segments();
 		std::set<std::string> still(now.begin(), now.end());
-		for (const auto &n : segment_candidates)
+		for (const auto &n : segment_candidates_)
 			if (still.count(n)) {
-				repo.store().remove(Kind::Index, n);
-				rep.segments_deleted++;
+				repo_.store().remove(Kind::Index, n);
+				rep_.segments_deleted++;
+			}
+		for (const auto &pack : candidates_) {
+			if (keep_.count(pack))
+				continue;
+			auto s = stored_.find(pack);
+			repo_.store().remove(Kind::Pack, pack.hex());
+			rep_.packs_deleted++;
+			if (s != stored_.end())
+				rep_.bytes_freed += s->second;
+		}
+		if (!witnesses_.empty() && (!condemned_.empty() || !superseded_.empty())) {
+			Plan p;
+			p.name = hex_encode(crypto::random_bytes(16));
+			p.time_ns = now_ns();
+			p.witnesses = witnesses_;
+			p.packs.assign(condemned_.begin(), condemned_.end());
+			p.segments.assign(superseded_.begin(), superseded_.end());
+			repo_.put_sealed(Kind::Lock, ObjectKind::GcPlan, p.name, encode_gc_plan(p));
+			rep_.packs_pending += p.packs.size();
+			rep_.segments_pending += p.segments.size();
+		}
+		for (const auto &p : settled_)
+			repo_.store().remove(Kind::Lock, p.name);
+		for (const auto &p : kept_plans_) {
+			rep_.packs_pending += p.packs.size();
+			rep_.segments_pending += p.segments.size();
+		}
+	}
+
+	// 8. The lock watch, temporary files of killed writers, stale locks.
+	void tidy_locks()
+	{
+		// What this host saw of the locks, for the next gc here to judge them by (observed
+		// refreshes, not another host's clock): the live locks of others (stale ones go below,
+		// this gc's own at its end).
+		LockWatch watching;
+		for (const auto &l : locks_)
+			if (l.name != mine_ && !l.stale && watch_.seen.count(l.name))
+				watching.seen[l.name] = watch_.seen[l.name];
+		save_lock_watch(repo_, watching);
+		rep_.temp_files_removed = repo_.store().remove_stale_temporaries(kTempFileAge);
+		for (const auto &l : locks_)
+			if (l.name != mine_ && l.stale) {
+				repo_.store().remove(Kind::Lock, l.name);
+				rep_.stale_locks_removed++;
 			}
 	}
-	for (const auto &pack : candidates) {
-		if (keep.count(pack))
-			continue;
-		auto s = stored.find(pack);
-		repo.store().remove(Kind::Pack, pack.hex());
-		rep.packs_deleted++;
-		if (s != stored.end())
-			rep.bytes_freed += s->second;
-	}
-	if (!witnesses.empty() && (!condemned.empty() || !superseded.empty())) {
-		Plan p;
-		p.name = hex_encode(crypto::random_bytes(16));
-		p.time_ns = now_ns();
-		p.witnesses = witnesses;
-		p.packs.assign(condemned.begin(), condemned.end());
-		p.segments.assign(superseded.begin(), superseded.end());
-		rep.segments_pending += p.segments.size();
-		repo.put_sealed(Kind::Lock, ObjectKind::GcPlan, p.name, encode_gc_plan(p));
-		rep.packs_pending += p.packs.size();
-	}
-	for (const auto &p : settled)
-		repo.store().remove(Kind::Lock, p.name);
-	for (const auto &p : kept_plans) {
-		rep.packs_pending += p.packs.size();
-		rep.segments_pending += p.segments.size();
-	}
-	// What this host saw of the locks, for the next gc here to judge them by (observed
-	// refreshes, not another host's clock).
-	LockWatch watching; // the live locks of others: stale ones go below, this gc's own at its end
-	for (const auto &l : locks)
-		if (l.name != mine && !l.stale && watch.seen.count(l.name))
-			watching.seen[l.name] = watch.seen[l.name];
-	save_lock_watch(repo, watching);
-	// What killed writers left in the store's staging area.
-	rep.temp_files_removed = repo.store().remove_stale_temporaries(kTempFileAge);
-	// Stale locks are removed: their holders are gone.
-	for (const auto &l : locks)
-		if (l.name != mine && l.stale) {
-			repo.store().remove(Kind::Lock, l.name);
-			rep.stale_locks_removed++;
-		}
 
-	rep.segments_after = repo.store().list(Kind::Index).size();
-	for (const auto &name : repo.store().list(Kind::Pack)) {
-		rep.packs_after++;
-		try {
-			rep.bytes_after += repo.store().size(Kind::Pack, name);
-		} catch (const Error &e) {
-			if (!e.is_not_found())
-				throw;
+	void count_after()
+	{
+		rep_.segments_after = repo_.store().list(Kind::Index).size();
+		for (const auto &name : repo_.store().list(Kind::Pack)) {
+			rep_.packs_after++;
+			try {
+				rep_.bytes_after += repo_.store().size(Kind::Pack, name);
+			} catch (const Error &e) {
+				if (!e.is_not_found())
+					throw;
+			}
 		}
 	}
-	return rep;
-}
+
+	Repository &repo_;
+	const GcOptions &o_;
+	GcReport rep_;
+	std::unique_ptr<RepoLock> lock_;
+	std::string mine_;
+	std::vector<Plan> plans_, settled_, kept_plans_;
+	std::vector<std::string> snaps0_;
+	LiveSet live_;
+	std::map<Id, PackUse> indexed_;
+	std::map<Id, uint64_t> stored_;
+	std::set<Id> pending_, condemned_, repack_, missing_, candidates_, keep_;
+	std::set<std::string> superseded_, segment_candidates_, live_locks_;
+	std::vector<std::string> witnesses_;
+	std::vector<LockInfo> locks_;
+	LockWatch watch_;
+};
+
+} // namespace
+
+GcReport collect_garbage(Repository &repo, const GcOptions &o) { return Collector(repo, o).run(); }
 
 } // namespace plakar

@@ -1,4 +1,4 @@
-// Reading a snapshot back: file content (cat) and restore to a directory (pull).
+// Restoring a snapshot to a directory (pull). One file's content alone: snapshot/file_reader.h.
 #pragma once
 
 #include <string>
@@ -8,26 +8,6 @@
 #include "snapshot/snapshot.h"
 
 namespace plakar {
-
-// Sequential reader of one file's content. Every byte it returns was authenticated.
-class FileReader {
-public:
-	FileReader(Repository &repo, const Entry &file);
-	// Reads up to len bytes; returns 0 at the end.
-	size_t read(uint8_t *buf, size_t len);
-	uint64_t size() const { return size_; }
-	// Moves to offset (<= size, else Code::Invalid); the chunk holding it is read on demand.
-	void seek(uint64_t offset);
-
-private:
-	Repository &repo_;
-	std::vector<ChunkRef> chunks_;
-	std::vector<uint64_t> starts_; // offset of each chunk in the file
-	size_t next_ = 0;
-	Bytes cur_;
-	size_t pos_ = 0;
-	uint64_t size_ = 0;
-};
 
 // What pull does where the target already has an item at a path the snapshot restores.
 // Always is the default: a restore gives back the snapshot's bytes, and an mtime and size that

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/repository.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/builder.h"
 #include "repository/repair.h"
 #include "snapshot/check.h"

@@ -15,6 +15,7 @@
 #include "repository/lock.h"
 #include "repository/sealed.h"
 #include "repository/repository.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/builder.h"
 #include "snapshot/check.h"
 #include "snapshot/gc.h"

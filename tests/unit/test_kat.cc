@@ -14,6 +14,7 @@
 #include "repository/keys.h"
 #include "repository/repository.h"
 #include "repository/sealed.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/check.h"
 #include "snapshot/codec.h"
 #include "snapshot/restore.h"

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/repository.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/gc.h"
 #include "storage/wrappers/fault_store.h"
 #include "storage/store.h"

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "helpers.h"
 #include "repository/repository.h"
+#include "snapshot/file_reader.h"
 #include "snapshot/builder.h"
 #include "snapshot/restore.h"
 #include "snapshot/snapshot.h"
