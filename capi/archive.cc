@@ -62,12 +62,14 @@ int plakar_archive_format_from_filename(int *out, const char *filename)
 	});
 }
 
-int plakar_snapshot_archive(const plakar_snapshot *snap, const char *path, int format, plakar_write_cb write,
-                            void *payload, const plakar_archive_options *opts)
+int plakar_snapshot_archive(const plakar_snapshot *snap, const char *path, int format,
+                            const plakar_archive_options *opts)
 {
 	return guard([&] {
 		require(snap && snap->owner, "snapshot is NULL");
-		require(write, "write callback is NULL");
+		require(opts && opts->write, "opts->write (the callback receiving the archive) is NULL");
+		plakar_write_cb write = opts->write;
+		void *payload = opts->payload;
 		ArchiveFormat f = format_of(format);
 		ProgressFn progress = archive_progress(opts);
 		ArchiveSink sink = [write, payload](ByteView b) {
@@ -85,6 +87,7 @@ int plakar_snapshot_archive_file(const plakar_snapshot *snap, const char *path, 
 	return guard([&] {
 		require(snap && snap->owner, "snapshot is NULL");
 		require(dest && *dest, "destination file is empty");
+		require(!opts || !opts->write, "opts->write must be NULL: the archive goes to the file");
 		ArchiveFormat f = format_of(format);
 		ProgressFn progress = archive_progress(opts);
 		CallScope lk(snap->owner);

@@ -43,7 +43,7 @@ int plakar_dir_open(plakar_dir **out, const plakar_snapshot *snap, const char *p
 	});
 }
 
-int plakar_dir_next(plakar_dir *dir, const plakar_entry **entry)
+int plakar_dir_next(const plakar_entry **entry, plakar_dir *dir)
 {
 	return guard([&] {
 		require(entry, "entry is NULL");
@@ -62,12 +62,15 @@ int plakar_dir_next(plakar_dir *dir, const plakar_entry **entry)
 void plakar_dir_free(plakar_dir *dir) { delete dir; }
 
 int plakar_snapshot_diff(const plakar_snapshot *a, const char *path_a, const plakar_snapshot *b, const char *path_b,
-                         plakar_change_cb cb, void *payload)
+                         const plakar_diff_options *opts)
 {
 	return guard([&] {
 		require(a && a->owner && b && b->owner, "snapshot is NULL");
 		require(a->owner == b->owner, "both snapshots must come from the same repository handle");
-		require(cb, "callback is NULL");
+		require(opts && opts->version == PLAKAR_DIFF_OPTIONS_VERSION, "missing or unknown plakar_diff_options version");
+		require(opts->change, "the change callback is NULL");
+		plakar_change_cb cb = opts->change;
+		void *payload = opts->payload;
 		CallScope lk(a->owner);
 		Repository &repo = *a->owner->repo;
 		std::string pa = path_or_root(path_a), pb = path_b && *path_b ? path_b : pa;
@@ -89,44 +92,39 @@ int plakar_snapshot_diff(const plakar_snapshot *a, const char *path_a, const pla
 	});
 }
 
-int plakar_locate(plakar_repository *repo, const char *pattern, const plakar_locate_options *opts,
-                  plakar_match_cb cb, void *payload)
+int plakar_repository_locate(plakar_repository *repo, const char *pattern, const plakar_locate_options *opts)
 {
 	return guard([&] {
 		require(repo, "repository is NULL");
 		require(pattern && *pattern, "empty pattern");
-		require(cb, "callback is NULL");
-		require(!opts || opts->version == PLAKAR_LOCATE_OPTIONS_VERSION, "unknown plakar_locate_options version");
-		CallScope lk(repo);
-		auto reading = protect_reads(*repo->repo);
+		require(opts && opts->version == PLAKAR_LOCATE_OPTIONS_VERSION, "missing or unknown plakar_locate_options version");
+		require(opts->match, "the match callback is NULL");
+		require(!opts->nsnapshots || opts->snapshots, "snapshots is NULL");
 		LocateQuery q;
 		q.pattern = pattern;
-		q.full_path = opts && opts->full_path;
-		std::vector<SnapshotHeader> targets;
-		if (opts && opts->snapshots && opts->nsnapshots) {
-			for (size_t i = 0; i < opts->nsnapshots; i++) {
-				require(opts->snapshots[i], "NULL snapshot id");
-				targets.push_back(load_snapshot(*repo->repo, resolve_snapshot(*repo->repo, opts->snapshots[i])));
+		q.full_path = opts->full_path != 0;
+		std::vector<std::string> ids;
+		for (size_t i = 0; i < opts->nsnapshots; i++) {
+			require(opts->snapshots[i] && *opts->snapshots[i], "empty snapshot id");
+			ids.emplace_back(opts->snapshots[i]);
+		}
+		CallScope lk(repo);
+		// One handle per snapshot searched, alive while its matches are told.
+		plakar_snapshot snap;
+		snap.owner = repo;
+		snap.reading = protect_reads(*repo->repo); // a match the callback dups stays readable
+		locate_snapshots(*repo->repo, ids, q, [&](const SnapshotHeader &h, const std::string &path) {
+			if (snap.id.empty() || snap.h.id != h.id) {
+				snap.h = h;
+				snap.id = h.id_string();
 			}
-		} else {
-			targets = list_snapshots(*repo->repo);
-		}
-		LocateMemo memo;
-		for (auto &h : targets) {
-			plakar_snapshot snap;
-			snap.owner = repo;
-			snap.reading = reading;
-			snap.id = h.id_string();
-			snap.h = std::move(h);
-			locate(*repo->repo, snap.h, q, memo, [&](const std::string &path) {
-				if (cb(&snap, path.c_str(), payload) != 0)
-					fail(Code::Canceled, "canceled");
-			});
-		}
+			if (opts->match(&snap, path.c_str(), opts->payload) != 0)
+				fail(Code::Canceled, "canceled");
+		});
 	});
 }
 
-int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *info)
+int plakar_repository_describe(plakar_repository_info *info, plakar_repository *repo)
 {
 	return guard([&] {
 		require(repo, "repository is NULL");
@@ -144,18 +142,14 @@ int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *
 		out.chunk_max = cfg.chunks.max;
 		out.compression_level = cfg.compression_level;
 		out.pack_size = cfg.pack_size;
-		auto reading = protect_reads(*repo->repo); // the index is loaded: no segment goes meanwhile
-		auto sum = repo->repo->index_summary();
-		out.packs = sum.packs;
-		out.data_blobs = sum.blobs[int(BlobType::Chunk)];
-		out.meta_blobs = sum.blobs[int(BlobType::Tree)] + sum.blobs[int(BlobType::ChunkList)];
-		for (int t = 1; t <= 3; t++)
-			out.stored_bytes += sum.stored_bytes[t];
-		out.data_bytes = sum.raw_bytes[int(BlobType::Chunk)];
-		for (const auto &h : list_snapshots(*repo->repo)) {
-			out.snapshots++;
-			out.logical_bytes += h.size;
-		}
+		RepositoryInfo ri = describe_repository(*repo->repo);
+		out.snapshots = ri.snapshots;
+		out.packs = ri.packs;
+		out.data_blobs = ri.data_blobs;
+		out.meta_blobs = ri.meta_blobs;
+		out.stored_bytes = ri.stored_bytes;
+		out.data_bytes = ri.data_bytes;
+		out.logical_bytes = ri.logical_bytes;
 		*info = out;
 	});
 }

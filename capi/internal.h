@@ -72,9 +72,12 @@ private:
 	std::lock_guard<std::recursive_mutex> lk_;
 };
 
-void clear_error();
+void clear_error() noexcept;
 // Records code and message as the thread's last error (one line: control bytes escaped).
-int set_error(int code, const char *msg);
+// Never throws: without memory for the message, the message is "out of memory".
+int set_error(int code, const char *msg) noexcept;
+// Appends msg to out with control characters escaped (may throw std::bad_alloc).
+void append_escaped(std::string &out, const char *msg);
 // Throws Code::Invalid with what when !ok.
 void require(bool ok, const char *what);
 ProgressFn progress_of(plakar_progress_cb cb, void *payload);

@@ -31,9 +31,9 @@ struct plakar_check_report {
 
 extern "C" {
 
-int plakar_check(plakar_check_report **out, plakar_repository *repo, const plakar_check_options *opts)
+int plakar_repository_check(plakar_check_report **out, plakar_repository *repo, const plakar_check_options *opts)
 {
-	int found_problems = 0;
+	std::string problems; // the message when problems were found, built inside guard
 	int rc = guard([&] {
 		require(out, "out is NULL");
 		*out = nullptr;
@@ -60,17 +60,16 @@ int plakar_check(plakar_check_report **out, plakar_repository *repo, const plaka
 		auto report = std::make_unique<plakar_check_report>();
 		auto reading = protect_reads(*repo->repo); // gc deletes nothing check may still read
 		report->r = check(*repo->repo, o);
-		found_problems = int(report->r.problems.size());
+		if (!report->r.problems.empty())
+			problems = std::to_string(report->r.problems.size()) + " problem(s) found; see the report";
 		*out = report.release();
 	});
-	if (rc == PLAKAR_OK && found_problems) {
-		std::string msg = std::to_string(found_problems) + " problem(s) found; see the report";
-		return set_error(PLAKAR_ECORRUPT, msg.c_str());
-	}
+	if (rc == PLAKAR_OK && !problems.empty())
+		return set_error(PLAKAR_ECORRUPT, problems.c_str());
 	return rc;
 }
 
-int plakar_check_report_stats(const plakar_check_report *report, plakar_check_stats *stats)
+int plakar_check_report_stats(plakar_check_stats *stats, const plakar_check_report *report)
 {
 	return guard([&] {
 		require(report, "report is NULL");
@@ -94,8 +93,8 @@ size_t plakar_check_report_problem_count(const plakar_check_report *report)
 	return report ? report->r.problems.size() : 0;
 }
 
-int plakar_check_report_problem(const plakar_check_report *report, size_t i, int *code, const char **object,
-                                const char **message)
+int plakar_check_report_problem(int *code, const char **object, const char **message,
+                                const plakar_check_report *report, size_t i)
 {
 	return guard([&] {
 		require(report, "report is NULL");
@@ -115,7 +114,7 @@ size_t plakar_check_report_refcount_count(const plakar_check_report *report)
 	return report ? report->r.refcounts.size() : 0;
 }
 
-int plakar_check_report_refcount(const plakar_check_report *report, size_t i, char id_hex[65], uint32_t *count)
+int plakar_check_report_refcount(char id_hex[65], uint32_t *count, const plakar_check_report *report, size_t i)
 {
 	return guard([&] {
 		require(report, "report is NULL");
@@ -130,7 +129,7 @@ int plakar_check_report_refcount(const plakar_check_report *report, size_t i, ch
 
 void plakar_check_report_free(plakar_check_report *report) { delete report; }
 
-int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids, size_t nids, size_t *removed)
+int plakar_snapshot_remove(size_t *removed, plakar_repository *repo, const char *const *ids, size_t nids)
 {
 	return guard([&] {
 		if (removed)
@@ -149,8 +148,7 @@ int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids, siz
 	});
 }
 
-int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts, plakar_keep_cb cb, void *payload,
-                size_t *removed)
+int plakar_repository_keep(size_t *removed, plakar_repository *repo, const plakar_keep_options *opts)
 {
 	return guard([&] {
 		if (removed)
@@ -165,35 +163,36 @@ int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts, plakar
 		p.monthly = opts->monthly;
 		p.yearly = opts->yearly;
 		require(!p.empty(), "no retention rule: give at least one count");
+		std::function<bool(const RetentionDecision &)> decide;
+		if (plakar_keep_cb cb = opts->decision)
+			decide = [cb, payload = opts->payload](const RetentionDecision &d) {
+				std::string reasons;
+				for (size_t i = 0; i < d.reasons.size(); i++)
+					reasons += (i ? ", " : "") + d.reasons[i];
+				return cb(d.id.c_str(), d.group.c_str(), d.time_ns, d.keep ? 1 : 0, reasons.c_str(), payload) == 0;
+			};
 		CallScope lk(repo);
-		auto plan = plan_retention(list_snapshots(*repo->repo), p);
-		for (const auto &d : plan) {
-			std::string reasons;
-			for (size_t i = 0; i < d.reasons.size(); i++)
-				reasons += (i ? ", " : "") + d.reasons[i];
-			if (cb && cb(d.id.c_str(), d.group.c_str(), d.time_ns, d.keep ? 1 : 0, reasons.c_str(), payload) != 0)
-				fail(Code::Canceled, "keep canceled, nothing removed");
-		}
-		if (opts->dry_run)
-			return;
-		size_t n = apply_retention(*repo->repo, plan);
+		size_t n = keep_snapshots(*repo->repo, p, opts->dry_run != 0, decide);
 		if (removed)
 			*removed = n;
 	});
 }
 
-int plakar_repair(plakar_repository *repo, unsigned int flags, plakar_repair_report *report, plakar_damaged_cb cb,
-                  void *payload)
+int plakar_repository_repair(plakar_repair_report *report, plakar_repository *repo, const plakar_repair_options *opts)
 {
 	return guard([&] {
 		require(repo, "repository is NULL");
+		require(!opts || opts->version == PLAKAR_REPAIR_OPTIONS_VERSION, "unknown plakar_repair_options version");
+		unsigned flags = opts ? opts->flags : 0;
 		require(!(flags & ~unsigned(PLAKAR_REPAIR_APPLY | PLAKAR_REPAIR_READ_DATA)), "unknown repair flags");
 		require(!report || report->version == PLAKAR_REPAIR_REPORT_VERSION, "unknown plakar_repair_report version");
+		std::function<bool(const std::string &)> damaged;
+		if (opts && opts->damaged)
+			damaged = [cb = opts->damaged, payload = opts->payload](const std::string &m) {
+				return cb(m.c_str(), payload) == 0;
+			};
 		CallScope lk(repo);
-		RepairReport r = repair_index(*repo->repo, flags & PLAKAR_REPAIR_APPLY, flags & PLAKAR_REPAIR_READ_DATA);
-		if (cb)
-			for (const auto &d : r.damaged)
-				cb(d.c_str(), payload);
+		RepairReport r = repair_index(*repo->repo, flags & PLAKAR_REPAIR_APPLY, flags & PLAKAR_REPAIR_READ_DATA, damaged);
 		if (report) {
 			report->applied = r.applied ? 1 : 0;
 			report->packs = r.packs;
@@ -207,13 +206,12 @@ int plakar_repair(plakar_repository *repo, unsigned int flags, plakar_repair_rep
 	});
 }
 
-int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_report *report)
+int plakar_repository_gc(plakar_gc_report *report, plakar_repository *repo, const plakar_gc_options *opts)
 {
 	return guard([&] {
 		require(repo, "repository is NULL");
 		require(!opts || opts->version == PLAKAR_GC_OPTIONS_VERSION, "unknown plakar_gc_options version");
-		require(!report || (report->version >= 1 && report->version <= PLAKAR_GC_REPORT_VERSION),
-		        "unknown plakar_gc_report version");
+		require(!report || report->version == PLAKAR_GC_REPORT_VERSION, "unknown plakar_gc_report version");
 		GcOptions o;
 		if (opts) {
 			require(opts->repack_percent >= -1 && opts->repack_percent <= 100, "repack_percent must be -1 or 0..100");
@@ -242,16 +240,12 @@ int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts, plakar_gc_
 			report->segments_before = r.segments_before;
 			report->segments_after = r.segments_after;
 			report->stale_locks_removed = r.stale_locks_removed;
-			if (report->version >= 2) {
-				report->pushes_running = r.pushes_running;
-				report->readers_running = r.readers_running;
-				report->temp_files_removed = r.temp_files_removed;
-				report->packs_merged = r.packs_merged;
-			}
-			if (report->version >= 3) {
-				report->segments_deleted = r.segments_deleted;
-				report->segments_pending = r.segments_pending;
-			}
+			report->pushes_running = r.pushes_running;
+			report->readers_running = r.readers_running;
+			report->temp_files_removed = r.temp_files_removed;
+			report->packs_merged = r.packs_merged;
+			report->segments_deleted = r.segments_deleted;
+			report->segments_pending = r.segments_pending;
 		}
 	});
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/pool.h"
 #include "net/remote_store.h"
 #include "repository/repository.h"
 #include "snapshot/file_reader.h"
@@ -31,20 +32,36 @@ using namespace plakar::capi;
 namespace {
 thread_local std::string g_message;
 thread_local int g_code = PLAKAR_OK;
+// The message could not be stored (out of memory): plakar_error_last says so instead.
+thread_local bool g_message_lost = false;
 } // namespace
 
 namespace plakar::capi {
 
-void clear_error()
+void clear_error() noexcept
 {
 	g_message.clear();
 	g_code = PLAKAR_OK;
+	g_message_lost = false;
 }
 
-int set_error(int code, const char *msg)
+int set_error(int code, const char *msg) noexcept
 {
 	g_code = code;
 	g_message.clear();
+	g_message_lost = false;
+	try {
+		append_escaped(g_message, msg);
+	} catch (...) {
+		g_message.clear();
+		g_message_lost = true;
+	}
+	return code;
+}
+
+void append_escaped(std::string &out, const char *msg)
+{
+	std::string &g_message = out;
 	// One line: control characters (a file name may hold a newline) are escaped.
 	for (const char *p = msg; *p; p++) {
 		unsigned char c = static_cast<unsigned char>(*p);
@@ -57,7 +74,6 @@ int set_error(int code, const char *msg)
 		} else
 			g_message.push_back(char(c));
 	}
-	return code;
 }
 
 void register_stores() { net::register_remote_stores(); }
@@ -109,6 +125,18 @@ struct PassphraseCopy {
 	PassphraseCopy &operator=(const PassphraseCopy &) = delete;
 };
 
+StoreOptions store_options(const char *token, const char *token_file, const char *ca_file)
+{
+	StoreOptions so;
+	if (token)
+		so.token = token;
+	if (token_file)
+		so.token_file = token_file;
+	if (ca_file)
+		so.tls_ca_file = ca_file;
+	return so;
+}
+
 std::string absolute_uri(const char *uri)
 {
 	require(uri && *uri, "repository location is empty");
@@ -145,7 +173,7 @@ void plakar_version(int *major, int *minor, int *patch)
 
 const char *plakar_version_string(void) { return PLAKAR_VERSION_STRING; }
 
-const char *plakar_error_last(void) { return g_message.c_str(); }
+const char *plakar_error_last(void) { return g_message_lost ? "out of memory" : g_message.c_str(); }
 int plakar_error_last_code(void) { return g_code; }
 
 const char *plakar_error_string(int code)
@@ -167,23 +195,7 @@ const char *plakar_error_string(int code)
 	}
 }
 
-int plakar_default_repository(char **out)
-{
-	return guard([&] {
-		require(out, "out is NULL");
-		*out = nullptr;
-		std::string p;
-		if (const char *env = std::getenv("PLAKAR_REPOSITORY"); env && *env)
-			p = env;
-		else if (const char *home = std::getenv("HOME"); home && *home)
-			p = std::string(home) + "/.plakar";
-		else
-			fail(Code::Invalid, "neither PLAKAR_REPOSITORY nor HOME is set");
-		*out = strdup(p.c_str());
-		if (!*out)
-			throw std::bad_alloc();
-	});
-}
+int plakar_cpu_count(void) { return int(usable_cores()); }
 
 void plakar_string_free(char *s) { std::free(s); }
 
@@ -209,6 +221,7 @@ int plakar_repository_create(plakar_repository **out, const char *uri, const pla
 			o.chunks.max = opts->chunk_max;
 		if (opts->pack_size)
 			o.pack_size = opts->pack_size;
+		o.store = store_options(opts->token, opts->token_file, opts->tls_ca_file);
 		*out = wrap(Repository::create(absolute_uri(uri), o));
 	});
 }
@@ -218,9 +231,7 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 	return guard([&] {
 		require(out, "out is NULL");
 		*out = nullptr;
-		// Version 1 lacks the agent field; both are accepted.
-		require(!opts || opts->version == 1 || opts->version == PLAKAR_OPEN_OPTIONS_VERSION,
-		        "unknown plakar_open_options version");
+		require(!opts || opts->version == PLAKAR_OPEN_OPTIONS_VERSION, "unknown plakar_open_options version");
 		require(!opts || opts->cpu >= 0, "cpu must not be negative");
 		std::optional<std::string> pass;
 		PassphraseCopy wiped(pass, opts ? opts->passphrase : nullptr, opts ? opts->passphrase_len : 0);
@@ -229,9 +240,10 @@ int plakar_repository_open(plakar_repository **out, const char *uri, const plaka
 			oo.use_cache = !opts->no_cache;
 			oo.cpu = unsigned(opts->cpu);
 			if (opts->cache_dir)
-				oo.cache_dir = opts->cache_dir;
-			if (opts->version >= 2 && opts->agent)
+				oo.cache_root = opts->cache_dir;
+			if (opts->agent)
 				oo.agent = opts->agent;
+			oo.store = store_options(opts->token, opts->token_file, opts->tls_ca_file);
 		}
 		*out = wrap(Repository::open(absolute_uri(uri), pass, oo));
 	});
@@ -241,17 +253,21 @@ void plakar_repository_free(plakar_repository *repo) { delete repo; }
 
 int plakar_repository_encrypted(const plakar_repository *repo)
 {
-	if (!repo)
-		return PLAKAR_EINVALID;
-	return repo->repo->encrypted() ? 1 : 0;
+	int encrypted = 0;
+	int rc = guard([&] {
+		require(repo, "repository is NULL");
+		encrypted = repo->repo->encrypted() ? 1 : 0;
+	});
+	return rc != PLAKAR_OK ? rc : encrypted;
 }
 
 const char *plakar_repository_id(const plakar_repository *repo) { return repo ? repo->id.c_str() : ""; }
 
-int plakar_push(plakar_snapshot **out, plakar_repository *repo, const char *const *paths, size_t npaths,
-                const plakar_push_options *opts)
+int plakar_snapshot_push(plakar_snapshot **out, plakar_repository *repo, const char *const *paths, size_t npaths,
+                         const plakar_push_options *opts)
 {
 	std::unique_ptr<plakar_snapshot> snap;
+	std::string partial; // the message of PLAKAR_EPARTIAL, built inside guard (it allocates)
 	int rc = guard([&] {
 		if (out)
 			*out = nullptr;
@@ -271,26 +287,31 @@ int plakar_push(plakar_snapshot **out, plakar_repository *repo, const char *cons
 			}
 			if (opts->command_line)
 				po.command_line = opts->command_line;
+			require(!opts->nexcludes || opts->excludes, "excludes is NULL");
+			for (size_t i = 0; i < opts->nexcludes; i++) {
+				require(opts->excludes[i] && *opts->excludes[i], "empty exclude pattern");
+				po.exclude_patterns.emplace_back(opts->excludes[i]);
+			}
+			if (opts->parent) {
+				po.use_parent = *opts->parent != '\0';
+				po.parent = opts->parent;
+			}
 			po.progress = progress_of(opts->progress, opts->payload);
 		}
 		CallScope lk(repo);
-		std::string loc = repo->repo->store().location();
-		if (!loc.empty() && loc[0] == '/')
-			po.exclude.push_back(loc);
 		snap = std::make_unique<plakar_snapshot>();
 		snap->owner = repo;
 		snap->h = push(*repo->repo, ps, po);
 		snap->id = snap->h.id_string();
+		const auto &errs = snap->h.errors;
+		if (!errs.empty())
+			partial = std::to_string(errs.size()) + " item" + (errs.size() > 1 ? "s" : "") +
+			          " could not be backed up (first: " + errs[0].first + ": " + errs[0].second + ")";
 	});
 	if (rc != PLAKAR_OK)
 		return rc;
-	const auto &errs = snap->h.errors;
-	if (!errs.empty()) {
-		std::string msg = std::to_string(errs.size()) + " item" + (errs.size() > 1 ? "s" : "") +
-		                  " could not be backed up (first: " + errs[0].first + ": " + errs[0].second + ")";
-		set_error(PLAKAR_EPARTIAL, msg.c_str());
-		rc = PLAKAR_EPARTIAL;
-	}
+	if (!partial.empty())
+		rc = set_error(PLAKAR_EPARTIAL, partial.c_str());
 	if (out)
 		*out = snap.release();
 	return rc;
@@ -356,6 +377,16 @@ int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo, const c
 
 void plakar_snapshot_free(plakar_snapshot *snap) { delete snap; }
 
+int plakar_snapshot_dup(plakar_snapshot **out, const plakar_snapshot *snap)
+{
+	return guard([&] {
+		require(out, "out is NULL");
+		*out = nullptr;
+		require(snap && snap->owner, "snapshot is NULL");
+		*out = new plakar_snapshot(*snap); // shares the reader lock, which lives while any copy does
+	});
+}
+
 const char *plakar_snapshot_id(const plakar_snapshot *s) { return s ? s->id.c_str() : ""; }
 int64_t plakar_snapshot_time(const plakar_snapshot *s) { return s ? s->h.time_ns : 0; }
 const char *plakar_snapshot_hostname(const plakar_snapshot *s) { return s ? s->h.hostname.c_str() : ""; }
@@ -376,7 +407,7 @@ uint64_t plakar_snapshot_directories(const plakar_snapshot *s) { return s ? s->h
 uint64_t plakar_snapshot_size(const plakar_snapshot *s) { return s ? s->h.size : 0; }
 size_t plakar_snapshot_error_count(const plakar_snapshot *s) { return s ? s->h.errors.size() : 0; }
 
-int plakar_snapshot_error(const plakar_snapshot *s, size_t i, const char **path, const char **message)
+int plakar_snapshot_error(const char **path, const char **message, const plakar_snapshot *s, size_t i)
 {
 	return guard([&] {
 		require(s && i < s->h.errors.size(), "error index out of range");
@@ -443,6 +474,25 @@ int64_t plakar_entry_mtime(const plakar_entry *e) { return e ? e->e.mtime_ns : 0
 uint64_t plakar_entry_nlink(const plakar_entry *e) { return e ? e->e.nlink : 0; }
 const char *plakar_entry_symlink(const plakar_entry *e) { return e ? e->e.target.c_str() : ""; }
 const char *plakar_entry_error(const plakar_entry *e) { return e ? e->e.error.c_str() : ""; }
+int64_t plakar_entry_ctime(const plakar_entry *e) { return e ? e->e.ctime_ns : 0; }
+uint64_t plakar_entry_inode(const plakar_entry *e) { return e ? e->e.ino : 0; }
+uint64_t plakar_entry_device(const plakar_entry *e) { return e ? e->e.dev : 0; }
+uint64_t plakar_entry_rdev(const plakar_entry *e) { return e ? e->e.rdev : 0; }
+size_t plakar_entry_xattr_count(const plakar_entry *e) { return e ? e->e.xattrs.size() : 0; }
+
+int plakar_entry_xattr(const char **name, const void **value, size_t *value_len, const plakar_entry *e, size_t i)
+{
+	return guard([&] {
+		require(e && i < e->e.xattrs.size(), "xattr index out of range");
+		const auto &[n, v] = e->e.xattrs[i];
+		if (name)
+			*name = n.c_str();
+		if (value)
+			*value = v.data();
+		if (value_len)
+			*value_len = v.size();
+	});
+}
 
 int plakar_file_open(plakar_file **out, const plakar_snapshot *snap, const char *path)
 {
@@ -462,7 +512,7 @@ int plakar_file_open(plakar_file **out, const plakar_snapshot *snap, const char 
 	});
 }
 
-int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread)
+int plakar_file_read(size_t *nread, plakar_file *f, void *buf, size_t len)
 {
 	return guard([&] {
 		if (nread)
@@ -487,25 +537,22 @@ int plakar_file_seek(plakar_file *f, uint64_t offset)
 	});
 }
 
-int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts)
+int plakar_snapshot_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts)
 {
 	return guard([&] {
 		require(snap && snap->owner, "snapshot is NULL");
-		require(!opts || opts->version == 1 || opts->version == PLAKAR_PULL_OPTIONS_VERSION,
-		        "unknown plakar_pull_options version");
+		require(!opts || opts->version == PLAKAR_PULL_OPTIONS_VERSION, "unknown plakar_pull_options version");
 		PullOptions po;
 		if (opts) {
 			po.to = opts->to ? opts->to : "";
 			po.rebase = opts->rebase != 0;
 			po.progress = progress_of(opts->progress, opts->payload);
-			if (opts->version >= 2) {
-				require(opts->overwrite >= PLAKAR_OVERWRITE_ALWAYS && opts->overwrite <= PLAKAR_OVERWRITE_NEVER,
-				        "unknown overwrite policy");
-				po.overwrite = Overwrite(opts->overwrite);
-				po.force = opts->force != 0;
-				po.dry_run = opts->dry_run != 0;
-				po.verify = opts->verify != 0;
-			}
+			require(opts->overwrite >= PLAKAR_OVERWRITE_ALWAYS && opts->overwrite <= PLAKAR_OVERWRITE_NEVER,
+			        "unknown overwrite policy");
+			po.overwrite = Overwrite(opts->overwrite);
+			po.force = opts->force != 0;
+			po.dry_run = opts->dry_run != 0;
+			po.verify = opts->verify != 0;
 		}
 		CallScope lk(snap->owner);
 		pull(*snap->owner->repo, snap->h, path && *path ? path : "/", po);

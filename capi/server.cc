@@ -27,13 +27,12 @@ int plakar_server_new(plakar_server **out, const char *repository, const plakar_
 		*out = nullptr;
 		require(repository && *repository, "repository is NULL or empty");
 		require(opts, "options are NULL (tokens_file is required)");
-		require(opts->version == 1 || opts->version == PLAKAR_SERVER_OPTIONS_VERSION,
-		        "unknown plakar_server_options version");
+		require(opts->version == PLAKAR_SERVER_OPTIONS_VERSION, "unknown plakar_server_options version");
 		require(opts->tokens_file && *opts->tokens_file, "tokens_file is required: a server never runs open");
 		require(std::strncmp(repository, "plakar://", 9) != 0 && std::strncmp(repository, "plakar+tls://", 13) != 0,
 		        "a server serves a local store, not plakar://");
 		net::ServerOptions o;
-		if (opts->version >= 2 && (opts->tls_cert_file || opts->tls_key_file)) {
+		if (opts->tls_cert_file || opts->tls_key_file) {
 			require(opts->tls_cert_file && *opts->tls_cert_file && opts->tls_key_file && *opts->tls_key_file,
 			        "TLS needs both tls_cert_file and tls_key_file");
 			o.tls = std::make_shared<net::TlsIdentity>(net::load_tls_identity(opts->tls_cert_file, opts->tls_key_file));
@@ -146,7 +145,29 @@ int plakar_token_new(char **server_line, char **client_token, const char *name, 
 	});
 }
 
-int plakar_tls_cert_new(const char *cert_file, const char *key_file, const char *name, unsigned int days, char **pin)
+int plakar_token_add(char **client_token, const char *tokens_file, const char *name, const char *rights)
+{
+	return guard([&] {
+		require(client_token, "out is NULL");
+		*client_token = nullptr;
+		require(tokens_file && *tokens_file, "tokens_file is NULL or empty");
+		require(name, "name is NULL");
+		require(rights, "rights is NULL");
+		auto r = net::parse_rights(rights);
+		require(r.has_value(), "rights must be rw, ro or append");
+		// Room for "NAME:SECRET" before the file changes: out of memory leaves it untouched.
+		size_t room = std::strlen(name) + 1 + 64 + 1;
+		std::unique_ptr<char, decltype(&free)> buf(static_cast<char *>(malloc(room)), &free);
+		if (!buf)
+			throw std::bad_alloc();
+		auto t = net::add_token(tokens_file, name, *r);
+		require(t.client_token.size() < room, "token longer than expected");
+		std::memcpy(buf.get(), t.client_token.c_str(), t.client_token.size() + 1);
+		*client_token = buf.release();
+	});
+}
+
+int plakar_tls_cert_new(char **pin, const char *cert_file, const char *key_file, const char *name, unsigned int days)
 {
 	return guard([&] {
 		if (pin)

@@ -18,6 +18,10 @@ void FlagSet::add_int(std::string name, int *out, int min, int max) {
 	flags_.push_back({std::move(name), Kind::Int, out, min, max});
 }
 
+void FlagSet::add_list(std::string name, std::vector<std::string> *out) {
+	flags_.push_back({std::move(name), Kind::List, out});
+}
+
 const FlagSet::Flag *FlagSet::find(std::string_view name) const {
 	for (const Flag &flag : flags_)
 		if (flag.name == name)
@@ -34,6 +38,11 @@ void FlagSet::assign(const Flag &flag, const std::string &value) const {
 			*static_cast<bool *>(flag.out) = false;
 		else
 			throw UsageError("invalid value \"" + value + "\" for flag -" + flag.name + ": expected true or false");
+		return;
+	case Kind::List:
+		if (value.empty())
+			throw UsageError("empty value for flag -" + flag.name);
+		static_cast<std::vector<std::string> *>(flag.out)->push_back(value);
 		return;
 	case Kind::String:
 		*static_cast<std::optional<std::string> *>(flag.out) = value;

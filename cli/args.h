@@ -22,13 +22,15 @@ public:
 	void add_string(std::string name, std::optional<std::string> *out);
 	// An integer in [min, max].
 	void add_int(std::string name, int *out, int min, int max);
+	// A flag that may be given several times; each value is appended.
+	void add_list(std::string name, std::vector<std::string> *out);
 
 	// Consumes flags from args[pos...] and stops at the first positional argument (or after
 	// "--"); returns the index of that argument.
 	std::size_t parse(const std::vector<std::string> &args, std::size_t pos) const;
 
 private:
-	enum class Kind { Bool, String, Int };
+	enum class Kind { Bool, String, Int, List };
 	struct Flag {
 		std::string name;
 		Kind kind;

@@ -28,7 +28,7 @@ void cat_file(Session &session, const SnapshotArg &target, char *buf) {
 	File file(raw);
 	for (;;) {
 		std::size_t n = 0;
-		rc = plakar_file_read(file.get(), buf, kBufferSize, &n);
+		rc = plakar_file_read(&n, file.get(), buf, kBufferSize);
 		if (rc != PLAKAR_OK)
 			throw_library_error(rc);
 		if (n == 0)

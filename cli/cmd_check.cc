@@ -70,19 +70,19 @@ int cmd_check(Session &session)
 	o.progress = check_progress;
 	InterruptGuard guard;
 	ReportHolder report;
-	int rc = plakar_check(&report.r, session.repository(), &o);
+	int rc = plakar_repository_check(&report.r, session.repository(), &o);
 	if (rc != PLAKAR_OK && report.r == nullptr)
 		throw_library_error(rc);
 
 	plakar_check_stats st{};
 	st.version = PLAKAR_CHECK_STATS_VERSION;
-	if (int src = plakar_check_report_stats(report.r, &st); src != PLAKAR_OK)
+	if (int src = plakar_check_report_stats(&st, report.r); src != PLAKAR_OK)
 		throw_library_error(src);
 	size_t n = plakar_check_report_problem_count(report.r);
 	for (size_t i = 0; i < n; i++) {
 		int code = 0;
 		const char *object = nullptr, *message = nullptr;
-		if (plakar_check_report_problem(report.r, i, &code, &object, &message) != PLAKAR_OK)
+		if (plakar_check_report_problem(&code, &object, &message, report.r, i) != PLAKAR_OK)
 			continue;
 		if (json)
 			std::printf("%s\n", JsonObject()
@@ -98,7 +98,7 @@ int cmd_check(Session &session)
 	for (size_t i = 0; i < nref; i++) {
 		char id[65];
 		uint32_t count = 0;
-		if (plakar_check_report_refcount(report.r, i, id, &count) != PLAKAR_OK)
+		if (plakar_check_report_refcount(id, &count, report.r, i) != PLAKAR_OK)
 			continue;
 		if (json)
 			std::printf("%s\n", JsonObject().str("blob", id).unum("snapshots", count).done().c_str());

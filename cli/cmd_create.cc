@@ -25,6 +25,7 @@ int cmd_create(Session &session) {
 	plakar_create_options opts = PLAKAR_CREATE_OPTIONS_INIT;
 	opts.encryption = no_encryption ? 0 : 1;
 	opts.kdf_log2_n = kdf_log2_n;
+	session.environment().apply(opts);
 	std::optional<Secret> passphrase;
 	if (!no_encryption) {
 		passphrase = supplied_passphrase(session.options().passphrase_file);

@@ -57,7 +57,7 @@ bool read_file(plakar_snapshot *snap, const std::string &path, std::string &out)
 	size_t got = 0;
 	while (got < out.size()) {
 		size_t n = 0;
-		int rc = plakar_file_read(f.get(), out.data() + got, out.size() - got, &n);
+		int rc = plakar_file_read(&n, f.get(), out.data() + got, out.size() - got);
 		if (rc != PLAKAR_OK)
 			throw_library_error(rc, escape_name(path));
 		if (n == 0)
@@ -164,7 +164,10 @@ int cmd_diff(Session &session)
 	st.path_b = normalized(b.has_path ? b.path : a.path);
 	st.label_a = std::string(plakar_snapshot_id(st.a)).substr(0, 8);
 	st.label_b = std::string(plakar_snapshot_id(st.b)).substr(0, 8);
-	int rc = plakar_snapshot_diff(st.a, st.path_a.c_str(), st.b, st.path_b.c_str(), on_change, &st);
+	plakar_diff_options o = PLAKAR_DIFF_OPTIONS_INIT;
+	o.change = on_change;
+	o.payload = &st;
+	int rc = plakar_snapshot_diff(st.a, st.path_a.c_str(), st.b, st.path_b.c_str(), &o);
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	session.finish_output();

@@ -76,10 +76,10 @@ int run_gc(Session &session, bool dry_run, int repack, bool json)
 	o.dry_run = dry_run ? 1 : 0;
 	o.repack_percent = repack;
 	o.progress = gc_progress;
-	plakar_gc_report r{};
-	r.version = PLAKAR_GC_REPORT_VERSION;
+	plakar_gc_report r;
+	plakar_gc_report_init(&r);
 	InterruptGuard guard;
-	int rc = plakar_gc(session.repository(), &o, &r);
+	int rc = plakar_repository_gc(&r, session.repository(), &o);
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	print_gc(r, json);
@@ -144,9 +144,11 @@ int cmd_keep(Session &session)
 	if (!o.last && !o.hourly && !o.daily && !o.weekly && !o.monthly && !o.yearly)
 		throw UsageError("give N, or at least one of -last -hourly -daily -weekly -monthly -yearly");
 	o.dry_run = dry_run ? 1 : 0;
+	o.decision = on_decision;
+	o.payload = &st;
 	InterruptGuard guard;
 	size_t removed = 0;
-	int rc = plakar_keep(session.repository(), &o, on_decision, &st, &removed);
+	int rc = plakar_repository_keep(&removed, session.repository(), &o);
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	if (st.json)
@@ -194,7 +196,7 @@ int cmd_rm(Session &session)
 		ids.push_back(args[i].c_str());
 	}
 	size_t removed = 0;
-	int rc = plakar_snapshots_remove(session.repository(), ids.data(), ids.size(), &removed);
+	int rc = plakar_snapshot_remove(&removed, session.repository(), ids.data(), ids.size());
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	if (json)
@@ -211,9 +213,10 @@ int cmd_rm(Session &session)
 namespace plakar::cli {
 
 namespace {
-extern "C" void on_damaged(const char *message, void *)
+extern "C" int on_damaged(const char *message, void *)
 {
 	report_item("repair", "", message);
+	return InterruptGuard::interrupted() ? 1 : 0;
 }
 } // namespace
 
@@ -229,10 +232,12 @@ int cmd_repair(Session &session)
 	std::size_t pos = flags.parse(args, 0);
 	if (pos != args.size())
 		throw UsageError("unexpected argument: " + args[pos]);
-	plakar_repair_report r{};
-	r.version = PLAKAR_REPAIR_REPORT_VERSION;
-	unsigned fl = (yes ? PLAKAR_REPAIR_APPLY : 0) | (read_data ? PLAKAR_REPAIR_READ_DATA : 0);
-	int rc = plakar_repair(session.repository(), fl, &r, on_damaged, nullptr);
+	plakar_repair_report r;
+	plakar_repair_report_init(&r);
+	plakar_repair_options o = PLAKAR_REPAIR_OPTIONS_INIT;
+	o.flags = (yes ? PLAKAR_REPAIR_APPLY : 0) | (read_data ? PLAKAR_REPAIR_READ_DATA : 0);
+	o.damaged = on_damaged;
+	int rc = plakar_repository_repair(&r, session.repository(), &o);
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	if (json) {

@@ -21,8 +21,8 @@ std::string bytes(uint64_t n) { return humanize_bytes(n) + " (" + std::to_string
 void repository_info(Session &session, bool json)
 {
 	plakar_repository_info info{};
-	info.version = PLAKAR_REPOSITORY_INFO_VERSION;
-	int rc = plakar_repository_info_get(session.repository(), &info);
+	plakar_repository_info_init(&info);
+	int rc = plakar_repository_describe(&info, session.repository());
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	const char *id = plakar_repository_id(session.repository());
@@ -68,7 +68,8 @@ void snapshot_info(Session &session, const std::string &prefix, bool json)
 			tags += (i ? "," : "") + json_quote(plakar_snapshot_tag(s, i));
 		for (size_t i = 0; i < nerr; i++) {
 			const char *p = "", *m = "";
-			(void)plakar_snapshot_error(s, i, &p, &m);
+			if (plakar_snapshot_error(&p, &m, s, i) != PLAKAR_OK)
+				continue;
 			errors += (i ? "," : "") + JsonObject().str("path", p).str("message", m).done();
 		}
 		JsonObject o;
@@ -96,7 +97,8 @@ void snapshot_info(Session &session, const std::string &prefix, bool json)
 	std::printf("Errors:       %zu\n", nerr);
 	for (size_t i = 0; i < nerr; i++) {
 		const char *p = "", *m = "";
-		(void)plakar_snapshot_error(s, i, &p, &m);
+		if (plakar_snapshot_error(&p, &m, s, i) != PLAKAR_OK)
+			continue;
 		std::printf("  %s: %s\n", escape_name(p).c_str(), escape_message(m).c_str());
 	}
 }

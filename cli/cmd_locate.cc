@@ -55,7 +55,9 @@ int cmd_locate(Session &session)
 	o.full_path = full_path ? 1 : 0;
 	o.snapshots = snaps.empty() ? nullptr : snaps.data();
 	o.nsnapshots = snaps.size();
-	int rc = plakar_locate(session.repository(), pattern.c_str(), &o, on_match, &st);
+	o.match = on_match;
+	o.payload = &st;
+	int rc = plakar_repository_locate(session.repository(), pattern.c_str(), &o);
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	session.finish_output();

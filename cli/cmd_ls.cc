@@ -125,7 +125,7 @@ void list_directory(plakar_snapshot *snap, const std::string &path, const LsOpti
 	std::vector<std::string> subdirs;
 	for (;;) {
 		const plakar_entry *e = nullptr;
-		rc = plakar_dir_next(dir.get(), &e);
+		rc = plakar_dir_next(&e, dir.get());
 		if (rc != PLAKAR_OK)
 			throw_library_error(rc, escape_name(path));
 		if (e == nullptr)

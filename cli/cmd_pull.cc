@@ -87,7 +87,7 @@ int cmd_pull(Session &session) {
 	for (const SnapshotArg &target : targets) {
 		try {
 			plakar_snapshot *snap = session.snapshot(target.snapshot);
-			int rc = plakar_pull(snap, target.path.c_str(), &opts);
+			int rc = plakar_snapshot_pull(snap, target.path.c_str(), &opts);
 			if (rc != PLAKAR_OK)
 				throw_library_error(rc);
 		} catch (const Failure &f) {

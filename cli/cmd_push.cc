@@ -1,7 +1,9 @@
-// `plakar push PATH...`: a new snapshot of the given files and directories.
+// `plakar push [-exclude PATTERN]... [-parent SNAPSHOT | -no-parent] PATH...`: a new snapshot of the
+// given files and directories.
 #include <plakar/plakar.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +33,18 @@ extern "C" int on_push_event(const plakar_event *event, void *payload) {
 
 int cmd_push(Session &session) {
 	FlagSet flags("push");
+	std::vector<std::string> excludes;
+	std::optional<std::string> parent;
+	bool no_parent = false;
+	flags.add_list("exclude", &excludes);
+	flags.add_string("parent", &parent);
+	flags.add_bool("no-parent", &no_parent);
 	const auto &args = session.options().args;
 	std::size_t pos = flags.parse(args, 0);
+	if (parent && no_parent)
+		throw UsageError("-parent and -no-parent exclude each other");
+	if (parent && parent->empty())
+		throw UsageError("empty snapshot for flag -parent");
 	if (pos >= args.size())
 		throw UsageError("missing PATH");
 	std::vector<const char *> paths;
@@ -45,13 +57,22 @@ int cmd_push(Session &session) {
 	opts.progress = on_push_event;
 	opts.payload = &progress;
 	opts.command_line = session.options().command_line.c_str();
+	std::vector<const char *> patterns;
+	for (const auto &e : excludes)
+		patterns.push_back(e.c_str());
+	opts.excludes = patterns.empty() ? nullptr : patterns.data();
+	opts.nexcludes = patterns.size();
+	if (no_parent)
+		opts.parent = "";
+	else if (parent)
+		opts.parent = parent->c_str();
 
 	plakar_snapshot *raw = nullptr;
 	int rc;
 	std::string message;
 	{
 		InterruptGuard guard;
-		rc = plakar_push(&raw, repo, paths.data(), paths.size(), &opts);
+		rc = plakar_snapshot_push(&raw, repo, paths.data(), paths.size(), &opts);
 		if (rc != PLAKAR_OK)
 			message = library_message(rc);
 	}
@@ -70,7 +91,7 @@ int cmd_push(Session &session) {
 		std::size_t n = plakar_snapshot_error_count(snapshot.get());
 		for (std::size_t i = 0; i < n; ++i) {
 			const char *path = nullptr, *what = nullptr;
-			if (plakar_snapshot_error(snapshot.get(), i, &path, &what) == PLAKAR_OK)
+			if (plakar_snapshot_error(&path, &what, snapshot.get(), i) == PLAKAR_OK)
 				report_item(session.command(), path ? path : "", what ? what : "failed");
 		}
 	}

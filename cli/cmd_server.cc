@@ -68,34 +68,12 @@ int cmd_token(Session &session)
 		throw UsageError("a token name is required");
 	if (pos + 1 != args.size())
 		throw UsageError("unexpected argument: " + args[pos + 1]);
-	Owned line, client;
-	int rc = plakar_token_new(&line.s, &client.s, args[pos].c_str(), rights.value_or("rw").c_str());
-	if (rc != PLAKAR_OK)
-		throw_library_error(rc);
 	std::string file = tokens.value_or(default_tokens_file());
 	make_parents(file);
-	// A second line with the same name would make the server refuse the whole file.
-	if (std::FILE *in = std::fopen(file.c_str(), "re")) {
-		char buf[1024];
-		bool taken = false;
-		while (!taken && std::fgets(buf, sizeof buf, in)) {
-			std::string first(buf, std::strcspn(buf, " \t\r\n"));
-			taken = first == args[pos];
-		}
-		std::fclose(in);
-		if (taken)
-			throw Failure("a token named '" + args[pos] + "' is already in " + file + " (remove its line first)");
-	}
-	int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0)
-		throw Failure("cannot open " + file + ": " + std::strerror(errno));
-	std::string text = std::string(line.s) + "\n";
-	ssize_t n = ::write(fd, text.data(), text.size());
-	bool ok = n == ssize_t(text.size()) && ::fsync(fd) == 0;
-	int err = errno;
-	::close(fd);
-	if (!ok)
-		throw Failure("cannot write " + file + ": " + std::strerror(err));
+	Owned client;
+	int rc = plakar_token_add(&client.s, file.c_str(), args[pos].c_str(), rights.value_or("rw").c_str());
+	if (rc != PLAKAR_OK)
+		throw_library_error(rc);
 	std::fprintf(stderr, "plakar: token '%s' (%s) added to %s\n", args[pos].c_str(), rights.value_or("rw").c_str(),
 	             file.c_str());
 	std::printf("%s\n", client.s);
@@ -122,7 +100,7 @@ int cmd_tls_cert(Session &session)
 		host = buf;
 	}
 	Owned pin;
-	int rc = plakar_tls_cert_new(args[pos].c_str(), args[pos + 1].c_str(), host.c_str(), unsigned(days), &pin.s);
+	int rc = plakar_tls_cert_new(&pin.s, args[pos].c_str(), args[pos + 1].c_str(), host.c_str(), unsigned(days));
 	if (rc != PLAKAR_OK)
 		throw_library_error(rc);
 	std::fprintf(stderr, "plakar: certificate for %s (%d days) in %s, its key in %s\n", host.c_str(), days,

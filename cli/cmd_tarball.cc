@@ -79,10 +79,12 @@ int cmd_tarball(Session &session) {
 
 	InterruptGuard guard;
 	int rc;
-	if (out)
+	if (out) {
 		rc = plakar_snapshot_archive_file(snap, target.path.c_str(), format, out->c_str(), &opts);
-	else
-		rc = plakar_snapshot_archive(snap, target.path.c_str(), format, on_tarball_write, &state, &opts);
+	} else {
+		opts.write = on_tarball_write;
+		rc = plakar_snapshot_archive(snap, target.path.c_str(), format, &opts);
+	}
 	if (state.write_errno != 0)
 		throw Failure(std::string("cannot write the output: ") + std::strerror(state.write_errno));
 	if (rc != PLAKAR_OK)

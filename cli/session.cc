@@ -36,17 +36,56 @@ std::string absolute_location(const std::string &location) {
 	return cwd + location;
 }
 
+// $name when set and not empty.
+std::optional<std::string> env(const char *name) {
+	const char *v = std::getenv(name);
+	if (!v || !*v)
+		return std::nullopt;
+	return std::string(v);
+}
+
 } // namespace
+
+Environment Environment::read() {
+	Environment e;
+	e.repository = env("PLAKAR_REPOSITORY");
+	std::optional<std::string> home = env("HOME");
+	if (!e.repository && home)
+		e.repository = *home + "/.plakar";
+	// An absolute $XDG_CACHE_HOME is honoured (the XDG rule); else the library's default.
+	if (auto x = env("XDG_CACHE_HOME"); x && (*x)[0] == '/')
+		e.cache_dir = *x + "/plakar";
+	e.agent = env("PLAKAR_AGENT");
+	e.token = env("PLAKAR_TOKEN");
+	e.token_file = env("PLAKAR_TOKEN_FILE");
+	if (!e.token && !e.token_file && home)
+		e.token_file = *home + "/.config/plakar/token";
+	e.tls_ca_file = env("PLAKAR_TLS_CA");
+	return e;
+}
+
+void Environment::apply(plakar_open_options &o) const {
+	o.cache_dir = cache_dir ? cache_dir->c_str() : nullptr;
+	o.agent = agent ? agent->c_str() : nullptr;
+	apply_credentials(o.token, o.token_file, o.tls_ca_file);
+}
+
+void Environment::apply(plakar_create_options &o) const {
+	apply_credentials(o.token, o.token_file, o.tls_ca_file);
+}
+
+void Environment::apply_credentials(const char *&tok, const char *&tok_file, const char *&ca) const {
+	tok = token ? token->c_str() : nullptr;
+	tok_file = token_file ? token_file->c_str() : nullptr;
+	ca = tls_ca_file ? tls_ca_file->c_str() : nullptr;
+}
 
 std::string Session::repository_uri() const {
 	if (options_.repository)
 		return absolute_location(*options_.repository);
-	char *raw = nullptr;
-	int rc = plakar_default_repository(&raw);
-	if (rc != PLAKAR_OK)
-		throw_library_error(rc, "cannot find the default repository");
-	LibraryString owned(raw);
-	return absolute_location(owned.get());
+	if (!env_.repository)
+		throw Failure("no repository: neither PLAKAR_REPOSITORY nor HOME is set (name one with `on REPOSITORY`)");
+	return absolute_location(*env_.repository);
 }
 
 plakar_repository *Session::repository() {
@@ -60,8 +99,7 @@ plakar_repository *Session::repository() {
 		plakar_open_options opts = PLAKAR_OPEN_OPTIONS_INIT;
 		opts.cpu = options_.cpu;
 		opts.no_cache = options_.no_cache ? 1 : 0;
-		if (const char *a = std::getenv("PLAKAR_AGENT"); a && *a)
-			opts.agent = a;
+		env_.apply(opts);
 		if (passphrase) {
 			opts.passphrase = passphrase->data();
 			opts.passphrase_len = passphrase->size();
@@ -72,6 +110,11 @@ plakar_repository *Session::repository() {
 			repository_.reset(raw);
 			return raw;
 		}
+		// A server refused for want of a token: say where the command line looks for one.
+		if (rc == PLAKAR_EAUTH && std::strncmp(plakar_error_last(), "no token for the server", 23) == 0)
+			throw Failure(std::string(plakar_error_last()) +
+			                  " (set PLAKAR_TOKEN or PLAKAR_TOKEN_FILE, or write it to ~/.config/plakar/token)",
+			              exit_code_for(PLAKAR_EAUTH));
 		// Prompt only when nothing was supplied and nothing was tried yet: a plaintext
 		// repository opens without a passphrase and never asks for one.
 		if (rc == PLAKAR_EAUTH && !supplied && !passphrase) {

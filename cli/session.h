@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "args.h"
@@ -30,10 +31,31 @@ using EntryList = std::unique_ptr<plakar_entry_list, HandleDeleter>;
 using File = std::unique_ptr<plakar_file, HandleDeleter>;
 using LibraryString = std::unique_ptr<char, HandleDeleter>;
 
+// What the command line takes from the environment (docs/cli.md, "Environment"): the library
+// reads none of it, so it is read here once and passed in options.
+struct Environment {
+	std::optional<std::string> repository;  // $PLAKAR_REPOSITORY, else $HOME/.plakar
+	std::optional<std::string> cache_dir;   // $XDG_CACHE_HOME/plakar (absolute only); else the library's
+	std::optional<std::string> agent;       // $PLAKAR_AGENT
+	std::optional<std::string> token;       // $PLAKAR_TOKEN
+	std::optional<std::string> token_file;  // $PLAKAR_TOKEN_FILE, else ~/.config/plakar/token
+	std::optional<std::string> tls_ca_file; // $PLAKAR_TLS_CA
+
+	static Environment read();
+	// Points the options' fields at these strings (which must outlive the options).
+	void apply(plakar_open_options &o) const;
+	void apply(plakar_create_options &o) const;
+
+private:
+	void apply_credentials(const char *&token, const char *&token_file, const char *&ca) const;
+};
+
 // The state of one command run.
 class Session {
 public:
-	explicit Session(GlobalOptions options) : options_(std::move(options)) {}
+	explicit Session(GlobalOptions options) : options_(std::move(options)), env_(Environment::read()) {}
+
+	const Environment &environment() const { return env_; }
 
 	const GlobalOptions &options() const { return options_; }
 	const std::string &command() const { return options_.command; }
@@ -55,6 +77,7 @@ public:
 
 private:
 	GlobalOptions options_;
+	Environment env_;
 	Repository repository_;
 	// Declared after the repository: members are destroyed in reverse order, and snapshots
 	// must be freed before their repository.

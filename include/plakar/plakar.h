@@ -4,24 +4,36 @@
  * This header is the product's contract. Everything the `plakar` command line and the Python
  * bindings do goes through it; nothing else of the library is exported.
  *
- * Conventions (see docs/capi.md for the long form):
- *  - Functions are named plakar_<module>_<verb>. Out-parameters come first.
- *  - Every function that can fail returns an int: PLAKAR_OK (0) on success, a negative
- *    PLAKAR_E* code otherwise. The message of the last failure on the calling thread is
- *    returned by plakar_error_last(); every entry point clears it first, so it is never stale.
- *  - Handles are opaque. Each has a _free function that accepts NULL. Strings and handles
- *    returned through out-parameters are owned by the caller unless a comment says "borrowed".
- *  - Option structs start with a version field; initialize them with the matching _INIT macro
- *    (or plakar_*_options_init) so that a program built against this header keeps working when
- *    fields are appended in later versions.
- *  - Callbacks take `void *payload` last. A progress callback that returns non-zero cancels the
- *    operation, which then fails with PLAKAR_ECANCELED. A callback may call read-only functions
- *    of this library, on the same repository too (the internal lock is recursive), but must not
- *    free a handle the running operation uses.
- *  - Threading: the library keeps no global mutable state. A handle may be used from several
- *    threads; calls on one repository handle (and on the snapshots and files opened from it)
- *    are serialized internally. Different repository handles work fully in parallel.
- *    Callbacks run on the thread that made the call.
+ * Conventions (docs/capi.md lists them; `ctest -R capi_conventions` checks this header):
+ *  1. Names are plakar_<module>_<verb>, the module being the object acted upon
+ *     (plakar_repository_gc, plakar_snapshot_pull, plakar_file_read).
+ *  2. Out-parameters come first, then the handle, then the inputs, then the options struct.
+ *  3. Every function that can fail returns an int: PLAKAR_OK (0) on success, a negative
+ *     PLAKAR_E* code otherwise, and only these functions touch the thread's last error: each
+ *     clears it on entry, so plakar_error_last() is never stale. Accessors (functions returning
+ *     a value, not a code) and _free functions cannot fail and leave it alone.
+ *  4. Results come back in one of four ways: a new handle or string through `T **out` (the
+ *     caller frees it with its _free function), a caller-allocated struct whose `version` the
+ *     caller sets (plakar_*_init fills it), a count through `size_t *`, or a borrowed pointer
+ *     from an accessor, valid while its owner lives. Handles' _free functions accept NULL.
+ *  5. An operation that may grow takes an options struct starting with `version`; NULL means
+ *     the defaults. Initialize one with its _INIT macro or its plakar_*_options_init()
+ *     function (for bindings that cannot use macros); an unknown version is PLAKAR_EINVALID.
+ *  6. Callbacks live in the options struct, which has one `payload` passed last to all of them.
+ *     A callback that returns int cancels the operation by returning non-zero (it then fails
+ *     with PLAKAR_ECANCELED). Callbacks run on the thread that made the call and may call
+ *     read-only functions of this library, on the same repository too (its lock is
+ *     recursive), but must not free a handle the running operation uses.
+ *  7. No function reads the environment: the token, token file, TLS authorities, cache
+ *     directory and agent socket are options. (The `plakar` command line reads $PLAKAR_* and
+ *     passes them; see docs/cli.md.)
+ *  8. Threading: a handle may be used from several threads; calls on one repository handle
+ *     (and on the snapshots and files opened from it) are serialized internally, and
+ *     different repository handles work fully in parallel. The library's only process-wide
+ *     state is a table of store kinds filled once; plakar_agent_serve alone changes process
+ *     attributes (see there).
+ *  9. No C++ exception leaves this library, out of memory included (PLAKAR_ERROR, "out of
+ *     memory").
  */
 #ifndef PLAKAR_PLAKAR_H
 #define PLAKAR_PLAKAR_H
@@ -44,17 +56,23 @@ extern "C" {
 /* ---------------------------------------------------------------- versions */
 
 #define PLAKAR_VERSION_MAJOR 0
-#define PLAKAR_VERSION_MINOR 1
+#define PLAKAR_VERSION_MINOR 2
 #define PLAKAR_VERSION_PATCH 0
-#define PLAKAR_VERSION_STRING "0.1.0"
+#define PLAKAR_VERSION_STRING "0.2.0"
 
 /* The repository format version this library writes (docs/format.md). */
 #define PLAKAR_FORMAT_VERSION 1
 
-/* The version of the library actually loaded at run time. Any pointer may be NULL. */
+/* The version of the library actually loaded at run time. Any pointer may be NULL. Until 1.0,
+ * every minor version may change the ABI; the shared library's soname carries it
+ * (libplakar.so.0.2), so a program is never run against an ABI it was not built for. */
 PLAKAR_EXTERN void plakar_version(int *major, int *minor, int *patch);
-/* "0.1.0": borrowed, static storage. */
+/* "0.2.0": borrowed, static storage. */
 PLAKAR_EXTERN const char *plakar_version_string(void);
+
+/* The number of cores this process may run on (sched_getaffinity), at least 1: what the cpu
+ * option of plakar_open_options is clamped to. */
+PLAKAR_EXTERN int plakar_cpu_count(void);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -136,12 +154,13 @@ typedef int (*plakar_progress_cb)(const plakar_event *event, void *payload);
 /* ---------------------------------------------------------------- repositories */
 
 /*
- * Repository URIs: "/abs/path" or "fs:///abs/path" (filesystem store). A relative path is
- * taken relative to the current directory. plakar_default_repository() gives the default.
+ * Repository URIs: "/abs/path" or "fs:///abs/path" (filesystem store), "sqlite:///abs/file",
+ * "plakar://HOST[:PORT]" and "plakar+tls://HOST[:PORT][?pin=PIN]" (a server, docs/protocol.md).
+ * A relative path is taken relative to the current directory. There is no default repository
+ * in the library (it would come from the environment); the command line's is
+ * $PLAKAR_REPOSITORY, else ~/.plakar.
  */
 
-/* $PLAKAR_REPOSITORY if set, else "$HOME/.plakar". Caller frees with plakar_string_free. */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_default_repository(char **out);
 /* Frees a string returned by this library. NULL is fine. */
 PLAKAR_EXTERN void plakar_string_free(char *s);
 
@@ -157,9 +176,14 @@ typedef struct plakar_create_options {
 	uint32_t chunk_avg;
 	uint32_t chunk_max;
 	uint32_t pack_size;         /* target packfile size; 0 = default (16 MiB) */
+	/* Credentials of a plakar:// or plakar+tls:// store, as in plakar_open_options. */
+	const char *token;
+	const char *token_file;
+	const char *tls_ca_file;
 } plakar_create_options;
 #define PLAKAR_CREATE_OPTIONS_VERSION 1
-#define PLAKAR_CREATE_OPTIONS_INIT {PLAKAR_CREATE_OPTIONS_VERSION, 1, NULL, 0, 0, 0, 0, 0, 0, 0}
+#define PLAKAR_CREATE_OPTIONS_INIT {PLAKAR_CREATE_OPTIONS_VERSION, 1, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
+PLAKAR_EXTERN void plakar_create_options_init(plakar_create_options *opts);
 
 typedef struct plakar_open_options {
 	unsigned int version;   /* PLAKAR_OPEN_OPTIONS_VERSION */
@@ -168,16 +192,26 @@ typedef struct plakar_open_options {
 	size_t passphrase_len;  /* 0 with a non-NULL passphrase means strlen */
 	int cpu;                /* CPU budget of push and pull: at most this many threads compute at
 	                           once, the calling thread included; 0 = max(1, cores - 1); above
-	                           the cores usable (sched_getaffinity) it is clamped; < 0: EINVAL */
+	                           plakar_cpu_count() it is clamped; < 0: EINVAL */
 	int no_cache;           /* 1: do not use the local cache (docs/storage.md, "Local cache") */
-	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/plakar/<repository id>, else ~/.cache/plakar/<id> */
-	/* Since version 2. A key agent's socket (see "key agent" below), or NULL. The master key is
-	 * asked there first (then no passphrase is needed and no key derivation runs); after a
-	 * passphrase opened the repository, its master key is handed to the agent. */
+	const char *cache_dir;  /* where the caches of repositories live, one directory per repository
+	                           id; NULL: .cache/plakar in the home directory of the process's user
+	                           (the passwd database, not $HOME) */
+	/* A key agent's socket (see "key agent" below), or NULL. The master key is asked there first
+	 * (then no passphrase is needed and no key derivation runs); after a passphrase opened the
+	 * repository, its master key is handed to the agent. */
 	const char *agent;
+	/* plakar:// and plakar+tls:// only: the client token "NAME:SECRET" (plakar_token_new), or
+	 * else the file holding it on its first line; without either, opening fails with
+	 * PLAKAR_EAUTH. tls_ca_file: PEM authorities a plakar+tls:// server's certificate must
+	 * chain to when the URI gives no pin (NULL: the system's). */
+	const char *token;
+	const char *token_file;
+	const char *tls_ca_file;
 } plakar_open_options;
-#define PLAKAR_OPEN_OPTIONS_VERSION 2
-#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, NULL}
+#define PLAKAR_OPEN_OPTIONS_VERSION 1
+#define PLAKAR_OPEN_OPTIONS_INIT {PLAKAR_OPEN_OPTIONS_VERSION, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL}
+PLAKAR_EXTERN void plakar_open_options_init(plakar_open_options *opts);
 
 /*
  * Creates a new repository at uri and returns it opened. Fails with PLAKAR_EEXISTS when a
@@ -219,12 +253,25 @@ typedef struct plakar_push_options {
 	unsigned int version;         /* PLAKAR_PUSH_OPTIONS_VERSION */
 	const char *const *tags;      /* ntags tag strings, or NULL */
 	size_t ntags;
+	const char *command_line;     /* recorded in the snapshot header; NULL: "" */
+	/* nexcludes glob patterns (fnmatch(3)) of items neither backed up nor descended into. A
+	 * pattern holding no '/' is matched against each item's name, at any depth ("*.o",
+	 * ".cache"); one holding a '/' against its absolute path, where '*' does not cross a '/'.
+	 * The paths given to push are never excluded. The files of the repository's own store are
+	 * always left out when the tree holds them. */
+	const char *const *excludes;
+	size_t nexcludes;
+	/* The snapshot compared with, whose unchanged files (same size, mtime, ctime, inode and
+	 * mode) are not read again: NULL picks the newest snapshot of the same paths from this
+	 * host; an id or unique prefix names one (PLAKAR_ENOTFOUND, PLAKAR_EAMBIGUOUS); "" reads
+	 * every file. */
+	const char *parent;
 	plakar_progress_cb progress;  /* may be NULL */
 	void *payload;                /* passed to progress */
-	const char *command_line;     /* recorded in the snapshot header; NULL: "" */
 } plakar_push_options;
 #define PLAKAR_PUSH_OPTIONS_VERSION 1
-#define PLAKAR_PUSH_OPTIONS_INIT {PLAKAR_PUSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL}
+#define PLAKAR_PUSH_OPTIONS_INIT {PLAKAR_PUSH_OPTIONS_VERSION, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL}
+PLAKAR_EXTERN void plakar_push_options_init(plakar_push_options *opts);
 
 /*
  * Backs up the given paths (files or directories; made absolute against the current
@@ -236,9 +283,9 @@ typedef struct plakar_push_options {
  * reused by the next push. A path that does not exist fails the whole push with
  * PLAKAR_ENOTFOUND before anything is written.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_push(plakar_snapshot **out, plakar_repository *repo,
-                                               const char *const *paths, size_t npaths,
-                                               const plakar_push_options *opts);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_push(plakar_snapshot **out, plakar_repository *repo,
+                                                        const char *const *paths, size_t npaths,
+                                                        const plakar_push_options *opts);
 
 /* ---------------------------------------------------------------- snapshots */
 
@@ -256,7 +303,7 @@ PLAKAR_EXTERN void plakar_snapshot_list_free(plakar_snapshot_list *list);
  * authentication, unsupported version): any writer of the store can add such an object, and
  * one bad header must not hide the others. Each is "snapshot ID: why" (borrowed, valid while
  * the list lives; NULL when i is out of range). gc refuses to run while one exists (it could
- * reference anything); `plakar_rm` of its id removes it.
+ * reference anything); plakar_snapshot_remove of its id removes it.
  */
 PLAKAR_EXTERN size_t plakar_snapshot_list_unreadable_count(const plakar_snapshot_list *list);
 PLAKAR_EXTERN const char *plakar_snapshot_list_unreadable(const plakar_snapshot_list *list, size_t i);
@@ -271,6 +318,11 @@ PLAKAR_EXTERN const char *plakar_snapshot_list_unreadable(const plakar_snapshot_
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_open(plakar_snapshot **out, plakar_repository *repo,
                                                         const char *id_or_prefix);
 PLAKAR_EXTERN void plakar_snapshot_free(plakar_snapshot *snap);
+/*
+ * A snapshot of its own from any snapshot, one borrowed from a list included (the list may
+ * then be freed): no store access. Caller frees *out with plakar_snapshot_free.
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_dup(plakar_snapshot **out, const plakar_snapshot *snap);
 
 /* Accessors. Strings are borrowed: valid while the snapshot (or the list holding it) lives. */
 PLAKAR_EXTERN const char *plakar_snapshot_id(const plakar_snapshot *snap);      /* "99e53a9c-e503-..." */
@@ -287,9 +339,10 @@ PLAKAR_EXTERN uint64_t plakar_snapshot_files(const plakar_snapshot *snap);      
 PLAKAR_EXTERN uint64_t plakar_snapshot_directories(const plakar_snapshot *snap);
 PLAKAR_EXTERN uint64_t plakar_snapshot_size(const plakar_snapshot *snap);        /* bytes of file content */
 PLAKAR_EXTERN size_t plakar_snapshot_error_count(const plakar_snapshot *snap);
-/* The i-th recorded error: *path and *message are borrowed. Returns PLAKAR_EINVALID if out of range. */
-PLAKAR_EXTERN int plakar_snapshot_error(const plakar_snapshot *snap, size_t i, const char **path,
-                                        const char **message);
+/* The i-th recorded error: *path and *message are borrowed (either pointer may be NULL).
+ * PLAKAR_EINVALID if i is out of range. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_error(const char **path, const char **message,
+                                                         const plakar_snapshot *snap, size_t i);
 
 /* ---------------------------------------------------------------- entries (the filesystem view) */
 
@@ -331,6 +384,16 @@ PLAKAR_EXTERN const char *plakar_entry_groupname(const plakar_entry *e); /* "" w
 PLAKAR_EXTERN uint64_t plakar_entry_size(const plakar_entry *e);
 PLAKAR_EXTERN int64_t plakar_entry_mtime(const plakar_entry *e);     /* ns since the epoch */
 PLAKAR_EXTERN uint64_t plakar_entry_nlink(const plakar_entry *e);
+PLAKAR_EXTERN int64_t plakar_entry_ctime(const plakar_entry *e);     /* ns since the epoch */
+PLAKAR_EXTERN uint64_t plakar_entry_inode(const plakar_entry *e);    /* st_ino at push time */
+PLAKAR_EXTERN uint64_t plakar_entry_device(const plakar_entry *e);   /* st_dev at push time */
+PLAKAR_EXTERN uint64_t plakar_entry_rdev(const plakar_entry *e);     /* device number of a device node */
+/* Extended attributes, in name order. */
+PLAKAR_EXTERN size_t plakar_entry_xattr_count(const plakar_entry *e);
+/* Attribute i: *name (NUL-terminated) and *value (value_len bytes, any byte) are borrowed from
+ * the entry; any out-parameter may be NULL. PLAKAR_EINVALID when i is out of range. */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_entry_xattr(const char **name, const void **value, size_t *value_len,
+                                                      const plakar_entry *e, size_t i);
 PLAKAR_EXTERN const char *plakar_entry_symlink(const plakar_entry *e); /* target, "" for non-links */
 /* The error recorded for this entry at push time ("" when none): its content is missing. */
 PLAKAR_EXTERN const char *plakar_entry_error(const plakar_entry *e);
@@ -347,7 +410,7 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_open(plakar_file **out, const pla
  * end. Every byte returned has been authenticated: a corrupted chunk fails with
  * PLAKAR_ECORRUPT and returns nothing of it.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_read(plakar_file *f, void *buf, size_t len, size_t *nread);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_file_read(size_t *nread, plakar_file *f, void *buf, size_t len);
 PLAKAR_EXTERN uint64_t plakar_file_size(const plakar_file *f);
 /*
  * Moves the read position to offset (0 <= offset <= size; past the end is PLAKAR_EINVALID).
@@ -370,13 +433,10 @@ enum plakar_overwrite {
 };
 
 typedef struct plakar_pull_options {
-	unsigned int version;         /* PLAKAR_PULL_OPTIONS_VERSION (1 is still accepted) */
+	unsigned int version;         /* PLAKAR_PULL_OPTIONS_VERSION */
 	const char *to;               /* target directory; NULL or "" = the current directory */
 	int rebase;                   /* 0: recreate the full path under `to` (to/usr/share/...);
 	                                 1: put the selected item directly in `to` */
-	plakar_progress_cb progress;  /* may be NULL */
-	void *payload;
-	/* Since version 2. */
 	int overwrite;                /* enum plakar_overwrite; 0 = PLAKAR_OVERWRITE_ALWAYS */
 	int force;                    /* 1: a non-empty directory where the snapshot has a non-directory
 	                                 is removed with what it holds; 0: that item fails instead
@@ -385,9 +445,12 @@ typedef struct plakar_pull_options {
 	                                 created, replaced, removed or kept (PLAKAR_EVENT_CREATE...) */
 	int verify;                   /* 1: read every restored file back and check each chunk against
 	                                 its id (and each symlink's target); a mismatch fails that item */
+	plakar_progress_cb progress;  /* may be NULL */
+	void *payload;
 } plakar_pull_options;
-#define PLAKAR_PULL_OPTIONS_VERSION 2
-#define PLAKAR_PULL_OPTIONS_INIT {PLAKAR_PULL_OPTIONS_VERSION, NULL, 0, NULL, NULL, 0, 0, 0, 0}
+#define PLAKAR_PULL_OPTIONS_VERSION 1
+#define PLAKAR_PULL_OPTIONS_INIT {PLAKAR_PULL_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, NULL, NULL}
+PLAKAR_EXTERN void plakar_pull_options_init(plakar_pull_options *opts);
 
 /*
  * Restores path (default "/": everything) of the snapshot. Restores content, directories,
@@ -403,7 +466,8 @@ typedef struct plakar_pull_options {
  * target is not writable), nothing is restored and the call fails with that error.
  * Thread-safety: like every call on one repository (see plakar_repository_open).
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_pull(const plakar_snapshot *snap, const char *path, const plakar_pull_options *opts);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_pull(const plakar_snapshot *snap, const char *path,
+                                                        const plakar_pull_options *opts);
 
 /* ---------------------------------------------------------------- directory iteration */
 
@@ -421,7 +485,7 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_dir_open(plakar_dir **out, const plaka
  * The next entry: *entry is borrowed, valid until the next call on dir or plakar_dir_free;
  * NULL at the end (with PLAKAR_OK). A damaged tree node fails with PLAKAR_ECORRUPT.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_dir_next(plakar_dir *dir, const plakar_entry **entry);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_dir_next(const plakar_entry **entry, plakar_dir *dir);
 PLAKAR_EXTERN void plakar_dir_free(plakar_dir *dir);
 
 /* ---------------------------------------------------------------- diff */
@@ -443,7 +507,7 @@ enum plakar_change_what {
 	PLAKAR_CHANGED_SIZE = 64
 };
 
-/* Passed to plakar_change_cb; everything in it is borrowed for the duration of the call. */
+/* Passed to plakar_diff_options.change; everything in it is borrowed for the duration of the call. */
 typedef struct plakar_change {
 	unsigned int version;        /* PLAKAR_CHANGE_VERSION */
 	int kind;                    /* enum plakar_change_kind */
@@ -457,43 +521,55 @@ typedef struct plakar_change {
 /* Return 0 to continue, non-zero to stop (the diff then fails with PLAKAR_ECANCELED). */
 typedef int (*plakar_change_cb)(const plakar_change *change, void *payload);
 
+typedef struct plakar_diff_options {
+	unsigned int version;     /* PLAKAR_DIFF_OPTIONS_VERSION */
+	plakar_change_cb change;  /* required: hears every difference */
+	void *payload;
+} plakar_diff_options;
+#define PLAKAR_DIFF_OPTIONS_VERSION 1
+#define PLAKAR_DIFF_OPTIONS_INIT {PLAKAR_DIFF_OPTIONS_VERSION, NULL, NULL}
+PLAKAR_EXTERN void plakar_diff_options_init(plakar_diff_options *opts);
+
 /*
- * Compares path_a of snapshot a with path_b of snapshot b (NULL or "" = "/"), calling cb for
- * every difference, in path order. A directory present on one side only is reported once, not
- * its content. Directories whose content is identical are skipped without being read, so the
- * cost follows what changed. Both snapshots must come from the same repository handle.
+ * Compares path_a of snapshot a with path_b of snapshot b (NULL or "" = "/"), calling
+ * opts->change for every difference, in path order. A directory present on one side only is
+ * reported once, not its content. Directories whose content is identical are skipped without
+ * being read, so the cost follows what changed. Both snapshots must come from the same
+ * repository handle. PLAKAR_EINVALID without opts or its change callback.
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_diff(const plakar_snapshot *a, const char *path_a,
                                                         const plakar_snapshot *b, const char *path_b,
-                                                        plakar_change_cb cb, void *payload);
+                                                        const plakar_diff_options *opts);
 
 /* ---------------------------------------------------------------- locate */
+
+/* snap and path are borrowed for the call. Return 0 to continue, non-zero to stop. */
+typedef int (*plakar_match_cb)(const plakar_snapshot *snap, const char *path, void *payload);
 
 typedef struct plakar_locate_options {
 	unsigned int version;          /* PLAKAR_LOCATE_OPTIONS_VERSION */
 	int full_path;                 /* 1: match the pattern against full paths, not names */
 	const char *const *snapshots;  /* ids or prefixes to search; NULL: every snapshot */
 	size_t nsnapshots;
+	plakar_match_cb match;         /* required: hears every match */
+	void *payload;
 } plakar_locate_options;
 #define PLAKAR_LOCATE_OPTIONS_VERSION 1
-#define PLAKAR_LOCATE_OPTIONS_INIT {PLAKAR_LOCATE_OPTIONS_VERSION, 0, NULL, 0}
-
-/* snap and path are borrowed for the call. Return 0 to continue, non-zero to stop. */
-typedef int (*plakar_match_cb)(const plakar_snapshot *snap, const char *path, void *payload);
+#define PLAKAR_LOCATE_OPTIONS_INIT {PLAKAR_LOCATE_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL}
+PLAKAR_EXTERN void plakar_locate_options_init(plakar_locate_options *opts);
 
 /*
  * Finds entries whose name (or full path, see options) matches a glob pattern (fnmatch(3):
  * `*`, `?`, `[...]`; with full paths `*` also matches `/`), in the snapshots named or in all,
  * oldest snapshot first and in path order within each. A directory shared by several
- * snapshots is searched once.
+ * snapshots is searched once. PLAKAR_EINVALID without opts or its match callback.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_locate(plakar_repository *repo, const char *pattern,
-                                                 const plakar_locate_options *opts, plakar_match_cb cb,
-                                                 void *payload);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_locate(plakar_repository *repo, const char *pattern,
+                                                            const plakar_locate_options *opts);
 
 /* ---------------------------------------------------------------- information */
 
-/* Filled by plakar_repository_info; set version before the call. */
+/* Filled by plakar_repository_describe; set version before the call (plakar_repository_info_init). */
 typedef struct plakar_repository_info {
 	unsigned int version;      /* set by the caller: PLAKAR_REPOSITORY_INFO_VERSION */
 	int format_version;        /* the repository format (docs/format.md) */
@@ -511,9 +587,11 @@ typedef struct plakar_repository_info {
 	uint64_t logical_bytes;    /* sum of the snapshots' sizes: what restoring them all writes */
 } plakar_repository_info;
 #define PLAKAR_REPOSITORY_INFO_VERSION 1
+/* Zeroes info and sets its version. */
+PLAKAR_EXTERN void plakar_repository_info_init(plakar_repository_info *info);
 
 /* Describes the repository (reads every snapshot header). PLAKAR_EINVALID on an unknown version. */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_info_get(plakar_repository *repo, plakar_repository_info *info);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_describe(plakar_repository_info *info, plakar_repository *repo);
 
 /* Progress of check and gc, called now and then: stage is a short description ("packs",
  * "walking snapshots"), borrowed for the call; done of total items of that stage. Return 0 to
@@ -525,10 +603,17 @@ typedef int (*plakar_stage_cb)(const char *stage, uint64_t done, uint64_t total,
 /*
  * Removes snapshots (ids or unique prefixes). All are resolved first: an unknown or ambiguous
  * one fails (PLAKAR_ENOTFOUND, PLAKAR_EAMBIGUOUS) before anything is removed. Only the headers
- * go; the data they referenced stays until plakar_gc. *removed (may be NULL) gets the count.
+ * go; the data they referenced stays until plakar_repository_gc. *removed (may be NULL) gets
+ * the count.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshots_remove(plakar_repository *repo, const char *const *ids,
-                                                           size_t nids, size_t *removed);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_remove(size_t *removed, plakar_repository *repo,
+                                                          const char *const *ids, size_t nids);
+
+/* One decision: the snapshot, its group ("host:/path,/path"), its time, whether it is kept
+ * and why ("last, daily 2026-11-25"; "" when removed). Strings are borrowed for the call.
+ * Return non-zero to cancel: nothing is removed then (PLAKAR_ECANCELED). */
+typedef int (*plakar_keep_cb)(const char *snapshot_id, const char *group, int64_t time_ns, int keep,
+                              const char *reasons, void *payload);
 
 /* Retention: how many snapshots each rule keeps, per group of host and paths. */
 typedef struct plakar_keep_options {
@@ -537,25 +622,23 @@ typedef struct plakar_keep_options {
 	int hourly, daily, weekly, monthly, yearly; /* the newest of each of the N most recent hours, days (UTC),
 	                                               ISO weeks, months, years that have one */
 	int dry_run;          /* 1: decide and report, remove nothing */
+	plakar_keep_cb decision; /* may be NULL: hears every decision before anything is removed */
+	void *payload;
 } plakar_keep_options;
 #define PLAKAR_KEEP_OPTIONS_VERSION 1
-#define PLAKAR_KEEP_OPTIONS_INIT {PLAKAR_KEEP_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0}
-
-/* One decision: the snapshot, its group ("host:/path,/path"), its time, whether it is kept
- * and why ("last, daily 2026-11-25"; "" when removed). Strings are borrowed for the call.
- * Return non-zero to cancel: nothing is removed then (PLAKAR_ECANCELED). */
-typedef int (*plakar_keep_cb)(const char *snapshot_id, const char *group, int64_t time_ns, int keep,
-                              const char *reasons, void *payload);
+#define PLAKAR_KEEP_OPTIONS_INIT {PLAKAR_KEEP_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, NULL, NULL}
+PLAKAR_EXTERN void plakar_keep_options_init(plakar_keep_options *opts);
 
 /*
  * Applies a retention policy: every snapshot is judged (within its group of host and paths,
- * newest first; a snapshot is kept when any rule keeps it), cb (may be NULL) hears every
+ * newest first; a snapshot is kept when any rule keeps it), opts->decision hears every
  * decision before anything is removed, then the snapshots no rule keeps are removed, several
- * at a time. Options with no rule at all keep everything (PLAKAR_EINVALID: refuse to guess).
- * Data stays until plakar_gc. *removed (may be NULL) gets the count.
+ * at a time. Options with no rule at all would keep everything (PLAKAR_EINVALID: refuse to
+ * guess; opts is required). Data stays until plakar_repository_gc. *removed (may be NULL) gets
+ * the count.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_keep(plakar_repository *repo, const plakar_keep_options *opts,
-                                               plakar_keep_cb cb, void *payload, size_t *removed);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_keep(size_t *removed, plakar_repository *repo,
+                                                          const plakar_keep_options *opts);
 
 typedef struct plakar_gc_options {
 	unsigned int version;   /* PLAKAR_GC_OPTIONS_VERSION */
@@ -566,8 +649,9 @@ typedef struct plakar_gc_options {
 } plakar_gc_options;
 #define PLAKAR_GC_OPTIONS_VERSION 1
 #define PLAKAR_GC_OPTIONS_INIT {PLAKAR_GC_OPTIONS_VERSION, 0, -1, NULL, NULL}
+PLAKAR_EXTERN void plakar_gc_options_init(plakar_gc_options *opts);
 
-/* Filled by plakar_gc; set version first. */
+/* Filled by plakar_repository_gc; set version first (plakar_gc_report_init). */
 typedef struct plakar_gc_report {
 	unsigned int version;        /* set by the caller: PLAKAR_GC_REPORT_VERSION */
 	int dry_run;
@@ -581,16 +665,16 @@ typedef struct plakar_gc_report {
 	uint64_t packs_resurrected;  /* condemned earlier, referenced again, kept */
 	uint64_t segments_before, segments_after; /* index segments */
 	uint64_t stale_locks_removed;
-	/* Version 2 on (a version 1 report is filled up to here, and is still accepted): */
 	uint64_t pushes_running;     /* live push locks that kept this run's condemned packs (pending) */
 	uint64_t readers_running;    /* live reader locks (open snapshots, checks) that kept them */
 	uint64_t temp_files_removed; /* files of interrupted writes, older than an hour */
 	uint64_t packs_merged;       /* of packs_repacked: small packs merged into full ones */
-	/* Version 3 on (versions 1 and 2 are filled up to their last field, and still accepted): */
 	uint64_t segments_deleted;   /* index segments superseded by a merged one, deleted */
 	uint64_t segments_pending;   /* superseded while pushes or readers ran: a later gc deletes them */
 } plakar_gc_report;
-#define PLAKAR_GC_REPORT_VERSION 3
+#define PLAKAR_GC_REPORT_VERSION 1
+/* Zeroes report and sets its version. */
+PLAKAR_EXTERN void plakar_gc_report_init(plakar_gc_report *report);
 
 /*
  * Collects garbage (docs/format.md, "Locks and garbage collection"): packs no snapshot uses
@@ -604,12 +688,12 @@ typedef struct plakar_gc_report {
  * (PLAKAR_ELOCKED otherwise). A snapshot that cannot be read stops it before anything is
  * deleted (PLAKAR_ECORRUPT). report may be NULL.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_gc(plakar_repository *repo, const plakar_gc_options *opts,
-                                             plakar_gc_report *report);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_gc(plakar_gc_report *report, plakar_repository *repo,
+                                                        const plakar_gc_options *opts);
 
 /* ---------------------------------------------------------------- repair */
 
-/* Filled by plakar_repair; set version first. */
+/* Filled by plakar_repository_repair; set version first (plakar_repair_report_init). */
 typedef struct plakar_repair_report {
 	unsigned int version;      /* set by the caller: PLAKAR_REPAIR_REPORT_VERSION */
 	int applied;               /* 1 when the index was rewritten */
@@ -622,14 +706,27 @@ typedef struct plakar_repair_report {
 	uint64_t damaged_blobs;    /* PLAKAR_REPAIR_READ_DATA: blobs that failed authentication, left out */
 } plakar_repair_report;
 #define PLAKAR_REPAIR_REPORT_VERSION 1
+/* Zeroes report and sets its version. */
+PLAKAR_EXTERN void plakar_repair_report_init(plakar_repair_report *report);
 
-/* Hears each damaged object ("pack <id>: ...", "index segment <name>: ..."); borrowed for the call. */
-typedef void (*plakar_damaged_cb)(const char *message, void *payload);
+/* Hears each damaged object ("pack <id>: ...", "index segment <name>: ..."); borrowed for the
+ * call. Return non-zero to cancel: nothing is written then (PLAKAR_ECANCELED). */
+typedef int (*plakar_damaged_cb)(const char *message, void *payload);
 
 enum plakar_repair_flag {
 	PLAKAR_REPAIR_APPLY = 1,    /* write the rebuilt index; without it, only report */
 	PLAKAR_REPAIR_READ_DATA = 2 /* read every pack; leave blobs that fail authentication out */
 };
+
+typedef struct plakar_repair_options {
+	unsigned int version;       /* PLAKAR_REPAIR_OPTIONS_VERSION */
+	unsigned int flags;         /* enum plakar_repair_flag bits */
+	plakar_damaged_cb damaged;  /* may be NULL */
+	void *payload;
+} plakar_repair_options;
+#define PLAKAR_REPAIR_OPTIONS_VERSION 1
+#define PLAKAR_REPAIR_OPTIONS_INIT {PLAKAR_REPAIR_OPTIONS_VERSION, 0, NULL, NULL}
+PLAKAR_EXTERN void plakar_repair_options_init(plakar_repair_options *opts);
 
 /*
  * Rebuilds the index from the packs' own tables of contents: every blob of every readable
@@ -639,10 +736,12 @@ enum plakar_repair_flag {
  * it again, which makes every snapshot referencing it whole again. Without
  * PLAKAR_REPAIR_APPLY it only reports; with it, it takes the exclusive lock (PLAKAR_ELOCKED
  * while a gc runs) and replaces every index segment by one. Snapshots are not touched: run
- * plakar_check afterwards to see what, if anything, is still missing. report and cb may be NULL.
+ * plakar_repository_check afterwards to see what, if anything, is still missing. report and
+ * opts may be NULL (NULL opts: report only). The damaged objects are told to opts->damaged
+ * before the index is written.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repair(plakar_repository *repo, unsigned int flags,
-                                                 plakar_repair_report *report, plakar_damaged_cb cb, void *payload);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_repair(plakar_repair_report *report, plakar_repository *repo,
+                                                            const plakar_repair_options *opts);
 
 /* ---------------------------------------------------------------- key agent */
 
@@ -657,10 +756,14 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repair(plakar_repository *repo, unsign
  */
 typedef struct plakar_agent plakar_agent;
 
-/* Creates and binds the socket (PLAKAR_EEXISTS when something is already there). The caller
- * may fork between this and plakar_agent_serve; only the serving process removes the socket. */
+/* Creates and binds the socket, mode 0600 from the start (bound in a private directory, then
+ * linked into place: the process's umask is left alone). PLAKAR_EEXISTS when something is
+ * already there. The caller may fork between this and plakar_agent_serve; only the serving
+ * process removes the socket. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_agent_listen(plakar_agent **out, const char *socket_path);
-/* Serves requests until stopped or idle; blocks. Removes the socket when it returns. */
+/* Serves requests until stopped or idle; blocks. Removes the socket when it returns. It makes
+ * the whole process non-dumpable (prctl PR_SET_DUMPABLE 0: no core dump, no ptrace by the
+ * user's other processes), for good: serve from a process that exists to be the agent. */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_agent_serve(plakar_agent *agent, unsigned int idle_timeout_s);
 /* Closes the socket (without removing it unless served). NULL is fine. */
 PLAKAR_EXTERN void plakar_agent_free(plakar_agent *agent);
@@ -688,6 +791,7 @@ typedef struct plakar_check_options {
 } plakar_check_options;
 #define PLAKAR_CHECK_OPTIONS_VERSION 1
 #define PLAKAR_CHECK_OPTIONS_INIT {PLAKAR_CHECK_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL}
+PLAKAR_EXTERN void plakar_check_options_init(plakar_check_options *opts);
 
 /*
  * Checks snapshots, or the whole repository, at one of three depths (docs/cli.md, "check"):
@@ -705,8 +809,8 @@ typedef struct plakar_check_options {
  * unreadable store); *out is then NULL. The check never modifies the repository, but may fill
  * the local cache with the directory nodes it verified.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check(plakar_check_report **out, plakar_repository *repo,
-                                                const plakar_check_options *opts);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_repository_check(plakar_check_report **out, plakar_repository *repo,
+                                                           const plakar_check_options *opts);
 
 typedef struct plakar_check_stats {
 	unsigned int version;         /* set by the caller: PLAKAR_CHECK_STATS_VERSION */
@@ -721,10 +825,12 @@ typedef struct plakar_check_stats {
 	uint64_t problems;            /* plakar_check_report_problem_count() */
 } plakar_check_stats;
 #define PLAKAR_CHECK_STATS_VERSION 1
+/* Zeroes stats and sets its version. */
+PLAKAR_EXTERN void plakar_check_stats_init(plakar_check_stats *stats);
 
 /* Fills stats (set stats->version first). PLAKAR_EINVALID on NULL or an unknown version. */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_stats(const plakar_check_report *report,
-                                                             plakar_check_stats *stats);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_stats(plakar_check_stats *stats,
+                                                             const plakar_check_report *report);
 /* The number of problems found (0 for a clean check, or when report is NULL). */
 PLAKAR_EXTERN size_t plakar_check_report_problem_count(const plakar_check_report *report);
 /*
@@ -733,15 +839,14 @@ PLAKAR_EXTERN size_t plakar_check_report_problem_count(const plakar_check_report
  * "<id>:/path", "blob <hex>", "pack <hex>", "index") and a one-line message. Strings are
  * borrowed from the report. Any out-parameter may be NULL. PLAKAR_EINVALID when i is out of range.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_problem(const plakar_check_report *report, size_t i,
-                                                               int *code, const char **object,
-                                                               const char **message);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_problem(int *code, const char **object, const char **message,
+                                                               const plakar_check_report *report, size_t i);
 /* With PLAKAR_CHECK_REFCOUNTS: the number of referenced blobs, else 0. */
 PLAKAR_EXTERN size_t plakar_check_report_refcount_count(const plakar_check_report *report);
 /* Referenced blob i (in id order): its id as 64 hex digits plus NUL, and how many snapshots
  * reference it. PLAKAR_EINVALID when i is out of range. */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_refcount(const plakar_check_report *report, size_t i,
-                                                                char id_hex[65], uint32_t *count);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_check_report_refcount(char id_hex[65], uint32_t *count,
+                                                                const plakar_check_report *report, size_t i);
 /* Frees a report; NULL is accepted. */
 PLAKAR_EXTERN void plakar_check_report_free(plakar_check_report *report);
 
@@ -785,15 +890,18 @@ typedef int (*plakar_write_cb)(const void *buf, size_t len, void *payload);
 
 typedef struct plakar_archive_options {
 	unsigned int version;         /* PLAKAR_ARCHIVE_OPTIONS_VERSION */
+	plakar_write_cb write;        /* plakar_snapshot_archive: required, receives the archive;
+	                                 plakar_snapshot_archive_file: must be NULL */
 	plakar_progress_cb progress;  /* may be NULL; events name the snapshot path of each item */
-	void *payload;                /* passed to progress */
+	void *payload;                /* passed to write and progress */
 } plakar_archive_options;
 #define PLAKAR_ARCHIVE_OPTIONS_VERSION 1
-#define PLAKAR_ARCHIVE_OPTIONS_INIT {PLAKAR_ARCHIVE_OPTIONS_VERSION, NULL, NULL}
+#define PLAKAR_ARCHIVE_OPTIONS_INIT {PLAKAR_ARCHIVE_OPTIONS_VERSION, NULL, NULL, NULL}
+PLAKAR_EXTERN void plakar_archive_options_init(plakar_archive_options *opts);
 
 /*
  * Writes an archive of path (NULL or "/": the whole snapshot; a directory; a single file) in
- * format (enum plakar_archive_format) through write, which gets payload. opts may be NULL.
+ * format (enum plakar_archive_format) through opts->write (PLAKAR_EINVALID without it).
  *
  * Errors: PLAKAR_ENOTFOUND when path is not in the snapshot (before anything is written);
  * PLAKAR_EINVALID for an unknown format; PLAKAR_ECORRUPT when some content fails
@@ -808,7 +916,6 @@ typedef struct plakar_archive_options {
  * thread and may call read-only functions of this library.
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive(const plakar_snapshot *snap, const char *path, int format,
-                                                           plakar_write_cb write, void *payload,
                                                            const plakar_archive_options *opts);
 
 /*
@@ -816,7 +923,7 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive(const plakar_snapshot
  * temporary name in dest's directory and renamed to dest once complete (also on
  * PLAKAR_EPARTIAL); on any other failure no file is left behind and an existing dest is
  * untouched. PLAKAR_ENOTFOUND also when dest's directory does not exist; PLAKAR_EINVALID when
- * dest is a directory; PLAKAR_ERROR when it cannot be written.
+ * dest is a directory; PLAKAR_ERROR when it cannot be written. opts may be NULL.
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive_file(const plakar_snapshot *snap, const char *path,
                                                                 int format, const char *dest,
@@ -836,7 +943,8 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_snapshot_archive_file(const plakar_sna
 typedef struct plakar_server plakar_server;
 
 /* One line per event worth logging (a refused connection, a failed authentication). Called
- * from the server's network thread; line is borrowed. */
+ * from the server's network thread; line is borrowed. It cannot stop the server (returning
+ * void): plakar_server_stop does, from any thread. */
 typedef void (*plakar_log_cb)(const char *line, void *payload);
 
 typedef struct plakar_server_options {
@@ -850,16 +958,15 @@ typedef struct plakar_server_options {
 	plakar_log_cb log;             /* may be NULL */
 	void *payload;
 	unsigned int flags;            /* enum plakar_server_flag bits */
-	/* Version 2. Both set: every connection is TLS 1.3 with this certificate (PEM, then any
-	 * intermediate ones) and its private key (PEM, unencrypted, mode 0600 or stricter);
-	 * clients reach it as plakar+tls://. Both NULL: in the clear. The files are read by
-	 * plakar_server_new. */
+	/* Both set: every connection is TLS 1.3 with this certificate (PEM, then any intermediate
+	 * ones) and its private key (PEM, unencrypted, mode 0600 or stricter); clients reach it as
+	 * plakar+tls://. Both NULL: in the clear. The files are read by plakar_server_new. */
 	const char *tls_cert_file;
 	const char *tls_key_file;
 } plakar_server_options;
-/* Version 1 is the same structure without the tls_ fields, still accepted. */
-#define PLAKAR_SERVER_OPTIONS_VERSION 2
+#define PLAKAR_SERVER_OPTIONS_VERSION 1
 #define PLAKAR_SERVER_OPTIONS_INIT {PLAKAR_SERVER_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL, NULL}
+PLAKAR_EXTERN void plakar_server_options_init(plakar_server_options *opts);
 
 enum plakar_server_flag {
 	/*
@@ -904,10 +1011,20 @@ PLAKAR_EXTERN void plakar_server_free(plakar_server *server);
 /*
  * A new random token named name (letters, digits, - _ . @; at most 64) with rights "rw", "ro"
  * or "append": *server_line is the line for the server's tokens file, *client_token the
- * "NAME:SECRET" a client puts in $PLAKAR_TOKEN (or in the file $PLAKAR_TOKEN_FILE, else
- * ~/.config/plakar/token). Both are caller-owned (plakar_string_free).
+ * "NAME:SECRET" a client gives as plakar_open_options.token (the command line takes it from
+ * $PLAKAR_TOKEN, or the file $PLAKAR_TOKEN_FILE, else ~/.config/plakar/token). Both are
+ * caller-owned (plakar_string_free).
  */
 PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_token_new(char **server_line, char **client_token, const char *name,
+                                                    const char *rights);
+/*
+ * The same, and its line appended to the server's tokens file: the file is created (mode 0600)
+ * when absent, and rewritten whole under a temporary name then renamed, so a running server
+ * never reads half a line and a failure leaves it as it was. PLAKAR_EEXISTS when the file
+ * already names a token name; PLAKAR_EINVALID when it is malformed or readable by group or
+ * others. *client_token as above (caller-owned).
+ */
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_token_add(char **client_token, const char *tokens_file, const char *name,
                                                     const char *rights);
 
 /*
@@ -918,8 +1035,8 @@ PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_token_new(char **server_line, char **c
  * pin may be NULL) receives the certificate's pin. PLAKAR_EINVALID for a malformed name or
  * days.
  */
-PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_tls_cert_new(const char *cert_file, const char *key_file, const char *name,
-                                                       unsigned int days, char **pin);
+PLAKAR_EXTERN PLAKAR_NODISCARD int plakar_tls_cert_new(char **pin, const char *cert_file, const char *key_file,
+                                                       const char *name, unsigned int days);
 
 #ifdef __cplusplus
 }

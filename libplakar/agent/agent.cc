@@ -224,18 +224,38 @@ Listener Listener::listen(const std::string &socket)
 	sockaddr_un sa;
 	if (!fill_address(socket, sa))
 		fail(Code::Invalid, "agent socket path is empty or too long: " + socket);
+	// The socket must never be reachable with a wider mode than 0600, and the process's umask
+	// is not ours to change (other threads create files): it is bound in a fresh directory
+	// only this user can enter, made 0600 there, then linked to its name (which fails if
+	// anything is there already) and the directory removed.
+	size_t slash = socket.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : socket.substr(0, slash);
+	std::string tmpl = (dir == "/" ? "" : dir) + "/.plakar-agent-XXXXXX";
+	if (::mkdtemp(tmpl.data()) == nullptr)
+		fail_errno(dir, errno);
+	const std::string inner = tmpl + "/s";
+	sockaddr_un ia;
+	struct Cleanup {
+		const std::string &d, &s;
+		~Cleanup()
+		{
+			::unlink(s.c_str());
+			::rmdir(d.c_str());
+		}
+	} cleanup{tmpl, inner};
+	if (!fill_address(inner, ia))
+		fail(Code::Invalid, "agent socket path is too long: " + socket);
 	Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd.fd < 0)
 		fail_errno("socket", errno);
-	mode_t old = ::umask(0177); // the socket is created 0600
-	int rc = ::bind(fd.fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa);
-	int err = errno;
-	::umask(old);
-	if (rc != 0) {
-		if (err == EADDRINUSE)
+	if (::bind(fd.fd, reinterpret_cast<sockaddr *>(&ia), sizeof ia) != 0 || ::chmod(inner.c_str(), 0600) != 0)
+		fail_errno(socket, errno);
+	if (::link(inner.c_str(), socket.c_str()) != 0) {
+		if (errno == EEXIST)
 			fail(Code::Exists, socket + ": already exists (another agent?)");
-		fail_errno(socket, err);
+		fail_errno(socket, errno);
 	}
+	int err = 0;
 	if (::listen(fd.fd, 16) != 0) {
 		err = errno;
 		::unlink(socket.c_str());

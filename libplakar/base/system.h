@@ -10,5 +10,8 @@ namespace plakar {
 int64_t wall_clock_ns();
 // This machine's host name; "" when it cannot be had.
 std::string host_name();
+// The home directory of the process's user, from the passwd database (never $HOME: the engine
+// reads no environment); "" when there is none.
+std::string home_directory();
 
 } // namespace plakar

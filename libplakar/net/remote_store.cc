@@ -533,20 +533,22 @@ Rights RemoteStore::rights() { return impl_->pick()->rights; }
 
 bool RemoteStore::append_only() { return rights() != Rights::ReadWrite; }
 
+std::unique_ptr<Store> open_remote_store(const std::string &uri, const StoreOptions &so)
+{
+	RemoteOptions o;
+	parse_remote_uri(uri, o);
+	if (o.tls && o.pin.empty())
+		o.ca_file = so.tls_ca_file;
+	o.token = client_token(so.token, so.token_file);
+	return std::make_unique<RemoteStore>(std::move(o));
+}
+
 void register_remote_stores()
 {
 	static std::once_flag once;
 	std::call_once(once, [] {
-		auto remote = [](const std::string &uri) -> std::unique_ptr<Store> {
-			RemoteOptions o;
-			parse_remote_uri(uri, o);
-			if (const char *ca = std::getenv("PLAKAR_TLS_CA"); o.tls && o.pin.empty() && ca && *ca)
-				o.ca_file = ca;
-			o.token = client_token_from_environment();
-			return std::make_unique<RemoteStore>(std::move(o));
-		};
-		register_store("plakar", remote);
-		register_store("plakar+tls", remote);
+		register_store("plakar", open_remote_store);
+		register_store("plakar+tls", open_remote_store);
 	});
 }
 

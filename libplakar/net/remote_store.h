@@ -40,11 +40,14 @@ struct RemoteOptions {
 // tls and pin. Throws Code::Invalid.
 void parse_remote_uri(const std::string &uri, RemoteOptions &o);
 
-// Registers plakar:// and plakar+tls:// with open_store() (storage/store.h): the token comes
-// from the environment (net/tokens.h), the authorities from $PLAKAR_TLS_CA. The engine never
+// Registers plakar:// and plakar+tls:// with open_store() (storage/store.h): the token and the
+// authorities come from its StoreOptions (net/tokens.h, client_token). The engine never
 // registers them by itself (storage/ does not know the network): the C ABI does, once, and
 // so do the tests. Idempotent, thread-safe.
 void register_remote_stores();
+// What register_remote_stores registers: a RemoteStore for a plakar:// or plakar+tls:// URI,
+// with the token and authorities of opts.
+std::unique_ptr<Store> open_remote_store(const std::string &uri, const StoreOptions &opts);
 
 class RemoteStore : public RequestStore {
 public:

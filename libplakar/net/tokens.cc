@@ -57,11 +57,11 @@ bool valid_token_name(const std::string &name)
 	return true;
 }
 
-std::vector<Token> load_tokens(const std::string &path)
+namespace {
+
+// The tokens file's text, in wiped memory, after the checks of load_tokens.
+crypto::SecureBytes read_tokens_file(const std::string &path)
 {
-	// The file is read into wiped memory and parsed in place: no copy of a secret outlives
-	// this call outside the tokens' SecureBytes (a privilege-separated server forks its
-	// network process after this, and that process must find no secret in its memory).
 	struct stat st;
 	if (stat(path.c_str(), &st) != 0)
 		fail_errno("tokens file " + path, errno);
@@ -86,10 +86,32 @@ std::vector<Token> load_tokens(const std::string &path)
 			break;
 		got += size_t(n);
 	}
-	return parse_tokens(ByteView(text.data(), got), path);
+	if (got == text.size())
+		return text;
+	return crypto::SecureBytes(ByteView(text.data(), got));
+}
+
+std::vector<Token> parse_tokens_text(ByteView text, const std::string &path, bool allow_empty);
+
+} // namespace
+
+std::vector<Token> load_tokens(const std::string &path)
+{
+	// The file is read into wiped memory and parsed in place: no copy of a secret outlives
+	// this call outside the tokens' SecureBytes (a privilege-separated server forks its
+	// network process after this, and that process must find no secret in its memory).
+	crypto::SecureBytes text = read_tokens_file(path);
+	return parse_tokens(ByteView(text.data(), text.size()), path);
 }
 
 std::vector<Token> parse_tokens(ByteView text, const std::string &path)
+{
+	return parse_tokens_text(text, path, false);
+}
+
+namespace {
+
+std::vector<Token> parse_tokens_text(ByteView text, const std::string &path, bool allow_empty)
 {
 	std::string_view all(reinterpret_cast<const char *>(text.data()), text.size());
 	std::vector<Token> out;
@@ -129,9 +151,61 @@ std::vector<Token> parse_tokens(ByteView text, const std::string &path)
 			fail(Code::Invalid, where + ": token '" + name + "' appears twice");
 		out.push_back(Token{name, *r, secret_from_hex(f[2], where)});
 	}
-	if (out.empty())
+	if (out.empty() && !allow_empty)
 		fail(Code::Invalid, "tokens file " + path + " holds no token");
 	return out;
+}
+
+} // namespace
+
+NewToken add_token(const std::string &path, const std::string &name, Rights rights)
+{
+	NewToken t = make_token(name, rights);
+	crypto::SecureBytes text;
+	struct stat st;
+	if (::stat(path.c_str(), &st) == 0) {
+		text = read_tokens_file(path);
+		for (const auto &tok : parse_tokens_text(ByteView(text.data(), text.size()), path, true))
+			if (tok.name == name)
+				fail(Code::Exists, "tokens file " + path + " already has a token named '" + name +
+				                       "' (remove its line first)");
+	} else if (errno != ENOENT) {
+		fail_errno("tokens file " + path, errno);
+	}
+	size_t slash = path.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+	std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+	Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+	if (fd.fd < 0)
+		fail_errno("tokens file " + tmp, errno);
+	auto write_all = [&](const uint8_t *p, size_t n) {
+		while (n) {
+			ssize_t w = ::write(fd.fd, p, n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				int err = errno;
+				::unlink(tmp.c_str());
+				fail_errno("tokens file " + tmp, err);
+			}
+			p += w;
+			n -= size_t(w);
+		}
+	};
+	write_all(text.data(), text.size());
+	if (text.size() && text.data()[text.size() - 1] != '\n')
+		write_all(reinterpret_cast<const uint8_t *>("\n"), 1);
+	std::string line = t.server_line + "\n";
+	write_all(reinterpret_cast<const uint8_t *>(line.data()), line.size());
+	std::fill(line.begin(), line.end(), '\0');
+	if (::fsync(fd.fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+		int err = errno;
+		::unlink(tmp.c_str());
+		fail_errno("tokens file " + path, err);
+	}
+	if (Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); d.fd >= 0)
+		::fsync(d.fd);
+	return t;
 }
 
 Token parse_client_token(const std::string &text)
@@ -148,20 +222,18 @@ Token parse_client_token(const std::string &text)
 	return tok;
 }
 
-Token client_token_from_environment()
+Token client_token(const std::string &token, const std::string &token_file)
 {
-	if (const char *t = std::getenv("PLAKAR_TOKEN"); t && *t)
-		return parse_client_token(t);
-	std::string path;
-	if (const char *f = std::getenv("PLAKAR_TOKEN_FILE"); f && *f)
-		path = f;
-	else if (const char *home = std::getenv("HOME"); home && *home)
-		path = std::string(home) + "/.config/plakar/token";
-	std::ifstream in(path);
+	if (!token.empty())
+		return parse_client_token(token);
+	if (token_file.empty())
+		fail(Code::Auth, "no token for the server (give one, or the file holding it)");
+	std::ifstream in(token_file);
+	if (!in)
+		fail(Code::Auth, "no token for the server: cannot read " + token_file);
 	std::string line;
-	if (path.empty() || !in || !std::getline(in, line))
-		fail(Code::Auth, "no token for the server: set PLAKAR_TOKEN or PLAKAR_TOKEN_FILE, or write it to "
-		                 "~/.config/plakar/token");
+	if (!std::getline(in, line) || trim(line).empty())
+		fail(Code::Auth, "no token for the server: " + token_file + " is empty");
 	return parse_client_token(line);
 }
 

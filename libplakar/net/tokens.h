@@ -28,15 +28,20 @@ std::vector<Token> load_tokens(const std::string &path);
 std::vector<Token> parse_tokens(ByteView text, const std::string &path);
 // Parses a client's token, "NAME:SECRET". Throws Code::Invalid.
 Token parse_client_token(const std::string &text);
-// The token a client uses when none is given: $PLAKAR_TOKEN, else the file named by
-// $PLAKAR_TOKEN_FILE, else ~/.config/plakar/token. Throws Code::Auth when there is none.
-Token client_token_from_environment();
+// The token a client gives: token ("NAME:SECRET") when not empty, else the first line of
+// token_file. Throws Code::Auth when neither gives one, Code::Invalid when malformed.
+Token client_token(const std::string &token, const std::string &token_file);
 // A new random token: its tokens-file line and its client form.
 struct NewToken {
 	std::string server_line;
 	std::string client_token;
 };
 NewToken make_token(const std::string &name, Rights rights);
+// make_token, and its line added to the tokens file at path: created 0600 when absent, else
+// checked like load_tokens (an empty one is fine) and rewritten whole under a temporary name,
+// then renamed (a reader sees the old file or the new one). Code::Exists when the name is
+// taken. Returns the new token.
+NewToken add_token(const std::string &path, const std::string &name, Rights rights);
 bool valid_token_name(const std::string &name);
 
 } // namespace plakar::net

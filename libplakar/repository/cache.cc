@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "base/system.h"
 #include "crypto/crypto.h"
 
 namespace plakar {
@@ -121,16 +122,14 @@ sqlite3 *connect(const std::string &path)
 
 } // namespace
 
-std::string Cache::default_dir(const Config &cfg)
+std::string Cache::default_dir(const Config &cfg, const std::string &root)
 {
-	std::string base;
-	if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x == '/')
-		base = x;
-	else if (const char *h = std::getenv("HOME"); h && *h == '/')
-		base = std::string(h) + "/.cache";
-	else
+	if (!root.empty())
+		return root + "/" + cfg.id_string();
+	std::string home = home_directory();
+	if (home.empty() || home[0] != '/')
 		return "";
-	return base + "/plakar/" + cfg.id_string();
+	return home + "/.cache/plakar/" + cfg.id_string();
 }
 
 void Cache::remember_encrypted(const std::string &dir)

@@ -30,9 +30,11 @@ enum class CacheTable { Segment = 0, Snapshot = 1, Blob = 2 };
 
 class Cache {
 public:
-	// The cache directory for a repository: $XDG_CACHE_HOME/plakar/<id> or ~/.cache/plakar/<id>;
-	// "" when neither variable is set.
-	static std::string default_dir(const Config &cfg);
+	// The cache directory for a repository: <root>/<id>, root being ~/.cache/plakar of the
+	// process's user when empty (the home directory from the passwd database: the engine
+	// reads no environment; callers that honour $XDG_CACHE_HOME pass root). "" when the user
+	// has no home directory.
+	static std::string default_dir(const Config &cfg, const std::string &root = "");
 	// Opens (or creates, or wipes and recreates) the cache in dir. Returns nullptr when no
 	// usable cache can be had there; the caller then works without one.
 	static std::unique_ptr<Cache> open(const std::string &dir, const Config &cfg, const KeyRing &keys);

@@ -11,7 +11,8 @@
 
 namespace plakar {
 
-RepairReport repair_index(Repository &repo, bool apply, bool read_data)
+RepairReport repair_index(Repository &repo, bool apply, bool read_data,
+                          const std::function<bool(const std::string &)> &damaged)
 {
 	RepairReport rep;
 	std::unique_ptr<RepoLock> lock;
@@ -89,6 +90,10 @@ RepairReport repair_index(Repository &repo, bool apply, bool read_data)
 			rep.dropped += recs.size();
 	for (const auto &[pack, recs] : next)
 		rep.blobs += recs.size();
+	if (damaged)
+		for (const auto &d : rep.damaged)
+			if (!damaged(d))
+				fail(Code::Canceled, "repair canceled, nothing written");
 	if (apply) {
 		repo.replace_index(next, segments);
 		rep.applied = true;

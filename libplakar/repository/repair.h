@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,9 @@ struct RepairReport {
 // naming packs that are gone are dropped. With read_data, every pack is read whole and a
 // blob that fails authentication is left out of the index, so the next push that meets its
 // content stores it again (and every snapshot referencing it is whole again). With apply
-// false, only reports.
-RepairReport repair_index(Repository &repo, bool apply, bool read_data = false);
+// false, only reports. damaged (may be empty) hears each damaged object before anything is
+// written; returning false cancels (Code::Canceled, nothing written).
+RepairReport repair_index(Repository &repo, bool apply, bool read_data = false,
+                          const std::function<bool(const std::string &)> &damaged = {});
 
 } // namespace plakar

@@ -45,7 +45,7 @@ Repository::~Repository()
 
 std::unique_ptr<Repository> Repository::create(const std::string &uri, const CreateOptions &opts)
 {
-	return create(open_store(uri), opts);
+	return create(open_store(uri, opts.store), opts);
 }
 
 std::unique_ptr<Repository> Repository::create(std::unique_ptr<Store> store, const CreateOptions &opts)
@@ -89,7 +89,7 @@ std::unique_ptr<Repository> Repository::create(std::unique_ptr<Store> store, con
 std::unique_ptr<Repository> Repository::open(const std::string &uri, const std::optional<std::string> &passphrase,
                                              const OpenOptions &opts)
 {
-	return open(open_store(uri), passphrase, opts);
+	return open(open_store(uri, opts.store), passphrase, opts);
 }
 
 std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const std::optional<std::string> &passphrase,
@@ -108,7 +108,7 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 			                     ": the repository is not encrypted but a passphrase was given; refusing to use it "
 			                     "(its CONFIG may have been replaced; open it without a passphrase if it was "
 			                     "created with -no-encryption)");
-		std::string dir = opts.cache_dir.empty() ? Cache::default_dir(cfg) : opts.cache_dir;
+		std::string dir = opts.cache_dir.empty() ? Cache::default_dir(cfg, opts.cache_root) : opts.cache_dir;
 		if (Cache::was_encrypted(dir))
 			fail(Code::Corrupt, store->location() + ": the repository was encrypted when this client last opened it, "
 			                                     "and its CONFIG now says plaintext; refusing to use it");
@@ -172,7 +172,7 @@ std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store
 	std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(cfg), std::move(keys)));
 	if (opts.cpu)
 		repo->cpu_ = std::min(opts.cpu, usable_cores());
-	std::string dir = opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_) : opts.cache_dir;
+	std::string dir = opts.cache_dir.empty() ? Cache::default_dir(repo->cfg_, opts.cache_root) : opts.cache_dir;
 	if (repo->cfg_.encrypted && opts.use_cache)
 		Cache::remember_encrypted(dir);
 	if (opts.use_cache)

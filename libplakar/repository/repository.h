@@ -45,11 +45,14 @@ struct CreateOptions {
 	int compression_level = 3;
 	ChunkParams chunks;
 	uint32_t pack_size = 16 * 1024 * 1024;
+	StoreOptions store; // credentials of the store (plakar://)
 };
 
 struct OpenOptions {
 	bool use_cache = true;
-	std::string cache_dir; // "" = Cache::default_dir()
+	std::string cache_dir;  // this repository's cache; "" = Cache::default_dir(config, cache_root)
+	std::string cache_root; // where the caches of all repositories live; "" = ~/.cache/plakar
+	StoreOptions store;     // credentials of the store (plakar://)
 	// A key agent's socket (agent/agent.h): the master key is asked there first, and
 	// handed to it after a passphrase opened the repository. "" = no agent.
 	std::string agent;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -146,6 +147,17 @@ private:
 	bool reuse(Entry &e, const Entry *prev);
 	// expected: how many entries the directory lists (an upper bound).
 	DirNode *new_node(DirNode *parent, size_t leaf, size_t slot, const Entry *prev, size_t expected);
+	// Whether the item at path (named name) is left out (opts_.exclude, exclude_patterns).
+	bool excluded(const std::string &path, const std::string &name) const
+	{
+		if (std::find(opts_.exclude.begin(), opts_.exclude.end(), path) != opts_.exclude.end())
+			return true;
+		for (const auto &p : opts_.exclude_patterns)
+			if (p.find('/') == std::string::npos ? ::fnmatch(p.c_str(), name.c_str(), 0) == 0
+			                                     : ::fnmatch(p.c_str(), path.c_str(), FNM_PATHNAME) == 0)
+				return true;
+		return false;
+	}
 	Id zero_chunk(size_t n);
 	// Any thread: one entry of leaf l of n is complete.
 	void entry_done(DirNode *n, size_t l);
@@ -811,8 +823,7 @@ void Builder::walk_dir(DirNode *node, size_t l, size_t i, const std::string &pat
 			next_prev();
 		}
 		const Entry *match = have_pe && pe.name == n ? &pe : nullptr;
-		if (!opts_.exclude.empty() &&
-		    std::find(opts_.exclude.begin(), opts_.exclude.end(), child) != opts_.exclude.end())
+		if (excluded(child, n))
 			continue;
 		struct stat st;
 		if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -900,10 +911,21 @@ std::string hostname() { return host_name(); }
 
 } // namespace
 
-SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, const PushOptions &opts, PushStats *stats)
+SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, const PushOptions &opts_in, PushStats *stats)
 {
 	if (paths.empty())
 		fail(Code::Invalid, "nothing to push: no path given");
+	for (const auto &p : opts_in.exclude_patterns)
+		if (p.empty())
+			fail(Code::Invalid, "empty exclude pattern");
+	PushOptions opts = opts_in;
+	for (auto &p : repo.store().local_paths())
+		opts.exclude.push_back(std::move(p));
+	// A parent named by the caller is resolved before anything is written: an unknown or
+	// ambiguous one fails the push.
+	std::optional<SnapshotHeader> named_parent;
+	if (opts.use_parent && !opts.parent.empty())
+		named_parent = load_snapshot(repo, resolve_snapshot(repo, opts.parent));
 	std::vector<std::string> abs;
 	for (const auto &p : paths) {
 		if (p.empty())
@@ -960,8 +982,8 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 	                       std::chrono::system_clock::now().time_since_epoch())
 	                       .count();
 	try {
-		std::optional<SnapshotHeader> parent;
-		if (opts.use_parent) {
+		std::optional<SnapshotHeader> parent = std::move(named_parent);
+		if (opts.use_parent && !parent) {
 			try {
 				parent = find_parent(repo, roots, b.header.hostname);
 			} catch (const Error &) {

@@ -13,11 +13,17 @@ struct PushOptions {
 	std::vector<std::string> tags;
 	std::string command_line;
 	ProgressFn progress;
-	// Absolute paths never descended into (the repository itself, when it sits in a pushed tree).
+	// Absolute paths never descended into. The store's own files (Store::local_paths) are
+	// added by push().
 	std::vector<std::string> exclude;
-	// Compare with the latest snapshot of the same paths from this host, and do not read
-	// files that did not change since (size, mtime, ctime, inode and mode all equal).
+	// Glob patterns (fnmatch) of items left out: without '/', matched against each name; with
+	// one, against the absolute path ('*' does not cross '/'). Pushed paths are never matched.
+	std::vector<std::string> exclude_patterns;
+	// Compare with a parent snapshot, and do not read files that did not change since (size,
+	// mtime, ctime, inode and mode all equal): parent names it (id or unique prefix), else the
+	// latest snapshot of the same paths from this host is taken.
 	bool use_parent = true;
+	std::string parent;
 };
 
 struct PushStats {

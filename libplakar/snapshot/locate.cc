@@ -1,5 +1,7 @@
 #include "snapshot/locate.h"
 
+#include "repository/lock.h"
+
 #include <fnmatch.h>
 
 #include "base/error.h"
@@ -72,6 +74,20 @@ void locate(Repository &repo, const SnapshotHeader &h, const LocateQuery &q, Loc
 	Id key;
 	search(repo, h.root.tree, "", q, memo, key, 0);
 	emit(memo, key, "", fn);
+}
+
+void locate_snapshots(Repository &repo, const std::vector<std::string> &snapshots, const LocateQuery &q,
+                      const std::function<void(const SnapshotHeader &, const std::string &)> &fn)
+{
+	auto reading = protect_reads(repo); // before any header is read
+	std::vector<SnapshotHeader> targets;
+	for (const auto &s : snapshots)
+		targets.push_back(load_snapshot(repo, resolve_snapshot(repo, s)));
+	if (snapshots.empty())
+		targets = list_snapshots(repo);
+	LocateMemo memo;
+	for (const auto &h : targets)
+		locate(repo, h, q, memo, [&](const std::string &path) { fn(h, path); });
 }
 
 } // namespace plakar

@@ -34,4 +34,10 @@ public:
 void locate(Repository &repo, const SnapshotHeader &h, const LocateQuery &q, LocateMemo &memo,
             const std::function<void(const std::string &)> &fn);
 
+// The whole search: in the snapshots named (ids or unique prefixes, all resolved first), or in
+// every snapshot, oldest first, with one memo; fn(snapshot, path) for every match. Holds the
+// handle's reader lock throughout, so gc deletes nothing the search may still read.
+void locate_snapshots(Repository &repo, const std::vector<std::string> &snapshots, const LocateQuery &q,
+                      const std::function<void(const SnapshotHeader &, const std::string &)> &fn);
+
 } // namespace plakar

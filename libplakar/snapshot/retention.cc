@@ -106,4 +106,17 @@ size_t apply_retention(Repository &repo, const std::vector<RetentionDecision> &p
 	return remove_concurrently(repo, doomed);
 }
 
+size_t keep_snapshots(Repository &repo, const RetentionPolicy &p, bool dry_run,
+                      const std::function<bool(const RetentionDecision &)> &decide)
+{
+	if (p.empty())
+		fail(Code::Invalid, "no retention rule: give at least one count");
+	auto plan = plan_retention(list_snapshots(repo), p);
+	if (decide)
+		for (const auto &d : plan)
+			if (!decide(d))
+				fail(Code::Canceled, "keep canceled, nothing removed");
+	return dry_run ? 0 : apply_retention(repo, plan);
+}
+
 } // namespace plakar

@@ -7,6 +7,8 @@
 // nothing is removed.
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,5 +37,11 @@ std::vector<RetentionDecision> plan_retention(const std::vector<SnapshotHeader> 
 
 // Removes the snapshots the plan does not keep, several at a time. Returns how many went.
 size_t apply_retention(Repository &repo, const std::vector<RetentionDecision> &plan);
+
+// The whole of `keep`: plans over every snapshot, lets decide (may be empty) hear each
+// decision (returning false cancels: Code::Canceled, nothing removed), then, unless dry_run,
+// applies the plan. Returns how many snapshots went. Code::Invalid for an empty policy.
+size_t keep_snapshots(Repository &repo, const RetentionPolicy &p, bool dry_run,
+                      const std::function<bool(const RetentionDecision &)> &decide);
 
 } // namespace plakar

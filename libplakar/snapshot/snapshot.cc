@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "crypto/crypto.h"
+#include "repository/lock.h"
 #include "repository/repository.h"
 
 namespace plakar {
@@ -119,6 +120,24 @@ Entry lookup(Repository &repo, const SnapshotHeader &h, const std::string &path)
 		cur = std::move(next);
 	}
 	return cur;
+}
+
+RepositoryInfo describe_repository(Repository &repo)
+{
+	auto reading = protect_reads(repo); // the index is loaded: no segment goes meanwhile
+	auto sum = repo.index_summary();
+	RepositoryInfo out;
+	out.packs = sum.packs;
+	out.data_blobs = sum.blobs[int(BlobType::Chunk)];
+	out.meta_blobs = sum.blobs[int(BlobType::Tree)] + sum.blobs[int(BlobType::ChunkList)];
+	for (int t = 1; t <= 3; t++)
+		out.stored_bytes += sum.stored_bytes[t];
+	out.data_bytes = sum.raw_bytes[int(BlobType::Chunk)];
+	for (const auto &h : list_snapshots(repo)) {
+		out.snapshots++;
+		out.logical_bytes += h.size;
+	}
+	return out;
 }
 
 } // namespace plakar

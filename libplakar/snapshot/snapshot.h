@@ -45,6 +45,18 @@ void store_snapshot(Repository &repo, const SnapshotHeader &h);
 std::optional<SnapshotHeader> find_parent(Repository &repo, const std::vector<std::string> &paths,
                                           const std::string &hostname);
 
+// What `info` shows of a repository: its settings, the index's counts, the snapshots' sizes.
+struct RepositoryInfo {
+	uint64_t snapshots = 0;
+	uint64_t packs = 0;
+	uint64_t data_blobs = 0, meta_blobs = 0; // file chunks; directory nodes and chunk lists
+	uint64_t stored_bytes = 0;               // all blobs as stored
+	uint64_t data_bytes = 0;                 // plaintext bytes of the distinct chunks
+	uint64_t logical_bytes = 0;              // sum of the snapshots' sizes
+};
+// Loads the index and reads every snapshot header, under the handle's reader lock.
+RepositoryInfo describe_repository(Repository &repo);
+
 // Splits "/a/b/" into {"a", "b"}; refuses "..". An empty path is the root.
 std::vector<std::string> split_path(const std::string &path);
 // Finds the entry at path (Code::NotFound when absent).

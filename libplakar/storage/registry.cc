@@ -14,10 +14,10 @@ struct Registry {
 	std::map<std::string, StoreFactory> factories;
 	Registry()
 	{
-		factories["fs"] = [](const std::string &uri) -> std::unique_ptr<Store> {
+		factories["fs"] = [](const std::string &uri, const StoreOptions &) -> std::unique_ptr<Store> {
 			return std::make_unique<FsStore>(uri.substr(5)); // strip "fs://"
 		};
-		factories["sqlite"] = [](const std::string &uri) -> std::unique_ptr<Store> {
+		factories["sqlite"] = [](const std::string &uri, const StoreOptions &) -> std::unique_ptr<Store> {
 			return std::make_unique<SqliteStore>(uri.substr(9)); // strip "sqlite://"
 		};
 	}
@@ -36,7 +36,7 @@ void register_store(const std::string &scheme, StoreFactory factory)
 	r.factories[scheme] = std::move(factory);
 }
 
-std::unique_ptr<Store> open_store(const std::string &uri)
+std::unique_ptr<Store> open_store(const std::string &uri, const StoreOptions &opts)
 {
 	if (uri.empty())
 		fail(Code::Invalid, "empty repository location");
@@ -58,7 +58,7 @@ std::unique_ptr<Store> open_store(const std::string &uri)
 	// Path-based schemes take an absolute path after "scheme://".
 	if ((scheme == "fs" || scheme == "sqlite") && (uri.size() <= sep + 3 || uri[sep + 3] != '/'))
 		fail(Code::Invalid, scheme + ":// needs an absolute path: " + uri);
-	return f(uri);
+	return f(uri, opts);
 }
 
 } // namespace plakar

@@ -82,17 +82,28 @@ public:
 
 	// A short description for messages ("/root/.plakar").
 	virtual std::string location() const = 0;
+
+	// The local files and directories that hold this store's data, absolute (none for a
+	// remote store): a push of a tree that holds them leaves them out.
+	virtual std::vector<std::string> local_paths() const { return {}; }
+};
+
+// What opening a store may take besides its URI: the credentials of the stores that ask for
+// them. The engine never reads the environment; its callers fill this.
+struct StoreOptions {
+	std::string token;       // plakar://: the client token "NAME:SECRET"
+	std::string token_file;  // or the file holding it on its first line
+	std::string tls_ca_file; // plakar+tls:// without a pin: PEM authorities ("": the system's)
 };
 
 // Opens a store by URI: "/abs/path", "fs:///abs/path" (filesystem), "sqlite:///abs/path.db",
 // "plakar://host[:port]" (a `plakar server`, once net::register_remote_stores() ran: the C ABI
-// runs it; the token comes from the environment, see
-// net/tokens.h), "plakar+tls://host[:port][?pin=sha256:HEX]" (the same in TLS; without a pin
-// the certificate is checked against $PLAKAR_TLS_CA, else the system's authorities). Throws Code::Invalid on an
-// unknown scheme or a malformed URI. Opening does not touch the store yet.
-std::unique_ptr<Store> open_store(const std::string &uri);
+// runs it), "plakar+tls://host[:port][?pin=sha256:HEX]" (the same in TLS; without a pin the
+// certificate is checked against opts.tls_ca_file, else the system's authorities). Throws
+// Code::Invalid on an unknown scheme or a malformed URI. Opening does not touch the store yet.
+std::unique_ptr<Store> open_store(const std::string &uri, const StoreOptions &opts = {});
 
-using StoreFactory = std::function<std::unique_ptr<Store>(const std::string &uri)>;
+using StoreFactory = std::function<std::unique_ptr<Store>(const std::string &uri, const StoreOptions &opts)>;
 // Registers a backend for "scheme://..." URIs (called once per backend at start-up).
 void register_store(const std::string &scheme, StoreFactory factory);
 

@@ -22,9 +22,20 @@ struct sink {
 	size_t fail_at; /* non-zero: return non-zero at that call */
 };
 
+struct progress {
+	int files, directories;
+	int cancel_at_file; /* non-zero: cancel at that file event */
+};
+
+/* The one payload of an archive call's callbacks. */
+struct call {
+	struct sink *s;
+	struct progress *p; /* may be NULL */
+};
+
 static int on_write(const void *buf, size_t len, void *payload)
 {
-	struct sink *s = payload;
+	struct sink *s = ((struct call *)payload)->s;
 	s->calls++;
 	if (s->fail_at && s->calls == s->fail_at)
 		return 1;
@@ -56,14 +67,9 @@ static int contains(const struct sink *s, const char *needle)
 	return 0;
 }
 
-struct progress {
-	int files, directories;
-	int cancel_at_file; /* non-zero: cancel at that file event */
-};
-
 static int on_progress(const plakar_event *ev, void *payload)
 {
-	struct progress *p = payload;
+	struct progress *p = ((struct call *)payload)->p;
 	if (ev->version != PLAKAR_EVENT_VERSION || ev->path == NULL)
 		return 1;
 	if (ev->kind == PLAKAR_EVENT_FILE)
@@ -133,17 +139,26 @@ int main(int argc, char **argv)
 		return 1;
 	const char *paths[] = {src};
 	plakar_snapshot *snap = NULL;
-	CHECK(plakar_push(&snap, repo, paths, 1, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_push(&snap, repo, paths, 1, NULL) == PLAKAR_OK);
 	if (!snap)
 		return 1;
 
 	/* Through the callback: a pax tar of the subtree, entries named from "sub/". */
 	struct sink s = {0};
 	struct progress p = {0};
+	struct call call = {&s, &p};
 	plakar_archive_options aopts = PLAKAR_ARCHIVE_OPTIONS_INIT;
+	aopts.write = on_write;
 	aopts.progress = on_progress;
-	aopts.payload = &p;
-	CHECK(plakar_snapshot_archive(snap, sub, PLAKAR_ARCHIVE_TAR, on_write, &s, &aopts) == PLAKAR_OK);
+	aopts.payload = &call;
+	/* Only write and progress: without write, nothing to write to. */
+	plakar_archive_options wopts;
+	plakar_archive_options_init(&wopts);
+	CHECK(plakar_snapshot_archive(snap, sub, PLAKAR_ARCHIVE_TAR, &wopts) == PLAKAR_EINVALID);
+	CHECK(plakar_snapshot_archive(snap, sub, PLAKAR_ARCHIVE_TAR, NULL) == PLAKAR_EINVALID);
+	wopts.write = on_write;
+	wopts.payload = &call;
+	CHECK(plakar_snapshot_archive(snap, sub, PLAKAR_ARCHIVE_TAR, &aopts) == PLAKAR_OK);
 	CHECK(strcmp(plakar_error_last(), "") == 0);
 	CHECK(s.len > 0 && s.len % 10240 == 0); /* tar records */
 	CHECK(s.len >= 512 && memcmp(s.data + 257, "ustar", 5) == 0);
@@ -154,35 +169,37 @@ int main(int argc, char **argv)
 	sink_reset(&s);
 
 	/* The whole snapshot (NULL path), each compressed format, by its magic number. */
-	CHECK(plakar_snapshot_archive(snap, NULL, PLAKAR_ARCHIVE_TAR_GZ, on_write, &s, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_archive(snap, NULL, PLAKAR_ARCHIVE_TAR_GZ, &wopts) == PLAKAR_OK);
 	CHECK(s.len > 2 && s.data[0] == 0x1f && s.data[1] == 0x8b);
 	sink_reset(&s);
-	CHECK(plakar_snapshot_archive(snap, "/", PLAKAR_ARCHIVE_TAR_ZSTD, on_write, &s, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_archive(snap, "/", PLAKAR_ARCHIVE_TAR_ZSTD, &wopts) == PLAKAR_OK);
 	CHECK(s.len > 4 && memcmp(s.data, "\x28\xb5\x2f\xfd", 4) == 0);
 	sink_reset(&s);
-	CHECK(plakar_snapshot_archive(snap, src, PLAKAR_ARCHIVE_ZIP, on_write, &s, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_archive(snap, src, PLAKAR_ARCHIVE_ZIP, &wopts) == PLAKAR_OK);
 	CHECK(s.len > 4 && memcmp(s.data, "PK\x03\x04", 4) == 0);
 	CHECK(contains(&s, "src/sub/b.txt"));
 	sink_reset(&s);
 
 	/* Errors: bad arguments, a path not in the snapshot, a callback that stops. */
-	CHECK(plakar_snapshot_archive(NULL, "/", PLAKAR_ARCHIVE_TAR, on_write, &s, NULL) == PLAKAR_EINVALID);
-	CHECK(plakar_snapshot_archive(snap, "/", PLAKAR_ARCHIVE_TAR, NULL, &s, NULL) == PLAKAR_EINVALID);
-	CHECK(plakar_snapshot_archive(snap, "/", 42, on_write, &s, NULL) == PLAKAR_EINVALID);
+	CHECK(plakar_snapshot_archive(NULL, "/", PLAKAR_ARCHIVE_TAR, &wopts) == PLAKAR_EINVALID);
+	CHECK(plakar_snapshot_archive(snap, "/", 42, &wopts) == PLAKAR_EINVALID);
 	plakar_archive_options bad = PLAKAR_ARCHIVE_OPTIONS_INIT;
 	bad.version = 99;
-	CHECK(plakar_snapshot_archive(snap, "/", PLAKAR_ARCHIVE_TAR, on_write, &s, &bad) == PLAKAR_EINVALID);
-	CHECK(plakar_snapshot_archive(snap, "/no/such/path", PLAKAR_ARCHIVE_TAR, on_write, &s, NULL) == PLAKAR_ENOTFOUND);
+	bad.write = on_write;
+	bad.payload = &call;
+	CHECK(plakar_snapshot_archive(snap, "/", PLAKAR_ARCHIVE_TAR, &bad) == PLAKAR_EINVALID);
+	CHECK(plakar_snapshot_archive(snap, "/no/such/path", PLAKAR_ARCHIVE_TAR, &wopts) == PLAKAR_ENOTFOUND);
 	CHECK(s.calls == 0); /* nothing written before the lookup */
 	sink_reset(&s);
 	s.fail_at = 1; /* the archive of src is one 10240-byte record: a single call */
-	CHECK(plakar_snapshot_archive(snap, src, PLAKAR_ARCHIVE_TAR, on_write, &s, NULL) == PLAKAR_ECANCELED);
+	CHECK(plakar_snapshot_archive(snap, src, PLAKAR_ARCHIVE_TAR, &wopts) == PLAKAR_ECANCELED);
 	CHECK(plakar_error_last_code() == PLAKAR_ECANCELED);
 	CHECK(s.calls == 1);
 	sink_reset(&s);
 	struct progress stop = {0, 0, 1};
-	aopts.payload = &stop;
-	CHECK(plakar_snapshot_archive(snap, src, PLAKAR_ARCHIVE_TAR, on_write, &s, &aopts) == PLAKAR_ECANCELED);
+	call.p = &stop;
+	CHECK(plakar_snapshot_archive(snap, src, PLAKAR_ARCHIVE_TAR, &aopts) == PLAKAR_ECANCELED);
+	call.p = &p;
 	sink_reset(&s);
 
 	/* Into a file: complete, replaced atomically, nothing left behind on failure. */
@@ -191,6 +208,10 @@ int main(int argc, char **argv)
 	struct stat st;
 	CHECK(stat(dest, &st) == 0 && st.st_size > 0);
 	off_t size = st.st_size;
+	CHECK(plakar_snapshot_archive_file(snap, src, PLAKAR_ARCHIVE_TAR_ZSTD, dest, &aopts) == PLAKAR_EINVALID); /* write set */
+	struct progress stop2 = {0, 0, 1};
+	call.p = &stop2;
+	aopts.write = NULL;
 	CHECK(plakar_snapshot_archive_file(snap, src, PLAKAR_ARCHIVE_TAR_ZSTD, dest, &aopts) == PLAKAR_ECANCELED);
 	CHECK(stat(dest, &st) == 0 && st.st_size == size); /* the previous archive is untouched */
 	CHECK(count_names(out, ".plakar-") == 0);

@@ -3,8 +3,8 @@
  * forged by plakar_forge (a directory "d" and a symlink "d" to a directory outside the target,
  * in both orders, with small and with large files) fail with PLAKAR_ECORRUPT and leave the
  * outside directory as it was; a symlink planted in the target is replaced, not followed. Then
- * plakar_pull_options version 2: the overwrite policy, force, dry_run (events, nothing written)
- * and verify; and version 1 of the struct, still accepted.
+ * plakar_pull_options: the overwrite policy, force, dry_run (events, nothing written) and
+ * verify; an unknown version of the struct is refused.
  *
  *   capi_restore_test WORKDIR PLAKAR_FORGE
  */
@@ -118,9 +118,9 @@ int main(int argc, char **argv)
 		snprintf(target, sizeof target, "%s/target-%zu", w, i);
 		plakar_pull_options pl = PLAKAR_PULL_OPTIONS_INIT;
 		pl.to = target;
-		CHECK(plakar_pull(snap, "/", &pl) == PLAKAR_ECORRUPT);
+		CHECK(plakar_snapshot_pull(snap, "/", &pl) == PLAKAR_ECORRUPT);
 		CHECK(strstr(plakar_error_last(), "unsorted or duplicate names") != NULL);
-		CHECK(plakar_pull(snap, "/d", &pl) == PLAKAR_ECORRUPT);
+		CHECK(plakar_snapshot_pull(snap, "/d", &pl) == PLAKAR_ECORRUPT);
 		listing(outside, after, sizeof after);
 		CHECK(strcmp(before, after) == 0);
 		plakar_snapshot_free(snap);
@@ -135,10 +135,11 @@ int main(int argc, char **argv)
 	write_file(path, "from the snapshot\n");
 	plakar_open_options oo = PLAKAR_OPEN_OPTIONS_INIT;
 	oo.passphrase = pass;
+	oo.no_cache = 1;
 	CHECK(plakar_repository_open(&repo, repo_uri, &oo) == PLAKAR_OK);
 	const char *paths[] = {src};
 	plakar_snapshot *snap = NULL;
-	CHECK(plakar_push(&snap, repo, paths, 1, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_push(&snap, repo, paths, 1, NULL) == PLAKAR_OK);
 
 	snprintf(target, sizeof target, "%s/planted", w);
 	mkdir(target, 0755);
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
 	pl.to = target;
 	pl.rebase = 1;
 	snprintf(path, sizeof path, "%s/a", src);
-	CHECK(plakar_pull(snap, path, &pl) == PLAKAR_OK);
+	CHECK(plakar_snapshot_pull(snap, path, &pl) == PLAKAR_OK);
 	listing(outside, after, sizeof after);
 	CHECK(strcmp(before, after) == 0);
 	snprintf(path, sizeof path, "%s/a/f", target);
@@ -162,7 +163,7 @@ int main(int argc, char **argv)
 	pl.dry_run = 1;
 	pl.progress = on_event;
 	pl.payload = &s;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_OK);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_OK);
 	CHECK(s.create == 3); /* src, src/a, src/a/f */
 	struct stat st;
 	CHECK(stat(target, &st) != 0);
@@ -171,15 +172,15 @@ int main(int argc, char **argv)
 	pl.dry_run = 0;
 	pl.progress = NULL;
 	pl.verify = 1;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_OK);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_OK);
 	snprintf(path, sizeof path, "%s/src/a/f", target);
 	write_file(path, "local\n");
 	pl.overwrite = PLAKAR_OVERWRITE_NEVER;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_OK);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_OK);
 	read_into(path, buf, sizeof buf);
 	CHECK(strcmp(buf, "local\n") == 0);
 	pl.overwrite = PLAKAR_OVERWRITE_IF_CHANGED;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_OK);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_OK);
 	read_into(path, buf, sizeof buf);
 	CHECK(strcmp(buf, "from the snapshot\n") == 0);
 	/* a non-empty directory where the file goes: kept without force */
@@ -189,24 +190,23 @@ int main(int argc, char **argv)
 	snprintf(inner, sizeof inner, "%s/precious", path);
 	write_file(inner, "keep\n");
 	pl.overwrite = PLAKAR_OVERWRITE_ALWAYS;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_EPARTIAL);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_EPARTIAL);
 	CHECK(access(inner, F_OK) == 0);
 	pl.force = 1;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_OK);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_OK);
 	read_into(path, buf, sizeof buf);
 	CHECK(strcmp(buf, "from the snapshot\n") == 0);
 	pl.overwrite = 42;
-	CHECK(plakar_pull(snap, src, &pl) == PLAKAR_EINVALID);
+	CHECK(plakar_snapshot_pull(snap, src, &pl) == PLAKAR_EINVALID);
 
-	/* Version 1 of the options (no policy fields) still works: the defaults apply. */
-	struct {
-		unsigned int version;
-		const char *to;
-		int rebase;
-		plakar_progress_cb progress;
-		void *payload;
-	} v1 = {1, target, 0, NULL, NULL};
-	CHECK(plakar_pull(snap, src, (const plakar_pull_options *)&v1) == PLAKAR_OK);
+	/* An unknown version of the options is refused; the _init function gives the defaults. */
+	plakar_pull_options v2;
+	plakar_pull_options_init(&v2);
+	v2.to = target;
+	CHECK(v2.version == PLAKAR_PULL_OPTIONS_VERSION && v2.overwrite == PLAKAR_OVERWRITE_ALWAYS);
+	CHECK(plakar_snapshot_pull(snap, src, &v2) == PLAKAR_OK);
+	v2.version = 2;
+	CHECK(plakar_snapshot_pull(snap, src, &v2) == PLAKAR_EINVALID);
 
 	/* A garbage snapshot header: listed as unreadable, the others still listed. */
 	snprintf(path, sizeof path, "%s/snapshots/11111111-2222-4333-8444-555555555555", repo_uri);

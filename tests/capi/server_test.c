@@ -47,10 +47,24 @@ int main(int argc, char **argv)
 	CHECK(plakar_token_new(&line, &client, "c-test", "rw") == PLAKAR_OK);
 	CHECK(strncmp(line, "c-test rw ", 10) == 0);
 	CHECK(strncmp(client, "c-test:", 7) == 0 && strlen(client) == 7 + 64);
-	FILE *f = fopen(tokens, "w");
-	fprintf(f, "%s\n", line);
-	fclose(f);
 	plakar_string_free(line);
+	plakar_string_free(client);
+	/* The tokens file, written by the library: created 0600, a name only once. */
+	client = NULL;
+	CHECK(plakar_token_add(&client, tokens, "c-test", "rw") == PLAKAR_OK);
+	CHECK(client != NULL && strncmp(client, "c-test:", 7) == 0 && strlen(client) == 7 + 64);
+	char *again = NULL;
+	CHECK(plakar_token_add(&again, tokens, "c-test", "ro") == PLAKAR_EEXISTS && again == NULL);
+	char *reader = NULL;
+	CHECK(plakar_token_add(&reader, tokens, "c-reader", "ro") == PLAKAR_OK);
+	CHECK(plakar_token_add(&again, tokens, "x", "admin") == PLAKAR_EINVALID);
+	{
+		struct stat ts;
+		CHECK(stat(tokens, &ts) == 0 && (ts.st_mode & 0777) == 0600);
+		chmod(tokens, 0640);
+		CHECK(plakar_token_add(&again, tokens, "x", "rw") == PLAKAR_EINVALID); /* open to its group */
+		chmod(tokens, 0600);
+	}
 
 	/* Bad options. */
 	plakar_server *srv = NULL;
@@ -82,26 +96,54 @@ int main(int argc, char **argv)
 
 	char uri[256];
 	snprintf(uri, sizeof uri, "plakar://%s", addr);
-	setenv("PLAKAR_TOKEN", client, 1);
 	plakar_repository *repo = NULL;
 	plakar_create_options copts = PLAKAR_CREATE_OPTIONS_INIT;
 	copts.passphrase = "pw";
 	copts.kdf_log2_n = 10;
+	/* The library reads no environment: a token there is not used. */
+	setenv("PLAKAR_TOKEN", client, 1);
+	CHECK(plakar_repository_create(&repo, uri, &copts) == PLAKAR_EAUTH && repo == NULL);
+	unsetenv("PLAKAR_TOKEN");
+	copts.token = client;
 	CHECK(plakar_repository_create(&repo, uri, &copts) == PLAKAR_OK);
 	const char *paths[] = {src};
-	CHECK(plakar_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
 	plakar_snapshot_list *list = NULL;
 	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
 	CHECK(plakar_snapshot_list_count(list) == 1);
 	plakar_snapshot_list_free(list);
+
+	/* Two handles with two tokens in one process: the read-only one reads, cannot write. */
+	{
+		char tokfile[2048];
+		snprintf(tokfile, sizeof tokfile, "%s/reader-token", argv[1]);
+		FILE *tf = fopen(tokfile, "w");
+		fprintf(tf, "%s\n", reader);
+		fclose(tf);
+		plakar_open_options ro = PLAKAR_OPEN_OPTIONS_INIT;
+		ro.passphrase = "pw";
+		ro.no_cache = 1;
+		ro.token_file = tokfile;
+		plakar_repository *rrepo = NULL;
+		CHECK(plakar_repository_open(&rrepo, uri, &ro) == PLAKAR_OK);
+		CHECK(plakar_snapshot_list_new(&list, rrepo) == PLAKAR_OK && plakar_snapshot_list_count(list) == 1);
+		plakar_snapshot_list_free(list);
+		CHECK(plakar_snapshot_push(NULL, rrepo, paths, 1, NULL) != PLAKAR_OK);
+		CHECK(plakar_snapshot_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
+		plakar_repository_free(rrepo);
+		ro.token_file = NULL;
+		rrepo = NULL;
+		CHECK(plakar_repository_open(&rrepo, uri, &ro) == PLAKAR_EAUTH && rrepo == NULL); /* none given */
+	}
 	plakar_repository_free(repo);
 
 	/* A wrong token: PLAKAR_EAUTH, and the server logged it. */
 	char wrong[128];
 	snprintf(wrong, sizeof wrong, "c-test:%064d", 0);
-	setenv("PLAKAR_TOKEN", wrong, 1);
 	plakar_open_options oo = PLAKAR_OPEN_OPTIONS_INIT;
 	oo.passphrase = "pw";
+	oo.no_cache = 1;
+	oo.token = wrong;
 	repo = NULL;
 	CHECK(plakar_repository_open(&repo, uri, &oo) == PLAKAR_EAUTH);
 	CHECK(strstr(plakar_error_last(), "authentication failed") != NULL);
@@ -117,18 +159,18 @@ int main(int argc, char **argv)
 	plakar_server_free(srv);
 	plakar_string_free(addr);
 
-	/* TLS: a certificate, a server with it (version 2 options), a client pinning it. */
+	/* TLS: a certificate, a server with it, a client pinning it. */
 	char cert[2048], key[2048], store2[2048];
 	snprintf(cert, sizeof cert, "%s/cert.pem", argv[1]);
 	snprintf(key, sizeof key, "%s/key.pem", argv[1]);
 	snprintf(store2, sizeof store2, "%s/store2", argv[1]);
 	char *pin = NULL;
-	CHECK(plakar_tls_cert_new(cert, key, "bad name", 1, &pin) == PLAKAR_EINVALID);
-	CHECK(plakar_tls_cert_new(cert, key, "127.0.0.1", 0, &pin) == PLAKAR_EINVALID);
+	CHECK(plakar_tls_cert_new(&pin, cert, key, "bad name", 1) == PLAKAR_EINVALID);
+	CHECK(plakar_tls_cert_new(&pin, cert, key, "127.0.0.1", 0) == PLAKAR_EINVALID);
 	CHECK(pin == NULL);
-	CHECK(plakar_tls_cert_new(cert, key, "127.0.0.1", 2, &pin) == PLAKAR_OK);
+	CHECK(plakar_tls_cert_new(&pin, cert, key, "127.0.0.1", 2) == PLAKAR_OK);
 	CHECK(pin != NULL && strncmp(pin, "sha256:", 7) == 0 && strlen(pin) == 7 + 64);
-	CHECK(plakar_tls_cert_new(cert, key, "127.0.0.1", 2, NULL) == PLAKAR_EEXISTS); /* never replaced */
+	CHECK(plakar_tls_cert_new(NULL, cert, key, "127.0.0.1", 2) == PLAKAR_EEXISTS); /* never replaced */
 	struct stat st;
 	CHECK(stat(key, &st) == 0 && (st.st_mode & 0777) == 0600);
 	plakar_server_options to = PLAKAR_SERVER_OPTIONS_INIT;
@@ -145,10 +187,9 @@ int main(int argc, char **argv)
 	CHECK(plakar_server_address(&addr, srv) == PLAKAR_OK);
 	pthread_create(&t, NULL, serve, srv);
 	snprintf(uri, sizeof uri, "plakar+tls://%s?pin=%s", addr, pin);
-	setenv("PLAKAR_TOKEN", client, 1);
 	repo = NULL;
 	CHECK(plakar_repository_create(&repo, uri, &copts) == PLAKAR_OK);
-	CHECK(plakar_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
+	CHECK(plakar_snapshot_push(NULL, repo, paths, 1, NULL) == PLAKAR_OK);
 	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
 	CHECK(plakar_snapshot_list_count(list) == 1);
 	plakar_snapshot_list_free(list);
@@ -156,6 +197,7 @@ int main(int argc, char **argv)
 	/* Another pin: PLAKAR_EAUTH before any token is proven. */
 	snprintf(uri, sizeof uri, "plakar+tls://%s?pin=sha256:%064d", addr, 0);
 	repo = NULL;
+	oo.token = client;
 	CHECK(plakar_repository_open(&repo, uri, &oo) == PLAKAR_EAUTH);
 	CHECK(strstr(plakar_error_last(), "not the pinned") != NULL);
 	CHECK(plakar_server_stop(srv) == PLAKAR_OK);
@@ -167,9 +209,12 @@ int main(int argc, char **argv)
 	plakar_string_free(spin);
 	plakar_string_free(pin);
 
-	/* Version 1 options (before the tls_ fields) still work; such a server has no pin. */
-	plakar_server_options v1 = PLAKAR_SERVER_OPTIONS_INIT;
-	v1.version = 1;
+	/* Without TLS a server has no pin; an unknown options version is refused. */
+	plakar_server_options v1;
+	plakar_server_options_init(&v1);
+	v1.version = 2;
+	CHECK(plakar_server_new(&srv, store2, &v1) == PLAKAR_EINVALID);
+	v1.version = PLAKAR_SERVER_OPTIONS_VERSION;
 	v1.tokens_file = tokens;
 	v1.listen = "127.0.0.1:0";
 	srv = NULL;
@@ -179,12 +224,12 @@ int main(int argc, char **argv)
 	CHECK(spin == NULL);
 	plakar_server_free(srv);
 	plakar_string_free(client);
+	plakar_string_free(reader);
 
 	/* The store the server held is a repository like any other. */
-	setenv("PLAKAR_TOKEN", "", 1);
 	CHECK(plakar_repository_open(&repo, store, &oo) == PLAKAR_OK);
 	CHECK(plakar_snapshot_list_new(&list, repo) == PLAKAR_OK);
-	CHECK(plakar_snapshot_list_count(list) == 1);
+	CHECK(plakar_snapshot_list_count(list) == 2);
 	plakar_snapshot_list_free(list);
 	plakar_repository_free(repo);
 

@@ -13,7 +13,7 @@ MTIME_TEXT = "2021-11-27T00:12:04Z"
 
 def test_version(plakar):
     r = plakar.ok("version")
-    assert r.out == "plakar 0.1.0\n"
+    assert r.out == "plakar 0.2.0\n"
 
 
 def parse_time(text):

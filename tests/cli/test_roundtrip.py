@@ -180,3 +180,28 @@ def test_read_only_file_with_xattrs(repo, tmp_path):
     dest = tmp_path / "dest"
     repo.ok("pull", "-to", dest, snap)
     compare_trees(to_bytes(src), to_bytes(dest) + to_bytes(src))
+
+
+def test_push_excludes_and_parent_choice(repo, tmp_path):
+    """-exclude by name at any depth and by absolute path; -parent names the snapshot compared
+    with, -no-parent reads everything; an unknown parent fails before anything is written."""
+    src = tmp_path / "src"
+    (src / "sub" / "cache").mkdir(parents=True)
+    for rel in ("keep.txt", "skip.o", "sub/y.o", "sub/z.txt", "sub/cache/x.txt"):
+        (src / rel).write_bytes(rel.encode())
+    snap = repo.push("-exclude", "*.o", "-exclude", src / "sub" / "cache", src)
+    names = {os.path.relpath(line.split()[-1], src) for line in
+             repo.ok("ls", "-R", snap_path(snap, src)).out.splitlines()}
+    assert names == {"keep.txt", "sub", "sub/z.txt"}, names
+    # A pushed path itself is never excluded.
+    only = repo.push("-exclude", "keep.txt", src / "keep.txt")
+    assert repo.ok("cat", snap_path(only, src / "keep.txt")).out == "keep.txt"
+    # The parent: named, none, unknown.
+    again = repo.push("-parent", snap[:8], src)
+    fresh = repo.push("-no-parent", src)
+    for s in (again, fresh):
+        assert repo.ok("cat", snap_path(s, src / "sub" / "y.o")).out == "sub/y.o"
+    before = repo.snapshot_ids()
+    r = repo.fails("push", "-parent", "0000000000000000", src)
+    assert "not found" in r.stderr or "no snapshot" in r.stderr, r
+    assert repo.snapshot_ids() == before

@@ -37,6 +37,21 @@ def test_sqlite_sequence_as_documented(plakar, tmp_path):
     assert not (tmp_path / "repo").exists()
 
 
+def test_push_of_a_tree_holding_its_sqlite_repository_leaves_the_database_out(plakar, tmp_path):
+    """A push never backs up its own store: the database and the files SQLite keeps beside it
+    are left out of a tree that holds them, the rest is there."""
+    home = tmp_path / "home"
+    small_tree(str(home))
+    uri = "sqlite://%s/plakar.db" % home
+    plakar.ok("create", "-no-encryption", repo=uri, unset=["PLAKAR_PASSPHRASE"])
+    snap = plakar.push(home, repo=uri, unset=["PLAKAR_PASSPHRASE"])
+    names = [line.split()[-1] for line in
+             plakar.ok("ls", "-R", "%s:%s" % (snap, home), repo=uri, unset=["PLAKAR_PASSPHRASE"]).out.splitlines()]
+    assert "%s/d/a.txt" % home in names and "%s/b.bin" % home in names
+    assert not [n for n in names if "plakar.db" in n], names
+    assert (home / "plakar.db").exists()
+
+
 def test_sqlite_concurrent_pushes_all_land(plakar, tmp_path):
     uri = "sqlite://%s/plakar.db" % tmp_path
     plakar.ok("create", "-kdf-log2-n", "10", repo=uri)

@@ -288,7 +288,7 @@ def test_token_name_twice_is_refused(plakar, tmp_path):
     assert plakar.run("token", "-tokens", tokens, "laptop", repo=None).returncode == 0
     before = tokens.read_text()
     r = plakar.fails("token", "-tokens", tokens, "laptop", repo=None)
-    assert "already in" in r.stderr, r
+    assert "already has a token named 'laptop'" in r.stderr, r
     assert tokens.read_text() == before
     assert plakar.run("token", "-tokens", tokens, "laptop2", repo=None).returncode == 0
 

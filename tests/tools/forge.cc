@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -102,6 +103,10 @@ Entry link_entry(const std::string &name, const std::string &target)
 int main(int argc, char **argv)
 {
 	net::register_remote_stores(); // plakar:// too, as the C ABI does
+	// The library reads no environment: a tool, like the command line, passes the token.
+	StoreOptions so;
+	if (const char *t = std::getenv("PLAKAR_TOKEN"); t && *t)
+		so.token = t;
 	if (argc != 5) {
 		std::cerr << "usage: plakar_forge REPOSITORY PASSPHRASE SCENARIO OUTSIDE\n";
 		return 2;
@@ -109,7 +114,7 @@ int main(int argc, char **argv)
 	try {
 		std::string pass = argv[2], scenario = argv[3], outside = argv[4];
 		if (scenario == "substitute") {
-			auto store = open_store(argv[1]);
+			auto store = open_store(argv[1], so);
 			Config cfg = parse_config(store->open());
 			std::optional<crypto::SecureBytes> master;
 			if (cfg.encrypted) {
@@ -124,6 +129,7 @@ int main(int argc, char **argv)
 			KeyRing keys = KeyRing::derive(*master, cfg);
 			OpenOptions oo;
 			oo.use_cache = false;
+			oo.store = so;
 			auto repo = Repository::open(argv[1], cfg.encrypted ? std::optional<std::string>(pass) : std::nullopt, oo);
 			struct Genuine {
 				Id pack;
@@ -193,7 +199,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (scenario == "plaintext-config") {
-			auto store = open_store(argv[1]);
+			auto store = open_store(argv[1], so);
 			Config cfg = parse_config(store->open());
 			cfg.encrypted = false;
 			cfg.plain_master = crypto::SecureBytes(crypto::random_bytes(32));
@@ -210,6 +216,7 @@ int main(int argc, char **argv)
 		}
 		OpenOptions oo;
 		oo.use_cache = false;
+		oo.store = so;
 		auto repo = Repository::open(argv[1], pass.empty() ? std::nullopt : std::optional<std::string>(pass), oo);
 		bool large = scenario.size() > 6 && scenario.ends_with("-large");
 		if (large)

@@ -16,9 +16,23 @@ namespace fs = std::filesystem;
 namespace plakar::test {
 
 namespace {
-// plakar:// and plakar+tls:// are the caller's to register (the C ABI does it); the tests open
-// them through open_store() like it.
-const bool kRemoteStores = (net::register_remote_stores(), true);
+// plakar:// and plakar+tls:// are the caller's to register (the C ABI does it), and their token
+// the caller's to give (the library reads no environment). The tests register them with a
+// default token, the one the test's server set last in $PLAKAR_TOKEN (ServerThread), which the
+// CLI processes they start read too.
+bool register_test_remote_stores()
+{
+	auto remote = [](const std::string &uri, const StoreOptions &so) {
+		StoreOptions o = so;
+		if (const char *t = std::getenv("PLAKAR_TOKEN"); o.token.empty() && o.token_file.empty() && t && *t)
+			o.token = t;
+		return net::open_remote_store(uri, o);
+	};
+	register_store("plakar", remote);
+	register_store("plakar+tls", remote);
+	return true;
+}
+const bool kRemoteStores = register_test_remote_stores();
 } // namespace
 
 TempDir::TempDir()

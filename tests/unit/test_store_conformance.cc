@@ -24,7 +24,7 @@ struct StoreKind {
 	const char *name;
 	std::string (*uri)(const test::TempDir &d);
 	// How a store of that URI is opened (open_store, or a wrapper around it).
-	std::unique_ptr<Store> (*open)(const std::string &uri) = open_store;
+	std::unique_ptr<Store> (*open)(const std::string &uri) = [](const std::string &uri) { return open_store(uri); };
 };
 
 const StoreKind kStores[] = {

@@ -174,7 +174,7 @@ private:
 };
 } // namespace
 
-TEST_CASE("wrappers answer for the store they wrap; retries are counted across threads", "[faults][retry]")
+TEST_CASE("wrappers answer for the store they wrap, and count retries across threads", "[faults][retry]")
 {
 	test::TempDir d;
 	open_store(d / "x")->create(as_bytes("C"), "", {});

@@ -43,7 +43,7 @@ from ._snapshot import Change, PathArg, Snapshot, SnapshotFile
 __all__ = [
     "__version__", "version", "FORMAT_VERSION",
     "create", "open", "push", "default_repository", "run_agent", "stop_agent",
-    "Server", "new_token", "new_tls_cert",
+    "Server", "new_token", "add_token", "new_tls_cert",
     "Repository", "Snapshot", "SnapshotFile", "Change", "Entry", "EntryType", "Event", "EventKind",
     "CheckReport", "CheckProblem", "GcReport",
     "PlakarError", "NotFoundError", "AuthError", "CorruptError", "LockedError", "ExistsError",
@@ -74,32 +74,72 @@ def version() -> tuple[int, int, int]:
 
 
 def default_repository() -> str:
-    """The default repository: $PLAKAR_REPOSITORY if set, else ~/.plakar."""
-    return os.fsdecode(_plakar.default_repository())
+    """The default repository: $PLAKAR_REPOSITORY if set, else ~/.plakar (as the command line).
+    The library itself reads no environment: this module does, and passes what it found."""
+    env = os.environ.get("PLAKAR_REPOSITORY")
+    if env:
+        return env
+    home = os.environ.get("HOME")
+    if not home:
+        raise InvalidArgumentError("neither PLAKAR_REPOSITORY nor HOME is set")
+    return os.path.join(home, ".plakar")
 
 
 def _uri(uri: PathArg) -> bytes:
     return os.fsencode(uri)
 
 
+def _opt_path(value: Optional[PathArg], variable: Optional[str] = None) -> Optional[bytes]:
+    """value, else $variable when set and not empty, as bytes; None when neither."""
+    if value is None and variable is not None:
+        value = os.environ.get(variable) or None
+    return None if value is None else os.fsencode(value)
+
+
+def _credentials(token: Optional[Union[str, bytes]], token_file: Optional[PathArg],
+                 tls_ca: Optional[PathArg]) -> tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+    """The credentials of a plakar:// store: the arguments, else $PLAKAR_TOKEN,
+    $PLAKAR_TOKEN_FILE (else ~/.config/plakar/token) and $PLAKAR_TLS_CA, as the command line."""
+    tok = _opt_path(token, "PLAKAR_TOKEN")
+    tok_file = None
+    if tok is None:
+        tok_file = _opt_path(token_file, "PLAKAR_TOKEN_FILE")
+        if tok_file is None and os.environ.get("HOME"):
+            tok_file = os.fsencode(os.path.join(os.environ["HOME"], ".config", "plakar", "token"))
+    return tok, tok_file, _opt_path(tls_ca, "PLAKAR_TLS_CA")
+
+
+def _cache_dir(cache_dir: Optional[PathArg]) -> Optional[bytes]:
+    if cache_dir is not None:
+        return os.fsencode(cache_dir)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return os.fsencode(os.path.join(xdg, "plakar")) if xdg and xdg.startswith("/") else None
+
+
 def create(uri: PathArg, passphrase: Optional[Passphrase] = None, *, encryption: bool = True,
            kdf_log2_n: int = 0, compression_level: int = 0, chunk_min: int = 0,
-           chunk_avg: int = 0, chunk_max: int = 0, pack_size: int = 0) -> Repository:
+           chunk_avg: int = 0, chunk_max: int = 0, pack_size: int = 0,
+           token: Optional[Union[str, bytes]] = None, token_file: Optional[PathArg] = None,
+           tls_ca: Optional[PathArg] = None) -> Repository:
     """Creates a repository at uri and returns it open.
 
     An encrypted repository (the default) needs a passphrase; ``encryption=False`` makes
     a plaintext one (still keyed and checked). kdf_log2_n is the scrypt cost (log2 N;
-    0 = the default, 17; lower values only for tests). compression_level is the zstd
+    0 = the default, 16; lower values only for tests). compression_level is the zstd
     level (1..19, 0 = 3). chunk_* and pack_size are in bytes, 0 meaning the defaults.
+    token, token_file, tls_ca: as for open(), on a plakar:// server.
     Raises ExistsError when a repository or a non-empty directory is already there.
     """
     return Repository(_plakar.create(_uri(uri), _passphrase(passphrase),
                                      bool(encryption), kdf_log2_n, compression_level,
-                                     chunk_min, chunk_avg, chunk_max, pack_size))
+                                     chunk_min, chunk_avg, chunk_max, pack_size,
+                                     *_credentials(token, token_file, tls_ca)))
 
 
 def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None, *,
-         cpu: int = 0, cache: bool = True, agent: Optional[PathArg] = None) -> Repository:
+         cpu: int = 0, cache: bool = True, cache_dir: Optional[PathArg] = None,
+         agent: Optional[PathArg] = None, token: Optional[Union[str, bytes]] = None,
+         token_file: Optional[PathArg] = None, tls_ca: Optional[PathArg] = None) -> Repository:
     """Opens an existing repository (default: default_repository()).
 
     Plaintext repositories need no passphrase, and refuse one (AuthError: a replaced CONFIG
@@ -109,11 +149,17 @@ def open(uri: Optional[PathArg] = None, passphrase: Optional[Passphrase] = None,
     cores). cache=False bypasses the local cache. agent: a key agent's socket
     (`plakar agent`, run_agent()): the master key is asked there first, so no passphrase
     is needed and no key derivation runs; a passphrase that opens the repository hands the
-    key to it. Raises NotFoundError when nothing is there, AuthError on a wrong or missing
-    passphrase, CorruptError when what is there is not a repository.
+    key to it. cache_dir: where the caches of repositories live (default $XDG_CACHE_HOME/plakar,
+    else ~/.cache/plakar). On a plakar:// or plakar+tls:// server: token ("NAME:SECRET") or
+    token_file (default $PLAKAR_TOKEN, else $PLAKAR_TOKEN_FILE, else ~/.config/plakar/token),
+    tls_ca: PEM authorities for a certificate without a pin (default $PLAKAR_TLS_CA). Each
+    handle has its own: a program may talk to several servers with different tokens.
+    Raises NotFoundError when nothing is there, AuthError on a wrong or missing passphrase
+    or token, CorruptError when what is there is not a repository.
     """
-    return Repository(_plakar.open(None if uri is None else _uri(uri), _passphrase(passphrase), cpu, cache,
-                                   None if agent is None else _uri(agent)))
+    return Repository(_plakar.open(_uri(default_repository() if uri is None else uri), _passphrase(passphrase),
+                                   cpu, cache, _cache_dir(cache_dir), None if agent is None else _uri(agent),
+                                   *_credentials(token, token_file, tls_ca)))
 
 
 def run_agent(socket: PathArg, idle_timeout: int = 3600) -> None:
@@ -213,5 +259,12 @@ def new_tls_cert(cert_file: PathArg, key_file: PathArg, name: str = "localhost",
 
 def new_token(name: str, rights: str = "rw") -> Tuple[str, str]:
     """A new random token: (the line for the server's tokens file, the client's
-    "NAME:SECRET", which goes in $PLAKAR_TOKEN). rights: "rw", "ro" or "append"."""
+    "NAME:SECRET", given to open() as token=). rights: "rw", "ro" or "append"."""
     return _plakar.token_new(name, rights)
+
+
+def add_token(tokens_file: PathArg, name: str, rights: str = "rw") -> str:
+    """A new random token added to a server's tokens file (created with mode 0600 when absent,
+    rewritten whole and renamed, so a running server never reads half of it); returns the
+    client's "NAME:SECRET". ExistsError when the file already has a token of that name."""
+    return _plakar.token_add(os.fsencode(tokens_file), name, rights)

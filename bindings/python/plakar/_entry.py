@@ -42,7 +42,7 @@ class Entry:
     """
 
     __slots__ = ("name", "type", "mode", "uid", "gid", "username", "groupname", "size",
-                 "mtime_ns", "nlink", "symlink", "error")
+                 "mtime_ns", "nlink", "symlink", "error", "ctime_ns", "inode", "device", "rdev", "xattrs")
 
     name: str
     type: EntryType
@@ -56,11 +56,16 @@ class Entry:
     nlink: int
     symlink: str     # the target of a symlink, "" otherwise
     error: str       # the error recorded at push time ("" when none): the content is missing
+    ctime_ns: int    # status change time at push time, ns since the epoch
+    inode: int       # st_ino at push time
+    device: int      # st_dev at push time
+    rdev: int        # the device number of a device node, else 0
+    xattrs: dict[bytes, bytes]  # extended attributes, name to value
 
     @classmethod
     def _from_raw(cls, raw: tuple[Any, ...]) -> Entry:
         (name, type_code, mode, uid, gid, username, groupname, size, mtime_ns, nlink,
-         symlink, error) = raw
+         symlink, error, ctime_ns, inode, device, rdev, xattrs) = raw
         e = cls.__new__(cls)
         e.name = os.fsdecode(name)
         e.type = _TYPE_BY_CODE.get(type_code, EntryType.UNKNOWN)
@@ -74,6 +79,11 @@ class Entry:
         e.nlink = nlink
         e.symlink = os.fsdecode(symlink)
         e.error = error.decode("utf-8", "backslashreplace")
+        e.ctime_ns = ctime_ns
+        e.inode = inode
+        e.device = device
+        e.rdev = rdev
+        e.xattrs = dict(xattrs)
         return e
 
     @property

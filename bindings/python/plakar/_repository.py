@@ -8,6 +8,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
 from . import _plakar
 from ._check import CheckReport, GcReport
 from ._entry import Entry
+from ._errors import InvalidArgumentError
 from ._progress import ProgressCallback, _adapt
 from ._snapshot import PathArg, Snapshot, SnapshotFile, _path
 
@@ -100,9 +101,16 @@ class Repository:
     def push(self, paths: Union[PathArg, Iterable[PathArg]], *,
              tags: Iterable[Union[str, bytes]] = (),
              progress: Optional[ProgressCallback] = None,
-             command_line: Optional[Union[str, bytes]] = None) -> Snapshot:
+             command_line: Optional[Union[str, bytes]] = None,
+             excludes: Iterable[PathArg] = (),
+             parent: Optional[Union[str, bool]] = None) -> Snapshot:
         """Backs up files or directories (made absolute against the current directory)
         into a new snapshot, and returns it.
+
+        excludes: glob patterns of items left out (not descended into): one without "/" is
+        matched against each name at any depth ("*.o"), one with "/" against the absolute path.
+        parent: the snapshot (id or prefix) whose unchanged files are not read again; None picks
+        the newest one of the same paths from this host; False reads every file.
 
         progress, if given, is called with an Event for each item and periodically;
         an exception it raises cancels the push (nothing is committed) and is re-raised
@@ -112,8 +120,14 @@ class Repository:
         if isinstance(tags, (str, bytes)):
             tags = [tags]
         raw_tags = [_utf8(t) for t in tags]
+        if isinstance(excludes, (str, bytes, os.PathLike)):
+            excludes = [excludes]
+        raw_excludes = [os.fsencode(e) for e in excludes]
+        if parent is True:
+            raise InvalidArgumentError("parent is a snapshot id, None or False")
+        raw_parent = None if parent is None else b"" if parent is False else _utf8(parent)
         h = self._handle().push(_paths(paths), raw_tags, _adapt(progress),
-                                None if command_line is None else _utf8(command_line))
+                                None if command_line is None else _utf8(command_line), raw_excludes, raw_parent)
         return Snapshot._wrap(h)
 
     # ---------------------------------------------------------------- snapshots

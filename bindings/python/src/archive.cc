@@ -174,11 +174,12 @@ void bind_archive(py::module_ &m, SnapshotOpener open_snapshot)
 		    std::string message;
 		    {
 			    py::gil_scoped_release nogil;
-			    if (dest.has_value())
+			    if (dest.has_value()) {
 				    rc = plakar_snapshot_archive_file(snap, path.c_str(), format, dest->c_str(), &opts);
-			    else
-				    rc = plakar_snapshot_archive(snap, path.c_str(), format, &TarballCall::on_write, &call,
-				                                 &opts);
+			    } else {
+				    opts.write = &TarballCall::on_write;
+				    rc = plakar_snapshot_archive(snap, path.c_str(), format, &opts);
+			    }
 			    message = last_message(rc);
 		    }
 		    if (call.failed())

@@ -209,15 +209,15 @@ struct SnapInfo {
 		i.size = plakar_snapshot_size(s);
 		for (size_t k = 0, n = plakar_snapshot_error_count(s); k < n; k++) {
 			const char *path = nullptr, *message = nullptr;
-			if (plakar_snapshot_error(s, k, &path, &message) == PLAKAR_OK)
+			if (plakar_snapshot_error(&path, &message, s, k) == PLAKAR_OK)
 				i.errors.emplace_back(str(path), str(message));
 		}
 		return i;
 	}
 };
 
-// A snapshot of a repository. The C handle is opened lazily for snapshots that come from a
-// list (list items are borrowed and const: they cannot be browsed), eagerly otherwise.
+// A snapshot of a repository, with a C handle of its own (from push, open, or a listing through
+// plakar_snapshot_dup). A Snap made without one opens it by id on first use.
 struct Snap {
 	std::shared_ptr<Repo> repo;
 	SnapInfo info;
@@ -338,13 +338,7 @@ py::tuple info_tuple(const SnapInfo &i)
 	                      paths, tags, i.files, i.directories, i.size, errors);
 }
 
-py::tuple entry_tuple(const plakar_entry *e)
-{
-	return py::make_tuple(to_bytes(plakar_entry_name(e)), plakar_entry_type(e), plakar_entry_mode(e),
-	                      plakar_entry_uid(e), plakar_entry_gid(e), to_bytes(plakar_entry_username(e)),
-	                      to_bytes(plakar_entry_groupname(e)), plakar_entry_size(e), plakar_entry_mtime(e),
-	                      plakar_entry_nlink(e), to_bytes(plakar_entry_symlink(e)), to_bytes(plakar_entry_error(e)));
-}
+py::tuple entry_tuple(const plakar_entry *e);
 
 // The passphrase as the C ABI takes it: copied once, straight from the bytes object (no
 // temporary string), and wiped when the call is over. The Python object itself is immutable
@@ -394,11 +388,33 @@ std::vector<const char *> c_pointers(const std::vector<std::string> &v)
 
 // ------------------------------------------------------------------ repository
 
+// The credentials of a plakar:// store, as C strings that outlive the options pointing at them.
+struct Credentials {
+	std::optional<std::string> token, token_file, tls_ca;
+	Credentials(const std::optional<py::bytes> &t, const std::optional<py::bytes> &tf, const std::optional<py::bytes> &ca)
+	{
+		if (t)
+			token = c_string(*t, "token");
+		if (tf)
+			token_file = c_string(*tf, "token file");
+		if (ca)
+			tls_ca = c_string(*ca, "TLS authorities file");
+	}
+	template <class O> void apply(O &o) const
+	{
+		o.token = token ? token->c_str() : nullptr;
+		o.token_file = token_file ? token_file->c_str() : nullptr;
+		o.tls_ca_file = tls_ca ? tls_ca->c_str() : nullptr;
+	}
+};
+
 RepositoryHandle repository_create(const py::bytes &uri_b, const std::optional<py::bytes> &passphrase, bool encryption,
                                    int kdf_log2_n, int compression_level, uint32_t chunk_min, uint32_t chunk_avg,
-                                   uint32_t chunk_max, uint32_t pack_size)
+                                   uint32_t chunk_max, uint32_t pack_size, const std::optional<py::bytes> &token,
+                                   const std::optional<py::bytes> &token_file, const std::optional<py::bytes> &tls_ca)
 {
 	std::string uri = c_string(uri_b, "repository URI");
+	Credentials creds(token, token_file, tls_ca);
 	Passphrase pass(passphrase);
 	plakar_create_options opts = PLAKAR_CREATE_OPTIONS_INIT;
 	opts.encryption = encryption ? 1 : 0;
@@ -410,6 +426,7 @@ RepositoryHandle repository_create(const py::bytes &uri_b, const std::optional<p
 	opts.chunk_avg = chunk_avg;
 	opts.chunk_max = chunk_max;
 	opts.pack_size = pack_size;
+	creds.apply(opts);
 	plakar_repository *r = nullptr;
 	Status s = blocking([&] { return Status::capture(plakar_repository_create(&r, uri.c_str(), &opts)); });
 	if (!s.ok())
@@ -513,7 +530,7 @@ std::string tls_cert_new(const py::bytes &cert_b, const py::bytes &key_b, const 
 {
 	std::string cert = c_string(cert_b, "TLS certificate file"), key = c_string(key_b, "TLS key file");
 	char *pin = nullptr;
-	Status s = Status::capture(plakar_tls_cert_new(cert.c_str(), key.c_str(), name.c_str(), days, &pin));
+	Status s = Status::capture(plakar_tls_cert_new(&pin, cert.c_str(), key.c_str(), name.c_str(), days));
 	if (!s.ok())
 		raise_status(s);
 	std::string out(pin);
@@ -533,23 +550,30 @@ py::tuple token_new(const std::string &name, const std::string &rights)
 	return t;
 }
 
-RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const std::optional<py::bytes> &passphrase,
-                                 int cpu, bool cache, const std::optional<py::bytes> &agent_b)
+std::string token_add(const py::bytes &tokens_file_b, const std::string &name, const std::string &rights)
 {
-	std::optional<std::string> agent;
+	std::string file = c_string(tokens_file_b, "tokens file");
+	char *client = nullptr;
+	Status s = Status::capture(plakar_token_add(&client, file.c_str(), name.c_str(), rights.c_str()));
+	if (!s.ok())
+		raise_status(s);
+	std::string out(client);
+	plakar_string_free(client);
+	return out;
+}
+
+RepositoryHandle repository_open(const py::bytes &uri_b, const std::optional<py::bytes> &passphrase, int cpu,
+                                 bool cache, const std::optional<py::bytes> &cache_dir_b,
+                                 const std::optional<py::bytes> &agent_b, const std::optional<py::bytes> &token,
+                                 const std::optional<py::bytes> &token_file, const std::optional<py::bytes> &tls_ca)
+{
+	std::optional<std::string> agent, cache_dir;
 	if (agent_b)
 		agent = c_string(*agent_b, "agent socket");
-	std::string uri;
-	if (uri_b.has_value()) {
-		uri = c_string(*uri_b, "repository URI");
-	} else {
-		char *def = nullptr;
-		Status s = Status::capture(plakar_default_repository(&def));
-		if (!s.ok())
-			raise_status(s);
-		uri = def;
-		plakar_string_free(def);
-	}
+	if (cache_dir_b)
+		cache_dir = c_string(*cache_dir_b, "cache directory");
+	std::string uri = c_string(uri_b, "repository URI");
+	Credentials creds(token, token_file, tls_ca);
 	Passphrase pass(passphrase);
 	plakar_open_options opts = PLAKAR_OPEN_OPTIONS_INIT;
 	opts.passphrase = pass.data();
@@ -557,6 +581,8 @@ RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const st
 	opts.cpu = cpu;
 	opts.no_cache = cache ? 0 : 1;
 	opts.agent = agent ? agent->c_str() : nullptr;
+	opts.cache_dir = cache_dir ? cache_dir->c_str() : nullptr;
+	creds.apply(opts);
 	plakar_repository *r = nullptr;
 	Status s = blocking([&] { return Status::capture(plakar_repository_open(&r, uri.c_str(), &opts)); });
 	if (!s.ok())
@@ -564,24 +590,19 @@ RepositoryHandle repository_open(const std::optional<py::bytes> &uri_b, const st
 	return RepositoryHandle{std::make_shared<Repo>(r)};
 }
 
-py::bytes default_repository()
-{
-	char *def = nullptr;
-	Status s = Status::capture(plakar_default_repository(&def));
-	if (!s.ok())
-		raise_status(s);
-	py::bytes out(def);
-	plakar_string_free(def);
-	return out;
-}
-
 SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<py::bytes> &paths_b,
                                const std::vector<py::bytes> &tags_b, const py::object &progress,
-                               const std::optional<py::bytes> &command_line_b)
+                               const std::optional<py::bytes> &command_line_b,
+                               const std::vector<py::bytes> &excludes_b, const std::optional<py::bytes> &parent_b)
 {
 	auto repo = self.get();
 	std::vector<std::string> paths = c_strings(paths_b, "path");
 	std::vector<std::string> tags = c_strings(tags_b, "tag");
+	std::vector<std::string> excludes = c_strings(excludes_b, "exclude pattern");
+	std::vector<const char *> exclude_ptrs = c_pointers(excludes);
+	std::optional<std::string> parent;
+	if (parent_b.has_value())
+		parent = c_string(*parent_b, "parent snapshot");
 	std::optional<std::string> command_line;
 	if (command_line_b.has_value())
 		command_line = c_string(*command_line_b, "command line");
@@ -594,10 +615,13 @@ SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<p
 	opts.progress = pr.cb();
 	opts.payload = pr.payload();
 	opts.command_line = command_line ? command_line->c_str() : nullptr;
+	opts.excludes = exclude_ptrs.empty() ? nullptr : exclude_ptrs.data();
+	opts.nexcludes = exclude_ptrs.size();
+	opts.parent = parent ? parent->c_str() : nullptr;
 
 	plakar_snapshot *snap = nullptr;
 	Status s = blocking([&] {
-		return Status::capture(plakar_push(&snap, repo->h, path_ptrs.data(), path_ptrs.size(), &opts));
+		return Status::capture(plakar_snapshot_push(&snap, repo->h, path_ptrs.data(), path_ptrs.size(), &opts));
 	});
 	std::shared_ptr<Snap> result;
 	if (snap != nullptr)
@@ -618,7 +642,19 @@ SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<p
 // One listing (GIL released): the snapshots read, and the headers that could not be.
 struct Listing {
 	std::vector<SnapInfo> infos;
+	std::vector<plakar_snapshot *> handles; // owned, one per info (plakar_snapshot_dup)
 	std::vector<std::string> unreadable;
+	Listing() = default;
+	Listing(Listing &&o) noexcept
+	    : infos(std::move(o.infos)), handles(std::exchange(o.handles, {})), unreadable(std::move(o.unreadable))
+	{
+	}
+	Listing(const Listing &) = delete;
+	~Listing()
+	{
+		for (auto *h : handles)
+			plakar_snapshot_free(h);
+	}
 };
 
 Listing list_repository(const std::shared_ptr<Repo> &repo)
@@ -629,9 +665,15 @@ Listing list_repository(const std::shared_ptr<Repo> &repo)
 		Status ls = Status::capture(plakar_snapshot_list_new(&list, repo->h));
 		if (!ls.ok())
 			return ls;
-		for (size_t i = 0, n = plakar_snapshot_list_count(list); i < n; i++)
-			if (const plakar_snapshot *sn = plakar_snapshot_list_get(list, i))
+		for (size_t i = 0, n = plakar_snapshot_list_count(list); i < n && ls.ok(); i++)
+			if (const plakar_snapshot *sn = plakar_snapshot_list_get(list, i)) {
+				plakar_snapshot *own = nullptr;
+				ls = Status::capture(plakar_snapshot_dup(&own, sn));
+				if (!ls.ok())
+					break;
 				out.infos.push_back(SnapInfo::read(sn));
+				out.handles.push_back(own);
+			}
 		for (size_t i = 0, n = plakar_snapshot_list_unreadable_count(list); i < n; i++)
 			out.unreadable.emplace_back(plakar_snapshot_list_unreadable(list, i));
 		plakar_snapshot_list_free(list);
@@ -654,8 +696,11 @@ py::list repository_snapshots(const RepositoryHandle &self)
 {
 	auto repo = self.get();
 	py::list out;
-	for (auto &info : list_repository(repo).infos)
-		out.append(SnapshotHandle{std::make_shared<Snap>(repo, std::move(info), nullptr)});
+	Listing l = list_repository(repo);
+	for (size_t i = 0; i < l.infos.size(); i++) {
+		out.append(SnapshotHandle{std::make_shared<Snap>(repo, std::move(l.infos[i]), l.handles[i])});
+		l.handles[i] = nullptr; // the Snap owns it now
+	}
 	return out;
 }
 
@@ -761,7 +806,7 @@ py::bytes snapshot_cat(const SnapshotHandle &self, const py::bytes &path_b)
 				if (have == data.size())
 					data.resize(data.size() * 2);
 				size_t n = 0;
-				s = Status::capture(plakar_file_read(f->h, data.data() + have, data.size() - have, &n));
+				s = Status::capture(plakar_file_read(&n, f->h, data.data() + have, data.size() - have));
 				if (!s.ok() || n == 0)
 					break;
 				have += n;
@@ -798,7 +843,7 @@ void snapshot_pull(const SnapshotHandle &self, const py::bytes &path_b, const st
 		Status hs = snap->handle(&h);
 		if (!hs.ok())
 			return hs;
-		return Status::capture(plakar_pull(h, path.c_str(), &opts));
+		return Status::capture(plakar_snapshot_pull(h, path.c_str(), &opts));
 	});
 	if (pr.failed())
 		pr.rethrow();
@@ -814,23 +859,50 @@ struct EntryCopy {
 	std::string name, user, group, target, error;
 	int type = 0;
 	uint32_t mode = 0, uid = 0, gid = 0;
-	uint64_t size = 0, nlink = 0;
-	int64_t mtime = 0;
+	uint64_t size = 0, nlink = 0, inode = 0, device = 0, rdev = 0;
+	int64_t mtime = 0, ctime = 0;
+	std::vector<std::pair<std::string, std::string>> xattrs;
 
 	static EntryCopy of(const plakar_entry *e)
 	{
 		auto str = [](const char *p) { return std::string(p != nullptr ? p : ""); };
-		return EntryCopy{str(plakar_entry_name(e)), str(plakar_entry_username(e)), str(plakar_entry_groupname(e)),
-		                 str(plakar_entry_symlink(e)),  str(plakar_entry_error(e)),     plakar_entry_type(e),
-		                 plakar_entry_mode(e),         plakar_entry_uid(e),           plakar_entry_gid(e),
-		                 plakar_entry_size(e),         plakar_entry_nlink(e),         plakar_entry_mtime(e)};
+		EntryCopy c;
+		c.name = str(plakar_entry_name(e));
+		c.user = str(plakar_entry_username(e));
+		c.group = str(plakar_entry_groupname(e));
+		c.target = str(plakar_entry_symlink(e));
+		c.error = str(plakar_entry_error(e));
+		c.type = plakar_entry_type(e);
+		c.mode = plakar_entry_mode(e);
+		c.uid = plakar_entry_uid(e);
+		c.gid = plakar_entry_gid(e);
+		c.size = plakar_entry_size(e);
+		c.nlink = plakar_entry_nlink(e);
+		c.mtime = plakar_entry_mtime(e);
+		c.ctime = plakar_entry_ctime(e);
+		c.inode = plakar_entry_inode(e);
+		c.device = plakar_entry_device(e);
+		c.rdev = plakar_entry_rdev(e);
+		for (size_t i = 0, n = plakar_entry_xattr_count(e); i < n; i++) {
+			const char *xn = nullptr;
+			const void *xv = nullptr;
+			size_t xl = 0;
+			if (plakar_entry_xattr(&xn, &xv, &xl, e, i) == PLAKAR_OK)
+				c.xattrs.emplace_back(xn, std::string(static_cast<const char *>(xv), xl));
+		}
+		return c;
 	}
 	py::tuple tuple() const
 	{
+		py::list xs;
+		for (const auto &[n, v] : xattrs)
+			xs.append(py::make_tuple(py::bytes(n), py::bytes(v)));
 		return py::make_tuple(py::bytes(name), type, mode, uid, gid, py::bytes(user), py::bytes(group), size, mtime,
-		                      nlink, py::bytes(target), py::bytes(error));
+		                      nlink, py::bytes(target), py::bytes(error), ctime, inode, device, rdev, xs);
 	}
 };
+
+py::tuple entry_tuple(const plakar_entry *e) { return EntryCopy::of(e).tuple(); }
 
 // A directory being iterated: one tree node in memory at a time.
 struct Dir {
@@ -873,7 +945,7 @@ py::object dir_next(const DirHandle &self)
 	std::optional<EntryCopy> copy;
 	Status s = blocking([&] {
 		const plakar_entry *e = nullptr;
-		Status st = Status::capture(plakar_dir_next(self.p->h, &e));
+		Status st = Status::capture(plakar_dir_next(&e, self.p->h));
 		if (st.ok() && e != nullptr)
 			copy = EntryCopy::of(e);
 		return st;
@@ -922,8 +994,10 @@ py::list snapshot_diff(const SnapshotHandle &self, const py::bytes &path_b, cons
 			hs = b->handle(&hb);
 		if (!hs.ok())
 			return hs;
-		return Status::capture(
-		    plakar_snapshot_diff(ha, pa.c_str(), hb, pb ? pb->c_str() : nullptr, collect_change, &changes));
+		plakar_diff_options o = PLAKAR_DIFF_OPTIONS_INIT;
+		o.change = collect_change;
+		o.payload = &changes;
+		return Status::capture(plakar_snapshot_diff(ha, pa.c_str(), hb, pb ? pb->c_str() : nullptr, &o));
 	});
 	if (!s.ok())
 		raise_status(s);
@@ -954,7 +1028,9 @@ py::list repository_locate(const RepositoryHandle &self, const py::bytes &patter
 		o.full_path = full_path ? 1 : 0;
 		o.snapshots = ptrs.empty() ? nullptr : ptrs.data();
 		o.nsnapshots = ptrs.size();
-		return Status::capture(plakar_locate(repo->h, pattern.c_str(), &o, collect_match, &found));
+		o.match = collect_match;
+		o.payload = &found;
+		return Status::capture(plakar_repository_locate(repo->h, pattern.c_str(), &o));
 	});
 	if (!s.ok())
 		raise_status(s);
@@ -978,15 +1054,15 @@ py::tuple repository_check(const RepositoryHandle &self, const std::vector<py::b
 		          (refcounts ? PLAKAR_CHECK_REFCOUNTS : 0);
 		o.snapshots = ptrs.empty() ? nullptr : ptrs.data();
 		o.nsnapshots = ptrs.size();
-		Status st = Status::capture(plakar_check(&report, repo->h, &o));
+		Status st = Status::capture(plakar_repository_check(&report, repo->h, &o));
 		return report ? Status{} : st; // problems found are in the report, not an exception
 	});
 	if (!s.ok())
 		raise_status(s);
 	std::unique_ptr<plakar_check_report, void (*)(plakar_check_report *)> holder(report, plakar_check_report_free);
 	plakar_check_stats st{};
-	st.version = PLAKAR_CHECK_STATS_VERSION;
-	if (int rc = plakar_check_report_stats(report, &st); rc != PLAKAR_OK)
+	plakar_check_stats_init(&st);
+	if (int rc = plakar_check_report_stats(&st, report); rc != PLAKAR_OK)
 		raise_status(Status::capture(rc));
 	py::dict d;
 	d["snapshots"] = st.snapshots;
@@ -1001,14 +1077,14 @@ py::tuple repository_check(const RepositoryHandle &self, const std::vector<py::b
 	for (size_t i = 0; i < plakar_check_report_problem_count(report); i++) {
 		int code = 0;
 		const char *object = nullptr, *message = nullptr;
-		if (plakar_check_report_problem(report, i, &code, &object, &message) == PLAKAR_OK)
+		if (plakar_check_report_problem(&code, &object, &message, report, i) == PLAKAR_OK)
 			problems.append(py::make_tuple(code, py::str(object), py::str(message)));
 	}
 	py::list refs;
 	for (size_t i = 0; i < plakar_check_report_refcount_count(report); i++) {
 		char id[65];
 		uint32_t count = 0;
-		if (plakar_check_report_refcount(report, i, id, &count) == PLAKAR_OK)
+		if (plakar_check_report_refcount(id, &count, report, i) == PLAKAR_OK)
 			refs.append(py::make_tuple(py::str(id), count));
 	}
 	return py::make_tuple(d, problems, refs);
@@ -1021,7 +1097,7 @@ size_t repository_rm(const RepositoryHandle &self, const std::vector<py::bytes> 
 	std::vector<const char *> ptrs = c_pointers(ids);
 	size_t removed = 0;
 	Status s = blocking(
-	    [&] { return Status::capture(plakar_snapshots_remove(repo->h, ptrs.data(), ptrs.size(), &removed)); });
+	    [&] { return Status::capture(plakar_snapshot_remove(&removed, repo->h, ptrs.data(), ptrs.size())); });
 	if (!s.ok())
 		raise_status(s);
 	return removed;
@@ -1051,7 +1127,9 @@ py::tuple repository_keep(const RepositoryHandle &self, int last, int hourly, in
 		o.monthly = monthly;
 		o.yearly = yearly;
 		o.dry_run = dry_run ? 1 : 0;
-		return Status::capture(plakar_keep(repo->h, &o, collect_decision, &decisions, &removed));
+		o.decision = collect_decision;
+		o.payload = &decisions;
+		return Status::capture(plakar_repository_keep(&removed, repo->h, &o));
 	});
 	if (!s.ok())
 		raise_status(s);
@@ -1061,22 +1139,25 @@ py::tuple repository_keep(const RepositoryHandle &self, int last, int hourly, in
 	return py::make_tuple(out, removed);
 }
 
-extern "C" void collect_damaged(const char *message, void *payload)
+extern "C" int collect_damaged(const char *message, void *payload)
 {
 	static_cast<std::vector<std::string> *>(payload)->emplace_back(message);
+	return 0;
 }
 
 py::dict repository_repair(const RepositoryHandle &self, bool apply, bool read_data)
 {
 	auto repo = self.get();
-	plakar_repair_report r{};
-	r.version = PLAKAR_REPAIR_REPORT_VERSION;
+	plakar_repair_report r;
+	plakar_repair_report_init(&r);
 	std::vector<std::string> damaged;
-	Status s = blocking(
-	    [&] {
-		    unsigned flags = (apply ? PLAKAR_REPAIR_APPLY : 0) | (read_data ? PLAKAR_REPAIR_READ_DATA : 0);
-		    return Status::capture(plakar_repair(repo->h, flags, &r, collect_damaged, &damaged));
-	    });
+	Status s = blocking([&] {
+		plakar_repair_options o = PLAKAR_REPAIR_OPTIONS_INIT;
+		o.flags = (apply ? PLAKAR_REPAIR_APPLY : 0) | (read_data ? PLAKAR_REPAIR_READ_DATA : 0);
+		o.damaged = collect_damaged;
+		o.payload = &damaged;
+		return Status::capture(plakar_repository_repair(&r, repo->h, &o));
+	});
 	if (!s.ok())
 		raise_status(s);
 	py::dict d;
@@ -1097,13 +1178,13 @@ py::dict repository_repair(const RepositoryHandle &self, bool apply, bool read_d
 py::dict repository_gc(const RepositoryHandle &self, bool dry_run, int repack_percent)
 {
 	auto repo = self.get();
-	plakar_gc_report r{};
-	r.version = PLAKAR_GC_REPORT_VERSION;
+	plakar_gc_report r;
+	plakar_gc_report_init(&r);
 	Status s = blocking([&] {
 		plakar_gc_options o = PLAKAR_GC_OPTIONS_INIT;
 		o.dry_run = dry_run ? 1 : 0;
 		o.repack_percent = repack_percent;
-		return Status::capture(plakar_gc(repo->h, &o, &r));
+		return Status::capture(plakar_repository_gc(&r, repo->h, &o));
 	});
 	if (!s.ok())
 		raise_status(s);
@@ -1138,8 +1219,8 @@ py::dict repository_info(const RepositoryHandle &self)
 {
 	auto repo = self.get();
 	plakar_repository_info info{};
-	info.version = PLAKAR_REPOSITORY_INFO_VERSION;
-	Status s = blocking([&] { return Status::capture(plakar_repository_info_get(repo->h, &info)); });
+	plakar_repository_info_init(&info);
+	Status s = blocking([&] { return Status::capture(plakar_repository_describe(&info, repo->h)); });
 	if (!s.ok())
 		raise_status(s);
 	py::dict d;
@@ -1181,7 +1262,7 @@ size_t file_readinto(const FileHandle &self, const py::object &buffer)
 	std::unique_ptr<Py_buffer, void (*)(Py_buffer *)> guard(&view, PyBuffer_Release);
 	size_t n = 0;
 	Status s = blocking(
-	    [&] { return Status::capture(plakar_file_read(f->h, view.buf, static_cast<size_t>(view.len), &n)); });
+	    [&] { return Status::capture(plakar_file_read(&n, f->h, view.buf, static_cast<size_t>(view.len))); });
 	if (!s.ok())
 		raise_status(s);
 	return n;
@@ -1249,17 +1330,17 @@ PYBIND11_MODULE(_plakar, m)
 	overwrite["never"] = int(PLAKAR_OVERWRITE_NEVER);
 	m.attr("OVERWRITE_POLICIES") = overwrite;
 
-	m.def("default_repository", &default_repository);
 	m.def("create", &repository_create, py::arg("uri"), py::arg("passphrase"), py::arg("encryption"),
 	      py::arg("kdf_log2_n"), py::arg("compression_level"), py::arg("chunk_min"), py::arg("chunk_avg"),
-	      py::arg("chunk_max"), py::arg("pack_size"));
+	      py::arg("chunk_max"), py::arg("pack_size"), py::arg("token"), py::arg("token_file"), py::arg("tls_ca"));
 	m.def("open", &repository_open, py::arg("uri"), py::arg("passphrase"), py::arg("cpu"), py::arg("cache"),
-	      py::arg("agent"));
+	      py::arg("cache_dir"), py::arg("agent"), py::arg("token"), py::arg("token_file"), py::arg("tls_ca"));
 	m.def("run_agent", &run_agent, py::arg("socket"), py::arg("idle_timeout"));
 	m.def("stop_agent", &stop_agent, py::arg("socket"));
 	m.def("server_new", &server_new, py::arg("uri"), py::arg("tokens_file"), py::arg("listen"), py::arg("workers"),
 	      py::arg("max_connections"), py::arg("tls_cert"), py::arg("tls_key"));
 	m.def("token_new", &token_new, py::arg("name"), py::arg("rights"));
+	m.def("token_add", &token_add, py::arg("tokens_file"), py::arg("name"), py::arg("rights"));
 	m.def("tls_cert_new", &tls_cert_new, py::arg("cert_file"), py::arg("key_file"), py::arg("name"), py::arg("days"));
 	py::class_<ServerHandle>(m, "ServerHandle")
 	    .def_property_readonly("address", &ServerHandle::address)
@@ -1273,7 +1354,7 @@ PYBIND11_MODULE(_plakar, m)
 	    .def_property_readonly("closed", [](const RepositoryHandle &self) { return !self.p; })
 	    .def("close", [](RepositoryHandle &self) { release(self.p); })
 	    .def("push", &repository_push, py::arg("paths"), py::arg("tags"), py::arg("progress"),
-	         py::arg("command_line"))
+	         py::arg("command_line"), py::arg("excludes"), py::arg("parent"))
 	    .def("snapshots", &repository_snapshots)
 	    .def("unreadable_snapshots", &repository_unreadable_snapshots)
 	    .def("snapshot", &repository_snapshot, py::arg("prefix"))

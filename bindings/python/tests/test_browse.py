@@ -74,3 +74,29 @@ def test_snapshot_file_seeks(tmp_path):
         with pytest.raises(ValueError):
             f.seek(-1)
     repo.close()
+
+
+def test_push_excludes_parent_and_entry_fields(repo, tmp_path):
+    """push(excludes=, parent=), and what an entry says of the file at push time."""
+    src = tmp_path / "px"
+    (src / "cache").mkdir(parents=True)
+    (src / "keep.txt").write_bytes(b"keep\n")
+    (src / "skip.o").write_bytes(b"obj")
+    (src / "cache" / "x").write_bytes(b"x")
+    os.setxattr(src / "keep.txt", "user.note", b"\x00bin\xff")
+    snap = repo.push(src, excludes=["*.o", src / "cache"], parent=False)
+    assert [e.name for e in snap.iterdir(src)] == ["keep.txt"]
+    e = snap.stat(src / "keep.txt")
+    st = os.lstat(src / "keep.txt")
+    assert (e.inode, e.device, e.ctime_ns, e.rdev) == (st.st_ino, st.st_dev, st.st_ctime_ns, 0)
+    assert e.xattrs == {b"user.note": b"\x00bin\xff"}
+    again = repo.push(src, parent=snap.id[:8])
+    assert [e.name for e in again.iterdir(src)] == ["cache", "keep.txt", "skip.o"]
+    with pytest.raises(plakar.NotFoundError):
+        repo.push(src, parent="0" * 16)
+    with pytest.raises(plakar.InvalidArgumentError):
+        repo.push(src, parent=True)
+    # Listed snapshots have handles of their own: browsable without being opened again.
+    listed = repo.snapshots()
+    assert [s.id for s in listed] == [snap.id, again.id]
+    assert [e.name for e in listed[0].iterdir(src)] == ["keep.txt"]

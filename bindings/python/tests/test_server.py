@@ -86,3 +86,32 @@ def test_tls_server_and_pinned_client(tmp_path, tokens, monkeypatch):
         assert plain.uri.startswith("plakar://")
     with pytest.raises(plakar.InvalidArgumentError):
         plakar.Server(tmp_path / "store", path, "127.0.0.1:0", tls_cert=cert)
+
+
+def test_two_tokens_in_one_process_without_the_environment(tmp_path, monkeypatch):
+    """Each handle has its own token: a writer and a reader of one server side by side, the
+    environment untouched; add_token writes the tokens file."""
+    for var in ("PLAKAR_TOKEN", "PLAKAR_TOKEN_FILE", "PLAKAR_TLS_CA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.config/plakar/token either
+    path = tmp_path / "tokens"
+    rw = plakar.add_token(path, "py-rw")
+    ro = plakar.add_token(path, "py-ro", "ro")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with pytest.raises(plakar.ExistsError, match="py-ro"):
+        plakar.add_token(path, "py-ro")
+    (tmp_path / "ro-token").write_text(ro + "\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(os.urandom(100_000))
+    with plakar.Server(tmp_path / "store", path, "127.0.0.1:0") as srv:
+        with pytest.raises(plakar.AuthError, match="no token"):
+            plakar.create(srv.uri, PASSPHRASE, kdf_log2_n=KDF)
+        with plakar.create(srv.uri, PASSPHRASE, kdf_log2_n=KDF, token=rw) as writer, \
+                plakar.open(srv.uri, PASSPHRASE, token_file=tmp_path / "ro-token") as reader:
+            snap = writer.push(src)
+            assert [s.id for s in reader.snapshots()] == [snap.id]
+            with pytest.raises(plakar.AuthError, match="read-only"):
+                reader.push(src)
+            assert writer.push(src).id != snap.id
+    assert "PLAKAR_TOKEN" not in os.environ

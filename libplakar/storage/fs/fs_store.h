@@ -34,6 +34,7 @@ public:
 	void remove(Kind kind, const std::string &name) override;
 	uint64_t remove_stale_temporaries(std::chrono::seconds min_age) override;
 	std::string location() const override { return root_; }
+	std::vector<std::string> local_paths() const override { return {root_}; }
 
 private:
 	std::string dir_of(Kind kind, const std::string &name) const;

@@ -33,6 +33,11 @@ public:
 	std::vector<std::string> list(Kind kind) override;
 	void remove(Kind kind, const std::string &name) override;
 	std::string location() const override { return "sqlite://" + path_; }
+	// The database and the files SQLite keeps beside it.
+	std::vector<std::string> local_paths() const override
+	{
+		return {path_, path_ + "-wal", path_ + "-shm", path_ + "-journal"};
+	}
 
 private:
 	void connect(bool create);

@@ -39,6 +39,7 @@ public:
 		return inner_->remove_stale_temporaries(min_age);
 	}
 	std::string location() const override { return inner_->location(); }
+	std::vector<std::string> local_paths() const override { return inner_->local_paths(); }
 
 protected:
 	Store &inner() { return *inner_; }
