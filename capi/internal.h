@@ -18,8 +18,7 @@
 #include "snapshot/snapshot.h"
 
 struct plakar_repository {
-	std::unique_ptr<plakar::Repository> repo;
-	std::recursive_mutex mu; // serializes every call on this repository and its children
+	std::unique_ptr<plakar::Repository> repo; // its Repository::Call serializes the calls
 	std::string id;
 };
 
@@ -52,24 +51,14 @@ struct plakar_file {
 
 namespace plakar::capi {
 
-// Held by every call working on a repository: serializes the calls on it, and when the call
-// ends commits what it wrote to the local cache, so that no cache transaction outlives a call
-// (another handle or process waiting on the cache would otherwise wait for this one's next
-// call).
+// Held by every call working on a repository: the engine's Repository::Call (serialized
+// calls, the cache committed when the call ends).
 class CallScope {
 public:
-	explicit CallScope(plakar_repository *r) : r_(r), lk_(r->mu) {}
-	~CallScope()
-	{
-		if (Cache *c = r_->repo->cache())
-			c->flush();
-	}
-	CallScope(const CallScope &) = delete;
-	CallScope &operator=(const CallScope &) = delete;
+	explicit CallScope(plakar_repository *r) : call_(*r->repo) {}
 
 private:
-	plakar_repository *r_;
-	std::lock_guard<std::recursive_mutex> lk_;
+	Repository::Call call_;
 };
 
 void clear_error() noexcept;

@@ -18,8 +18,8 @@ int64_t wall_clock_ns()
 std::string host_name()
 {
 	char buf[256] = {};
-	if (::gethostname(buf, sizeof buf - 1) != 0)
-		return "";
+	if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0])
+		return "unknown";
 	return buf;
 }
 

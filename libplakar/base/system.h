@@ -8,7 +8,7 @@ namespace plakar {
 
 // The wall clock, in nanoseconds since the epoch (shown and stored; never compared across hosts).
 int64_t wall_clock_ns();
-// This machine's host name; "" when it cannot be had.
+// This machine's host name; "unknown" when it cannot be had.
 std::string host_name();
 // The home directory of the process's user, from the passwd database (never $HOME: the engine
 // reads no environment); "" when there is none.

@@ -16,14 +16,6 @@ namespace plakar {
 
 namespace {
 
-int64_t now_ns() { return wall_clock_ns(); }
-
-std::string hostname()
-{
-	std::string h = host_name();
-	return h.empty() ? "unknown" : h;
-}
-
 std::string read_small_file(const char *path)
 {
 	std::string out;
@@ -100,7 +92,7 @@ std::string lock_watch_name()
 {
 	std::string machine = read_small_file("/etc/machine-id");
 	if (machine.empty())
-		machine = hostname();
+		machine = host_name();
 	return crypto::sha256(as_bytes("plakar lock watch " + machine)).hex().substr(0, 32);
 }
 
@@ -115,7 +107,7 @@ void save_lock_watch(Repository &repo, const LockWatch &watch)
 std::vector<LockInfo> list_locks(Repository &repo, LockWatch *watch_out)
 {
 	LockWatch watch = load_lock_watch(repo), now_seen;
-	int64_t now = now_ns();
+	int64_t now = wall_clock_ns();
 	std::vector<LockInfo> out;
 	for (const auto &name : repo.store().list(Kind::Lock)) {
 		try {
@@ -158,14 +150,14 @@ std::shared_ptr<RepoLock> protect_reads(Repository &repo)
 }
 
 RepoLock::RepoLock(Repository &repo, LockType type, std::string name)
-    : repo_(repo), type_(type), name_(std::move(name)), created_ns_(now_ns())
+    : repo_(repo), type_(type), name_(std::move(name)), created_ns_(wall_clock_ns())
 {
 }
 
 void RepoLock::write()
 {
 	repo_.put_sealed(Kind::Lock, ObjectKind::Lock, name_,
-	                 encode_lock(type_, hostname(), uint32_t(::getpid()), created_ns_, now_ns(), this_host()));
+	                 encode_lock(type_, host_name(), uint32_t(::getpid()), created_ns_, wall_clock_ns(), this_host()));
 }
 
 std::unique_ptr<RepoLock> RepoLock::acquire(Repository &repo, LockType type)

@@ -25,7 +25,6 @@ constexpr size_t kSegmentEntries = 262144; // about 13 MB encoded
 constexpr size_t kPackMaxBlobs = 32768;
 constexpr size_t kKeyCacheMax = 4096;
 
-int64_t now_ns() { return wall_clock_ns(); }
 } // namespace
 
 Repository::Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys)
@@ -41,6 +40,12 @@ Repository::~Repository()
 {
 	// Packs still queued are stored (a later writer adopts them); their errors are dropped.
 	uploader_.reset();
+}
+
+Repository::Call::~Call()
+{
+	if (Cache *c = r_.cache())
+		c->flush();
 }
 
 std::unique_ptr<Repository> Repository::create(const std::string &uri, const CreateOptions &opts)
@@ -66,7 +71,7 @@ std::unique_ptr<Repository> Repository::create(std::unique_ptr<Store> store, con
 	crypto::random_bytes(cfg.repo_id.data(), cfg.repo_id.size());
 	cfg.repo_id[6] = (cfg.repo_id[6] & 0x0f) | 0x40; // printed as a version-4 UUID
 	cfg.repo_id[8] = (cfg.repo_id[8] & 0x3f) | 0x80;
-	cfg.created_ns = now_ns();
+	cfg.created_ns = wall_clock_ns();
 	cfg.encrypted = opts.encryption;
 	cfg.chunks = opts.chunks;
 	cfg.compression_level = opts.compression_level;

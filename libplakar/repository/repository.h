@@ -90,6 +90,23 @@ public:
 	Store &store() { return *store_; }
 	// The cache in use, or nullptr.
 	Cache *cache() { return cache_.get(); }
+
+	// One call of an embedder (each C ABI entry point) on this handle, held for its duration:
+	// calls on one handle are serialized (recursively: a callback of a call may make another),
+	// and when the outermost call ends what it wrote to the local cache is committed, so no
+	// cache transaction outlives a call (another handle or process waiting on the cache would
+	// otherwise wait for this one's next call).
+	class Call {
+	public:
+		explicit Call(Repository &r) : r_(r), lk_(r.call_mu_) {}
+		~Call();
+		Call(const Call &) = delete;
+		Call &operator=(const Call &) = delete;
+
+	private:
+		Repository &r_;
+		std::lock_guard<std::recursive_mutex> lk_;
+	};
 	// The CPU budget (OpenOptions::cpu, resolved): at least 1, at most the cores usable.
 	unsigned cpu() const { return cpu_; }
 
@@ -306,6 +323,7 @@ private:
 	uint64_t serial_; // distinguishes repositories in per-thread caches
 
 	mutable std::mutex mu_;
+	std::recursive_mutex call_mu_; // Call
 	Index index_;
 	bool index_loaded_ = false;
 	// The cached index table, opened on the first lookup made before the index is loaded.

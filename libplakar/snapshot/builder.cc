@@ -907,8 +907,6 @@ Entry Builder::build_root(const VNode &top, const Entry *prev)
 	return root;
 }
 
-std::string hostname() { return host_name(); }
-
 } // namespace
 
 SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, const PushOptions &opts_in, PushStats *stats)
@@ -976,7 +974,7 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 	b.header.paths = roots;
 	b.header.tags = opts.tags;
 	b.header.command_line = opts.command_line;
-	b.header.hostname = hostname();
+	b.header.hostname = host_name();
 	b.header.username = b.user_name(::geteuid());
 	b.header.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
 	                       std::chrono::system_clock::now().time_since_epoch())

@@ -22,8 +22,6 @@ namespace plakar {
 
 namespace {
 
-int64_t now_ns() { return wall_clock_ns(); }
-
 using Plan = GcPlan;
 
 } // namespace
@@ -459,7 +457,7 @@ private:
 		if (!witnesses_.empty() && (!condemned_.empty() || !superseded_.empty())) {
 			Plan p;
 			p.name = hex_encode(crypto::random_bytes(16));
-			p.time_ns = now_ns();
+			p.time_ns = wall_clock_ns();
 			p.witnesses = witnesses_;
 			p.packs.assign(condemned_.begin(), condemned_.end());
 			p.segments.assign(superseded_.begin(), superseded_.end());

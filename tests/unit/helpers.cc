@@ -1,6 +1,8 @@
 #include "helpers.h"
 
 #include "net/remote_store.h"
+#include "snapshot/file_reader.h"
+#include "snapshot/snapshot.h"
 #include "net/tls.h"
 
 #include <algorithm>
@@ -109,6 +111,40 @@ std::unique_ptr<Repository> small_repo(const std::string &uri)
 	o.chunks.avg = 16384;
 	o.chunks.max = 65536;
 	return Repository::create(uri, o);
+}
+
+RepoFixture::RepoFixture(Options o) : encrypted(o.encrypted)
+{
+	uri = d / "repo";
+	CreateOptions c;
+	c.encryption = o.encrypted;
+	if (o.encrypted)
+		c.passphrase = "pw";
+	c.kdf.log2_n = 10;
+	if (o.pack_size)
+		c.pack_size = o.pack_size;
+	Repository::create(uri, c);
+}
+
+std::unique_ptr<Repository> RepoFixture::open(bool cache) const { return open(open_store(uri), cache); }
+
+std::unique_ptr<Repository> RepoFixture::open(std::unique_ptr<Store> store, bool cache) const
+{
+	OpenOptions o;
+	o.use_cache = cache;
+	if (cache)
+		o.cache_dir = d / "cache";
+	return Repository::open(std::move(store), encrypted ? std::optional<std::string>("pw") : std::nullopt, o);
+}
+
+Bytes RepoFixture::read_back(const std::string &snap, const std::string &path) const
+{
+	auto r = open();
+	auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
+	FileReader f(*r, lookup(*r, h, path));
+	Bytes out(f.size());
+	out.resize(f.read(out.data(), out.size()));
+	return out;
 }
 
 Code code_of(const std::function<void()> &f)

@@ -36,6 +36,28 @@ std::vector<std::string> files_under(const std::string &dir);
 // A new encrypted repository with a cheap scrypt cost (tests only) and small chunks
 // (4 / 16 / 64 KiB), so that small files span several chunks. Passphrase "pw".
 std::unique_ptr<Repository> small_repo(const std::string &uri);
+// The base of the test files' fixtures: a repository at d / "repo" in a fresh directory, with
+// passphrase "pw" (or plaintext) and a cheap key derivation.
+struct RepoFixture {
+	struct Options {
+		bool encrypted = true;
+		uint32_t pack_size = 0; // 0: the default
+	};
+	TempDir d;
+	std::string uri;
+	bool encrypted;
+
+	RepoFixture() : RepoFixture(Options{}) {}
+	explicit RepoFixture(Options o);
+	// Opens the repository. Without the local cache unless cache (then in d / "cache"): what
+	// damage, faults and tampering change is the store.
+	std::unique_ptr<Repository> open(bool cache = false) const;
+	// The same over a store of the caller's (a wrapper of open_store(uri)).
+	std::unique_ptr<Repository> open(std::unique_ptr<Store> store, bool cache = false) const;
+	// The content of a file of a snapshot (id or prefix), read back through a fresh handle.
+	Bytes read_back(const std::string &snap, const std::string &path) const;
+};
+
 // The code of the plakar::Error that f throws, or Code(0) when it throws none.
 Code code_of(const std::function<void()> &f);
 

@@ -20,31 +20,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Fixture {
-	test::TempDir d;
-	std::string uri;
+struct Fixture : test::RepoFixture {
 	std::string s1, s2;
 	Fixture()
 	{
-		uri = d / "repo";
 		fs::create_directories(d / "src/sub/deeper");
 		test::write_file(d / "src/file", test::random_data(50000, 1));
 		test::write_file(d / "src/other", test::random_data(40000, 2));
 		test::write_file(d / "src/sub/deeper/x", test::random_data(30000, 3));
-		CreateOptions o;
-		o.passphrase = "pw";
-		o.kdf.log2_n = 10;
-		auto r = Repository::create(uri, o);
+		auto r = open();
 		s1 = push(*r, {d / "src"}, {}).id_string();
 		test::write_file(d / "src/other", test::random_data(40000, 4));
 		s2 = push(*r, {d / "src"}, {}).id_string();
-	}
-	// Damage is about the store: no local cache.
-	std::unique_ptr<Repository> open()
-	{
-		OpenOptions o;
-		o.use_cache = false;
-		return Repository::open(uri, std::string("pw"), o);
 	}
 	CheckReport run(std::vector<std::string> snaps, bool fast = false, bool read_data = false, bool refcounts = false)
 	{
@@ -74,15 +61,6 @@ struct Fixture {
 		auto r = open();
 		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
 		return lookup(*r, h, path).chunks.at(0).id;
-	}
-	Bytes read_back(const std::string &snap, const std::string &path)
-	{
-		auto r = open();
-		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
-		FileReader f(*r, lookup(*r, h, path));
-		Bytes out(f.size());
-		out.resize(f.read(out.data(), out.size()));
-		return out;
 	}
 };
 

@@ -28,25 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Fixture {
-	test::TempDir d;
-	std::string uri;
-	Fixture()
-	{
-		uri = d / "repo";
-		CreateOptions o;
-		o.passphrase = "pw";
-		o.kdf.log2_n = 10;
-		o.pack_size = 256 * 1024;
-		Repository::create(uri, o);
-		fs::create_directories(d / "src");
-	}
-	std::unique_ptr<Repository> open()
-	{
-		OpenOptions o;
-		o.cache_dir = d / "cache";
-		return Repository::open(uri, std::string("pw"), o);
-	}
+struct Fixture : test::RepoFixture {
+	Fixture() : RepoFixture(Options{true, 256 * 1024}) { fs::create_directories(d / "src"); }
+	// With the local cache, as a user's handle.
+	std::unique_ptr<Repository> open() const { return RepoFixture::open(true); }
 	std::string push_src()
 	{
 		auto r = open();
@@ -67,15 +52,7 @@ struct Fixture {
 		return n;
 	}
 	size_t count(const char *kind) { return test::files_under(uri + "/" + kind).size(); }
-	Bytes read(const std::string &snap, const std::string &path)
-	{
-		auto r = open();
-		auto h = load_snapshot(*r, resolve_snapshot(*r, snap));
-		FileReader f(*r, lookup(*r, h, path));
-		Bytes out(f.size());
-		out.resize(f.read(out.data(), out.size()));
-		return out;
-	}
+	Bytes read(const std::string &snap, const std::string &path) const { return read_back(snap, path); }
 	bool check_ok(std::vector<std::string> snaps = {})
 	{
 		auto r = open();

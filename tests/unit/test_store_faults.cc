@@ -22,20 +22,12 @@ using plakar::test::code_of;
 namespace fs = std::filesystem;
 
 namespace {
-struct Fixture {
-	test::TempDir d;
-	std::string uri;
-	Fixture()
+struct Fixture : test::RepoFixture {
+	Fixture() : RepoFixture(Options{true, 64 * 1024}) // many packs: many puts to fail
 	{
-		uri = d / "repo";
 		fs::create_directories(d / "src/sub");
 		for (int i = 0; i < 20; i++)
 			test::write_file(d / ("src/sub/f" + std::to_string(i)), test::random_data(30000, uint64_t(i)));
-		CreateOptions o;
-		o.passphrase = "pw";
-		o.kdf.log2_n = 10;
-		o.pack_size = 64 * 1024; // many packs: many puts to fail
-		Repository::create(uri, o);
 	}
 	std::unique_ptr<Repository> open(FaultPlan plan, bool retry = false, FaultStore **fault = nullptr)
 	{
@@ -45,9 +37,7 @@ struct Fixture {
 		std::unique_ptr<Store> s = std::move(f);
 		if (retry)
 			s = std::make_unique<RetryStore>(std::move(s), RetryPolicy{3, std::chrono::milliseconds(1)});
-		OpenOptions oo;
-		oo.use_cache = false;
-		return Repository::open(std::move(s), std::string("pw"), oo);
+		return RepoFixture::open(std::move(s));
 	}
 	void verify(Repository &r, const SnapshotHeader &h)
 	{

@@ -17,33 +17,17 @@ using plakar::test::code_of;
 namespace fs = std::filesystem;
 
 namespace {
-struct Fixture {
-	test::TempDir d;
-	std::string uri;
+struct Fixture : test::RepoFixture {
 	std::string snap;
 	Bytes content;
-	explicit Fixture(bool encrypted_ = true) : encrypted(encrypted_)
+	explicit Fixture(bool encrypted_ = true) : RepoFixture(Options{encrypted_, 0})
 	{
-		uri = d / "repo";
 		fs::create_directories(d / "src");
 		content = test::random_data(50000, 11);
 		test::write_file(d / "src/file", content);
 		test::write_file(d / "src/other", test::random_data(50000, 12));
-		CreateOptions o;
-		o.encryption = encrypted;
-		if (encrypted)
-			o.passphrase = "pw";
-		o.kdf.log2_n = 10;
-		auto r = Repository::create(uri, o);
+		auto r = open(); // tampering is about the store: no local cache
 		snap = push(*r, {d / "src"}, {}).id_string();
-	}
-	// Tampering is about the store: read it, not the local cache.
-	bool encrypted;
-	std::unique_ptr<Repository> open()
-	{
-		OpenOptions o;
-		o.use_cache = false;
-		return Repository::open(uri, encrypted ? std::optional<std::string>("pw") : std::nullopt, o);
 	}
 	std::vector<std::string> data_packs()
 	{

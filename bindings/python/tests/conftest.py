@@ -2,6 +2,9 @@
 
 import os
 import pathlib
+import sys
+import threading
+import time
 
 import pytest
 
@@ -74,3 +77,38 @@ def tree(tmp_path):
 def snapshot_path(root: pathlib.Path, rel: str = "") -> str:
     """The path of a pushed item inside a snapshot: pushed paths keep their absolute location."""
     return str(root / rel) if rel else str(root)
+
+
+def gil_released_during(call):
+    """True when call() let another Python thread run while it was inside the library.
+
+    Deterministic, no clock: Python's forced thread switch is put off (a switch interval of
+    100 s), so a watcher thread can take the GIL only when the calling thread gives it up. The
+    watcher records whether it ever ran while the call was in progress; the caller's own Python
+    code between setting the flag and entering the library never blocks, so only a GIL released
+    by the library call lets it run then."""
+    state = {"active": False, "ran": False}
+    ready, stop = threading.Event(), threading.Event()
+
+    def watcher():
+        ready.set()
+        while not stop.is_set():
+            if state["active"]:
+                state["ran"] = True
+            time.sleep(0)  # hands the GIL back at once
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    t = threading.Thread(target=watcher)
+    t.start()
+    try:
+        ready.wait()
+        state["active"] = True
+        call()
+        state["active"] = False
+    finally:
+        state["active"] = False
+        stop.set()
+        sys.setswitchinterval(old)
+        t.join()
+    return state["ran"]

@@ -3,13 +3,12 @@
 import io
 import os
 import tarfile
-import threading
 import zipfile
 
 import pytest
 
 import plakar
-from conftest import SAMPLE, snapshot_path
+from conftest import SAMPLE, gil_released_during, snapshot_path
 
 
 def files_of(sample):
@@ -189,21 +188,4 @@ def test_gil_is_released(repo, tmp_path):
     src.mkdir()
     (src / "data").write_bytes(os.urandom(8 * 1024 * 1024))
     snap = repo.push(src)
-    ticks = []
-    done = threading.Event()
-
-    def ticker():
-        while not done.is_set():
-            ticks.append(1)
-            done.wait(0.001)
-
-    t = threading.Thread(target=ticker)
-    t.start()
-    try:
-        before = len(ticks)
-        snap.tarball(tmp_path / "out.tar.gz", str(src))
-        during = len(ticks) - before
-    finally:
-        done.set()
-        t.join()
-    assert during > 10
+    assert gil_released_during(lambda: snap.tarball(tmp_path / "out.tar.gz", str(src)))

@@ -7,34 +7,7 @@ import time
 import pytest
 
 import plakar
-from conftest import SAMPLE
-
-
-def _runs_concurrently(call):
-    """True if another Python thread made progress while call() ran (i.e. in its middle)."""
-    stamps = []
-    stop = threading.Event()
-
-    def spin():
-        n = 0
-        while not stop.is_set():
-            n += 1
-            if n % 64 == 0:
-                stamps.append(time.perf_counter())
-
-    t = threading.Thread(target=spin)
-    t.start()
-    try:
-        time.sleep(0.01)
-        t0 = time.perf_counter()
-        call()
-        t1 = time.perf_counter()
-    finally:
-        stop.set()
-        t.join()
-    d = t1 - t0
-    middle = [s for s in stamps if t0 + 0.25 * d < s < t1 - 0.25 * d]
-    return len(middle) > 0, d
+from conftest import SAMPLE, gil_released_during
 
 
 @pytest.fixture
@@ -45,14 +18,12 @@ def big_file(tmp_path):
 
 
 def test_gil_released_during_push(repo, big_file):
-    ok, took = _runs_concurrently(lambda: repo.push(big_file))
-    assert ok, f"no other thread ran during a {took:.3f}s push"
+    assert gil_released_during(lambda: repo.push(big_file)), "no other thread ran during the push"
 
 
 def test_gil_released_during_cat(repo, big_file):
     snap = repo.push(big_file)
-    ok, took = _runs_concurrently(lambda: snap.cat(big_file))
-    assert ok, f"no other thread ran during a {took:.3f}s cat"
+    assert gil_released_during(lambda: snap.cat(big_file)), "no other thread ran during the cat"
 
 
 def test_parallel_reads(repo, tree):
