@@ -271,6 +271,61 @@ Entry Builder::build_root(const VNode &top, const Entry *prev)
 
 } // namespace plakar::build
 
+namespace plakar::build {
+
+// The pushed paths made absolute and normal, each checked to exist (Code::NotFound before
+// anything is written), sorted bytewise, without duplicates or paths inside another.
+std::vector<std::string> push_roots(const std::vector<std::string> &paths)
+{
+	std::vector<std::string> abs;
+	for (const auto &p : paths) {
+		if (p.empty())
+			fail(Code::Invalid, "empty path");
+		std::error_code ec;
+		std::filesystem::path a = std::filesystem::absolute(p, ec);
+		if (ec)
+			fail(Code::Invalid, p + ": " + ec.message());
+		std::string s = a.lexically_normal().string();
+		while (s.size() > 1 && s.back() == '/')
+			s.pop_back();
+		struct stat st;
+		if (::lstat(s.c_str(), &st) != 0)
+			fail_errno(p, errno);
+		abs.push_back(s);
+	}
+	std::sort(abs.begin(), abs.end());
+	abs.erase(std::unique(abs.begin(), abs.end()), abs.end());
+	std::vector<std::string> roots;
+	for (const auto &p : abs) {
+		bool inside = false;
+		for (const auto &r : roots)
+			if (r == "/" || (p.size() > r.size() && p.compare(0, r.size(), r) == 0 && p[r.size()] == '/'))
+				inside = true;
+		if (!inside)
+			roots.push_back(p);
+	}
+	return roots;
+}
+
+// The directories on the way to the roots, from "/": the walk starts there.
+VNode virtual_tree(const std::vector<std::string> &roots)
+{
+	VNode top;
+	for (const auto &r : roots) {
+		VNode *at = &top;
+		for (const auto &c : split_path(r)) {
+			auto &slot = at->children[c];
+			if (!slot)
+				slot = std::make_unique<VNode>();
+			at = slot.get();
+		}
+		at->pushed = true;
+	}
+	return top;
+}
+
+} // namespace plakar::build
+
 namespace plakar {
 
 using namespace build;
@@ -290,45 +345,8 @@ SnapshotHeader push(Repository &repo, const std::vector<std::string> &paths, con
 	std::optional<SnapshotHeader> named_parent;
 	if (opts.use_parent && !opts.parent.empty())
 		named_parent = load_snapshot(repo, resolve_snapshot(repo, opts.parent));
-	std::vector<std::string> abs;
-	for (const auto &p : paths) {
-		if (p.empty())
-			fail(Code::Invalid, "empty path");
-		std::error_code ec;
-		std::filesystem::path a = std::filesystem::absolute(p, ec);
-		if (ec)
-			fail(Code::Invalid, p + ": " + ec.message());
-		std::string s = a.lexically_normal().string();
-		while (s.size() > 1 && s.back() == '/')
-			s.pop_back();
-		struct stat st;
-		if (::lstat(s.c_str(), &st) != 0)
-			fail_errno(p, errno);
-		abs.push_back(s);
-	}
-	std::sort(abs.begin(), abs.end());
-	abs.erase(std::unique(abs.begin(), abs.end()), abs.end());
-	// Drop paths inside another pushed path.
-	std::vector<std::string> roots;
-	for (const auto &p : abs) {
-		bool inside = false;
-		for (const auto &r : roots)
-			if (r == "/" || (p.size() > r.size() && p.compare(0, r.size(), r) == 0 && p[r.size()] == '/'))
-				inside = true;
-		if (!inside)
-			roots.push_back(p);
-	}
-	VNode top;
-	for (const auto &r : roots) {
-		VNode *at = &top;
-		for (const auto &c : split_path(r)) {
-			auto &slot = at->children[c];
-			if (!slot)
-				slot = std::make_unique<VNode>();
-			at = slot.get();
-		}
-		at->pushed = true;
-	}
+	std::vector<std::string> roots = push_roots(paths);
+	VNode top = virtual_tree(roots);
 
 	// A shared lock, taken before the index is looked at: it tells a concurrent gc that this
 	// push may reuse what the index names now (docs/format.md, "Locks and garbage collection").

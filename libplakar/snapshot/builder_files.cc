@@ -170,8 +170,182 @@ struct HashJobs {
 
 } // namespace
 
-// Worker: reads, chunks and stores one file. Chunks of a large file are stored by other
-// workers while this one reads on.
+// Worker: reads, chunks and stores one file (Builder::read_file). Chunks of a large file are
+// stored by other workers while this one reads on; holes of a sparse file are not read.
+class Builder::FileReading {
+public:
+	FileReading(Builder &b, const std::string &path, Entry &e, int fd)
+	    : b_(b), path_(path), e_(e), fd_(fd), ck_(b.repo_.chunker()), max_(ck_.params().max),
+	      // Chunks go to other workers only when there are others and the file holds several.
+	      spread_(b.pool_.cpu() > 1 && e.size > 4 * size_t(ck_.params().avg))
+	{
+		thread_local Bytes buf;
+		if (buf.size() < 2 * max_)
+			buf.resize(2 * max_);
+		buf_ = &buf;
+	}
+
+	// Reads the file up to the size it had when it was listed: a file that grows meanwhile is
+	// recorded as it was then; one that shrinks, as far as it goes.
+	void run()
+	{
+		const uint64_t want = e_.size;
+		struct stat fst;
+		bool sparse = want >= kHoleMin && ::fstat(fd_, &fst) == 0 && uint64_t(fst.st_blocks) * 512 < want;
+		if (sparse)
+			read_sparse(want);
+		else
+			chunk_range(0, want);
+		if (read_failed_) {
+			e_.chunks.clear();
+			return;
+		}
+		e_.size = total_;
+		set_chunks(b_.repo_, e_, std::move(chunks_));
+	}
+
+private:
+	// Holes of a sparse file are not read: each becomes repeats of one stored chunk of zeros
+	// (restored as holes again). Data runs between holes are chunked as usual; holes shorter
+	// than kHoleMin are read with the data around them.
+	void read_sparse(uint64_t want)
+	{
+		uint64_t run = 0, pos = 0; // the data run being gathered starts at run
+		while (pos < want && !read_failed_ && !shrank_) {
+			off_t d = ::lseek(fd_, off_t(pos), SEEK_DATA);
+			uint64_t data = d < 0 ? want : std::min<uint64_t>(uint64_t(d), want);
+			if (data - pos >= kHoleMin) {
+				if (run < pos)
+					chunk_range(run, pos);
+				zeros(pos, data);
+				run = data;
+			}
+			if (data >= want)
+				break;
+			off_t h = ::lseek(fd_, off_t(data), SEEK_HOLE);
+			pos = h < 0 ? want : std::min<uint64_t>(uint64_t(h), want);
+		}
+		if (!read_failed_ && !shrank_ && run < want)
+			chunk_range(run, want);
+	}
+
+	// [from, to) is a hole: chunks of zeros, stored once.
+	void zeros(uint64_t from, uint64_t to)
+	{
+		for (uint64_t h = from; h < to;) {
+			size_t n = size_t(std::min<uint64_t>(max_, to - h));
+			chunks_.push_back({b_.zero_chunk(n), uint32_t(n)});
+			total_ += n;
+			b_.count_.bytes += n;
+			h += n;
+		}
+	}
+
+	// Reads [from, to) and cuts it into chunks (the range's end ends the last chunk).
+	void chunk_range(uint64_t from, uint64_t to)
+	{
+		size_t have = 0; // bytes in buf[0, have)
+		uint64_t at = from;
+		bool eof = false;
+		while (!eof || have > 0) {
+			if (!fill(have, at, to, eof))
+				return;
+			size_t start = cut_and_store(have, eof);
+			std::memmove(buf_->data(), buf_->data() + start, have - start);
+			have -= start;
+		}
+	}
+
+	// Reads until the buffer holds a whole chunk or the range ends. False on a read error
+	// (recorded).
+	bool fill(size_t &have, uint64_t &at, uint64_t to, bool &eof)
+	{
+		while (!eof && have < max_) {
+			if (at >= to) {
+				eof = true;
+				break;
+			}
+			size_t room = size_t(std::min<uint64_t>(buf_->size() - have, to - at));
+			ssize_t r = ::pread(fd_, buf_->data() + have, room, off_t(at));
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				e_.error = std::string("read: ") + std::strerror(errno);
+				b_.record_error(path_, e_.error);
+				read_failed_ = true;
+				return false;
+			}
+			if (r == 0) {
+				eof = shrank_ = true;
+				break;
+			}
+			have += size_t(r);
+			at += uint64_t(r);
+		}
+		return true;
+	}
+
+	// Cuts every chunk the buffer holds entirely, hashes and stores them; returns where the
+	// rest begins.
+	size_t cut_and_store(size_t have, bool eof)
+	{
+		size_t start = 0;
+		pieces_.clear();
+		while (have - start > 0) {
+			size_t n = ck_.cut(buf_->data() + start, have - start, eof);
+			if (n == 0)
+				break;
+			pieces_.emplace_back(buf_->data() + start, n);
+			start += n;
+		}
+		ids_.resize(pieces_.size());
+		if (spread_ && pieces_.size() > 1) {
+			// Another worker hashes some of the chunks meanwhile (the buffer stays put until
+			// every id is known).
+			auto jobs = std::make_shared<HashJobs>(b_.repo_, pieces_, ids_);
+			b_.pool_.submit([jobs] {
+				while (jobs->run_one()) {
+				}
+			});
+			jobs->finish();
+		} else {
+			for (size_t k = 0; k < pieces_.size(); k++)
+				ids_[k] = b_.repo_.blob_id(pieces_[k]);
+		}
+		for (size_t k = 0; k < pieces_.size(); k++)
+			store_chunk(pieces_[k], ids_[k]);
+		return start;
+	}
+
+	void store_chunk(ByteView chunk, const Id &id)
+	{
+		if (spread_ && !b_.repo_.has_blob(id)) {
+			auto copy = b_.copies_.copy(chunk);
+			Repository &repo = b_.repo_;
+			b_.pool_.submit([&repo, id, copy] { repo.put_blob(BlobType::Chunk, id, *copy); }, chunk.size());
+		} else {
+			b_.repo_.put_blob(BlobType::Chunk, id, chunk);
+		}
+		chunks_.push_back({id, uint32_t(chunk.size())});
+		total_ += chunk.size();
+		b_.count_.bytes += chunk.size();
+	}
+
+	Builder &b_;
+	const std::string &path_;
+	Entry &e_;
+	const int fd_;
+	const Chunker &ck_;
+	const size_t max_;
+	const bool spread_;
+	Bytes *buf_;
+	std::vector<ChunkRef> chunks_;
+	std::vector<ByteView> pieces_; // the chunks cut from the buffer, and their ids
+	std::vector<Id> ids_;
+	uint64_t total_ = 0;
+	bool read_failed_ = false, shrank_ = false;
+};
+
 void Builder::read_file(const std::string &path, Entry &e)
 {
 	int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
@@ -183,131 +357,9 @@ void Builder::read_file(const std::string &path, Entry &e)
 		return;
 	}
 	Fd f(fd);
-	const Chunker &ck = repo_.chunker();
-	const size_t max = ck.params().max;
-	// Chunks are handed to other workers only when there are others and the file holds several.
-	const bool spread = pool_.cpu() > 1 && e.size > 4 * size_t(ck.params().avg);
-	if (e.size > size_t(ck.params().avg))
+	if (e.size > size_t(repo_.chunker().params().avg))
 		::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	thread_local Bytes buf;
-	if (buf.size() < 2 * max)
-		buf.resize(2 * max);
-	std::vector<ChunkRef> chunks;
-	std::vector<ByteView> pieces; // the chunks cut from buf, and their ids
-	std::vector<Id> ids;
-	uint64_t total = 0;
-	bool read_failed = false, shrank = false;
-	auto store_chunk = [&](ByteView chunk, const Id &id) {
-		if (spread && !repo_.has_blob(id)) {
-			auto copy = copies_.copy(chunk);
-			pool_.submit([this, id, copy] { repo_.put_blob(BlobType::Chunk, id, *copy); }, chunk.size());
-		} else {
-			repo_.put_blob(BlobType::Chunk, id, chunk);
-		}
-		chunks.push_back({id, uint32_t(chunk.size())});
-		total += chunk.size();
-		count_.bytes += chunk.size();
-	};
-	// Reads [from, to) and cuts it into chunks (the range's end ends the last chunk).
-	auto chunk_range = [&](uint64_t from, uint64_t to) {
-		size_t have = 0; // bytes in buf[0, have)
-		uint64_t at = from;
-		bool eof = false;
-		while (!eof || have > 0) {
-			while (!eof && have < max) {
-				if (at >= to) {
-					eof = true;
-					break;
-				}
-				size_t room = size_t(std::min<uint64_t>(buf.size() - have, to - at));
-				ssize_t r = ::pread(fd, buf.data() + have, room, off_t(at));
-				if (r < 0) {
-					if (errno == EINTR)
-						continue;
-					e.error = std::string("read: ") + std::strerror(errno);
-					record_error(path, e.error);
-					read_failed = true;
-					return;
-				}
-				if (r == 0) {
-					eof = shrank = true;
-					break;
-				}
-				have += size_t(r);
-				at += uint64_t(r);
-			}
-			size_t start = 0;
-			// Cut every chunk that the buffer holds entirely, then refill.
-			pieces.clear();
-			while (have - start > 0) {
-				size_t n = ck.cut(buf.data() + start, have - start, eof);
-				if (n == 0)
-					break;
-				pieces.emplace_back(buf.data() + start, n);
-				start += n;
-			}
-			ids.resize(pieces.size());
-			if (spread && pieces.size() > 1) {
-				// Another worker hashes some of the chunks meanwhile (the buffer stays put until
-				// every id is known).
-				auto jobs = std::make_shared<HashJobs>(repo_, pieces, ids);
-				pool_.submit([jobs] {
-					while (jobs->run_one()) {
-					}
-				});
-				jobs->finish();
-			} else {
-				for (size_t k = 0; k < pieces.size(); k++)
-					ids[k] = repo_.blob_id(pieces[k]);
-			}
-			for (size_t k = 0; k < pieces.size(); k++)
-				store_chunk(pieces[k], ids[k]);
-			std::memmove(buf.data(), buf.data() + start, have - start);
-			have -= start;
-		}
-	};
-	// The file is read up to the size it had when it was listed: a file that grows meanwhile is
-	// recorded as it was then; one that shrinks, as far as it goes.
-	const uint64_t want = e.size;
-	struct stat fst;
-	bool sparse = want >= kHoleMin && ::fstat(fd, &fst) == 0 && uint64_t(fst.st_blocks) * 512 < want;
-	if (!sparse) {
-		chunk_range(0, want);
-	} else {
-		// Holes of a sparse file are not read: each becomes repeats of one stored chunk of zeros
-		// (restored as holes again). Data runs between holes are chunked as usual; holes shorter
-		// than kHoleMin are read with the data around them.
-		uint64_t run = 0, pos = 0; // the data run being gathered starts at run
-		while (pos < want && !read_failed && !shrank) {
-			off_t d = ::lseek(fd, off_t(pos), SEEK_DATA);
-			uint64_t data = d < 0 ? want : std::min<uint64_t>(uint64_t(d), want);
-			if (data - pos >= kHoleMin) {
-				if (run < pos)
-					chunk_range(run, pos);
-				for (uint64_t h = pos; h < data;) {
-					size_t n = size_t(std::min<uint64_t>(max, data - h));
-					Id zid = zero_chunk(n);
-					chunks.push_back({zid, uint32_t(n)});
-					total += n;
-					count_.bytes += n;
-					h += n;
-				}
-				run = data;
-			}
-			if (data >= want)
-				break;
-			off_t h = ::lseek(fd, off_t(data), SEEK_HOLE);
-			pos = h < 0 ? want : std::min<uint64_t>(uint64_t(h), want);
-		}
-		if (!read_failed && !shrank && run < want)
-			chunk_range(run, want);
-	}
-	if (read_failed) {
-		e.chunks.clear();
-		return;
-	}
-	e.size = total;
-	set_chunks(repo_, e, std::move(chunks));
+	FileReading(*this, path, e, fd).run();
 }
 
 // Walker: a file whose size, mtime, ctime, inode and mode are those recorded in the parent

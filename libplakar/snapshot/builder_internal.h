@@ -148,6 +148,7 @@ private:
 	void flush_batch();
 	void store_file(const std::string &path, Entry &e);
 	void read_file(const std::string &path, Entry &e);
+	class FileReading; // read_file's state (builder_files.cc)
 	bool reuse(Entry &e, const Entry *prev);
 	// expected: how many entries the directory lists (an upper bound).
 	DirNode *new_node(DirNode *parent, size_t leaf, size_t slot, const Entry *prev, size_t expected);

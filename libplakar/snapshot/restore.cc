@@ -279,14 +279,14 @@ Fd open_ancestor(int dirfd, const std::string &name, const std::string &dest, bo
 
 } // namespace plakar::restore_detail
 
-namespace plakar {
+namespace plakar::restore_detail {
 
-using namespace restore_detail;
-
-void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, const PullOptions &opts)
+// The target directory: absolute, normal, created unless in a dry run. It is the caller's: its
+// path is taken as given (links in it followed); everything below it comes from the snapshot
+// and is reached through descriptors only. The descriptor is -1 in a dry run when it does not
+// exist.
+std::pair<std::string, Fd> open_target(const PullOptions &opts)
 {
-	std::vector<std::string> parts = split_path(path);
-	Entry e = lookup(repo, h, path);
 	std::error_code ec;
 	std::filesystem::path to = std::filesystem::absolute(opts.to.empty() ? "." : opts.to, ec);
 	if (ec)
@@ -294,9 +294,6 @@ void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, co
 	std::string base = to.lexically_normal().string();
 	while (base.size() > 1 && base.back() == '/')
 		base.pop_back();
-
-	// The target directory is the caller's: its path is taken as given (links in it followed).
-	// Everything below it comes from the snapshot and is reached through descriptors only.
 	if (!opts.dry_run) {
 		std::filesystem::create_directories(base, ec);
 		if (ec)
@@ -305,64 +302,92 @@ void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, co
 	Fd base_fd(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 	if (base_fd.fd < 0 && !(opts.dry_run && errno == ENOENT))
 		fail_errno("cannot open restore target " + base, errno);
+	return {base, std::move(base_fd)};
+}
 
-	Restorer r(repo, opts, base_fd.fd);
-	std::string prefix = base == "/" ? "" : base;
-	// Ancestors of the item that the restore creates get their metadata from the snapshot.
-	struct Ancestor {
-		Entry entry;
-		Fd fd;
-		std::string dest;
-	};
+// An ancestor of the item that the restore created: it gets its metadata from the snapshot
+// once the item is restored.
+struct Ancestor {
+	Entry entry;
+	Fd fd;
+	std::string dest;
+};
+
+// The whole snapshot: its root directory is the target itself.
+void restore_root(Restorer &r, const Entry &root, int base_fd, const std::string &base, const PullOptions &opts)
+{
+	Fd fd(base_fd >= 0 ? ::dup(base_fd) : -1);
+	if (base_fd >= 0 && fd.fd < 0)
+		fail_errno(base, errno);
+	DirJob *holder = r.adopt(Fd(-1), Entry{}, base, "", false);
+	bool apply = !opts.dry_run && opts.overwrite != Overwrite::Never;
+	DirJob *job = r.adopt(std::move(fd), root, base, "", apply);
+	r.walk_dir(root, job, holder, base);
+	r.dir_done(holder);
+}
+
+// One item of the snapshot (parts: its path), below its ancestors recreated as in the snapshot
+// (unless rebase). Returns the ancestors it created.
+std::vector<Ancestor> restore_item_at(Restorer &r, Repository &repo, const SnapshotHeader &h, const std::string &path,
+                                      const std::vector<std::string> &parts, const Entry &e, int base_fd,
+                                      const std::string &prefix, const PullOptions &opts)
+{
 	std::vector<Ancestor> created;
-	if (parts.empty()) {
-		// The whole snapshot: its root directory is the target itself.
-		Fd fd(base_fd.fd >= 0 ? ::dup(base_fd.fd) : -1);
-		if (base_fd.fd >= 0 && fd.fd < 0)
-			fail_errno(base, errno);
-		DirJob *holder = r.adopt(Fd(-1), Entry{}, base, "", false);
-		bool apply = !opts.dry_run && opts.overwrite != Overwrite::Never;
-		DirJob *job = r.adopt(std::move(fd), e, base, "", apply);
-		r.walk_dir(e, job, holder, base);
-		r.dir_done(holder);
-	} else {
-		int at_fd = base_fd.fd;
-		Fd held(-1);
-		std::string at = prefix, rel;
-		if (!opts.rebase) {
-			// Recreate the path's ancestors as in the snapshot.
-			Entry cur = h.root;
-			for (size_t i = 0; i + 1 < parts.size(); i++) {
-				Entry next;
-				if (!find_in_directory(repo, cur.tree, parts[i], next))
-					fail(Code::NotFound, path + ": not found in snapshot");
-				at += "/" + parts[i];
-				rel += (rel.empty() ? "" : "/") + parts[i];
-				bool made = false;
-				Fd fd = open_ancestor(at_fd, parts[i], at, opts.dry_run, made);
-				at_fd = fd.fd;
-				if (made) {
-					Fd keep(::dup(fd.fd));
-					if (keep.fd < 0)
-						fail_errno(at, errno);
-					created.push_back({next, std::move(keep), at});
-				}
-				held = std::move(fd);
-				cur = std::move(next);
+	int at_fd = base_fd;
+	Fd held(-1);
+	std::string at = prefix, rel;
+	if (!opts.rebase) {
+		Entry cur = h.root;
+		for (size_t i = 0; i + 1 < parts.size(); i++) {
+			Entry next;
+			if (!find_in_directory(repo, cur.tree, parts[i], next))
+				fail(Code::NotFound, path + ": not found in snapshot");
+			at += "/" + parts[i];
+			rel += (rel.empty() ? "" : "/") + parts[i];
+			bool made = false;
+			Fd fd = open_ancestor(at_fd, parts[i], at, opts.dry_run, made);
+			at_fd = fd.fd;
+			if (made) {
+				Fd keep(::dup(fd.fd));
+				if (keep.fd < 0)
+					fail_errno(at, errno);
+				created.push_back({next, std::move(keep), at});
 			}
+			held = std::move(fd);
+			cur = std::move(next);
 		}
-		Fd parent_fd(at_fd >= 0 ? ::dup(at_fd) : -1);
-		if (at_fd >= 0 && parent_fd.fd < 0)
-			fail_errno(at, errno);
-		DirJob *holder = r.adopt(std::move(parent_fd), Entry{}, at.empty() ? "/" : at, rel, false);
-		try {
-			r.restore(e, holder, parts.back(), at + "/" + parts.back(), true);
-		} catch (...) {
-			r.dir_done(holder);
-			throw;
-		}
-		r.dir_done(holder);
 	}
+	Fd parent_fd(at_fd >= 0 ? ::dup(at_fd) : -1);
+	if (at_fd >= 0 && parent_fd.fd < 0)
+		fail_errno(at, errno);
+	DirJob *holder = r.adopt(std::move(parent_fd), Entry{}, at.empty() ? "/" : at, rel, false);
+	try {
+		r.restore(e, holder, parts.back(), at + "/" + parts.back(), true);
+	} catch (...) {
+		r.dir_done(holder);
+		throw;
+	}
+	r.dir_done(holder);
+	return created;
+}
+
+} // namespace plakar::restore_detail
+
+namespace plakar {
+
+using namespace restore_detail;
+
+void pull(Repository &repo, const SnapshotHeader &h, const std::string &path, const PullOptions &opts)
+{
+	std::vector<std::string> parts = split_path(path);
+	Entry e = lookup(repo, h, path);
+	auto [base, base_fd] = open_target(opts);
+	Restorer r(repo, opts, base_fd.fd);
+	std::vector<Ancestor> created;
+	if (parts.empty())
+		restore_root(r, e, base_fd.fd, base, opts);
+	else
+		created = restore_item_at(r, repo, h, path, parts, e, base_fd.fd, base == "/" ? "" : base, opts);
 	r.finish();
 	for (auto it = created.rbegin(); it != created.rend(); ++it) {
 		try {
