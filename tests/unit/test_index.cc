@@ -2,7 +2,9 @@
 
 #include "base/error.h"
 #include "crypto/crypto.h"
+#include "helpers.h"
 #include "repository/index.h"
+#include "repository/index_table.h"
 
 using namespace plakar;
 
@@ -135,4 +137,60 @@ TEST_CASE("index: racing compactions do not multiply a blob stored twice", "[ind
 		compacted_other = compacted;
 		compacted = next.encode_all();
 	}
+}
+
+// The index table on its own (repository/index_table.h): a sealed, sorted copy of the index
+// in a directory, read with a key; nothing else involved.
+TEST_CASE("index table: every saved blob found at its place, nothing else; tampering disables it", "[index][cache]")
+{
+	test::TempDir d;
+	Index idx;
+	std::vector<Id> packs(7);
+	for (size_t p = 0; p < packs.size(); p++)
+		packs[p].b.fill(uint8_t(p + 1));
+	std::vector<Id> ids;
+	for (int i = 0; i < 20000; i++) { // several blocks
+		Id id = crypto::sha256(as_bytes("blob " + std::to_string(i)));
+		ids.push_back(id);
+		idx.add(packs[size_t(i) % packs.size()], BlobRecord{id, BlobType::Chunk, 0, uint32_t(i), 100, 84});
+	}
+	Id unsaved = crypto::sha256(as_bytes("added after the save"));
+	idx.commit_fresh();
+	idx.add(packs[0], BlobRecord{unsaved, BlobType::Tree, 0, 1, 2, 3});
+	crypto::SecureBytes key(crypto::random_bytes(32));
+	REQUIRE(IndexTable::write(d.path(), key, {"seg-a", "seg-b"}, idx));
+
+	auto t = IndexTable::open(d.path(), key);
+	REQUIRE(t);
+	CHECK(t->segments() == std::vector<std::string>{"seg-a", "seg-b"});
+	CHECK(t->blocks() > 1);
+	for (int i = 0; i < 20000; i += 7) {
+		auto hit = t->find(ids[size_t(i)]);
+		REQUIRE(hit);
+		CHECK(hit->pack == packs[size_t(i) % packs.size()]);
+		CHECK(hit->rec.offset == uint32_t(i));
+		CHECK(hit->rec.type == BlobType::Chunk);
+	}
+	CHECK(!t->find(unsaved)); // fresh entries are not in the table
+	CHECK(!t->find(crypto::sha256(as_bytes("never added"))));
+	CHECK(!t->broken());
+
+	// Another key: the table does not open.
+	CHECK(!IndexTable::open(d.path(), crypto::SecureBytes(crypto::random_bytes(32))));
+	// A flipped byte in the first block: that block never answers, and the table says so.
+	std::string file = d / IndexTable::kFile;
+	Bytes raw = test::read_file(file);
+	raw[10] ^= 1;
+	test::write_file(file, raw);
+	auto damaged = IndexTable::open(d.path(), key);
+	if (damaged) { // the directory still verifies: the block is found bad when read
+		size_t missing = 0;
+		for (const auto &id : ids)
+			missing += !damaged->find(id).has_value();
+		CHECK(missing > 0); // the damaged block's blobs, never a wrong location
+		CHECK(damaged->broken());
+	}
+	// Garbage: no table.
+	test::write_file(file, test::random_data(4096, 9));
+	CHECK(!IndexTable::open(d.path(), key));
 }
