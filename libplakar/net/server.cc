@@ -796,16 +796,24 @@ void Server::run()
 		c->close("");
 	srv->workers.join();
 	srv->io.restart();
-	srv->io.poll(); // the answers workers posted while stopping
+	// The answers workers posted while stopping, and every coroutine the closes canceled: run
+	// until nothing is ready (a coroutine resumed by a cancellation may post more), so that no
+	// handler is left holding the server or a connection (their frames would keep each other).
+	while (srv->io.poll() > 0) {
+	}
 }
 
 void Server::stop()
 {
-	auto srv = impl_;
-	asio::post(srv->io, [srv] {
-		boost::system::error_code ec;
-		srv->acceptor.close(ec);
-		srv->io.stop();
+	// A weak reference: a stop posted when run() is over (or never ran) stays in the server's
+	// own io_context, and a strong one there would keep the server alive for ever.
+	std::weak_ptr<Impl> weak = impl_;
+	asio::post(impl_->io, [weak] {
+		if (auto srv = weak.lock()) {
+			boost::system::error_code ec;
+			srv->acceptor.close(ec);
+			srv->io.stop();
+		}
 	});
 }
 

@@ -166,6 +166,7 @@ private:
 	struct archive *a_ = nullptr;
 	std::exception_ptr sink_error_;
 	bool closed_ = false;
+	bool discard_ = false; // the archive is abandoned: its last bytes go nowhere
 	Counters counters_;
 	std::chrono::steady_clock::time_point last_bytes_event_{};
 	// Hard links (tar only): the archive name of the first entry of each (dev, ino).
@@ -215,7 +216,8 @@ ArchiveWriter::ArchiveWriter(Repository &repo, ArchiveFormat format, const Archi
 		rc = archive_write_open2(a_, this, nullptr, &ArchiveWriter::on_write, nullptr, nullptr);
 	if (rc != ARCHIVE_OK) {
 		std::string msg = archive_error_string(a_) ? archive_error_string(a_) : "cannot set up the archive";
-		archive_write_fail(a_);
+		discard_ = true;
+		archive_write_close(a_);
 		archive_write_free(a_);
 		fail(Code::Error, "archive: " + msg);
 	}
@@ -224,25 +226,30 @@ ArchiveWriter::ArchiveWriter(Repository &repo, ArchiveFormat format, const Archi
 
 ArchiveWriter::~ArchiveWriter()
 {
-	// An unfinished archive stays unfinished: no end-of-archive marker reaches the sink.
-	if (!closed_)
-		archive_write_fail(a_);
+	// An unfinished archive stays unfinished: no end-of-archive marker reaches the sink. It is
+	// closed all the same, its bytes dropped, so that its filters free what they hold.
+	if (!closed_) {
+		discard_ = true;
+		ThreadLocale loc(utf8_ctype());
+		archive_write_close(a_);
+	}
 	archive_write_free(a_);
 }
 
-la_ssize_t ArchiveWriter::on_write(struct archive *a, void *self, const void *buf, size_t len)
+// Never fails towards libarchive: an archive in its fatal state is freed without closing its
+// filters, which leaks their state (zlib's, zstd's). A failing sink is recorded instead, the
+// bytes from then on are dropped, and check() throws its exception after the call that met it.
+la_ssize_t ArchiveWriter::on_write(struct archive *, void *self, const void *buf, size_t len)
 {
 	auto *w = static_cast<ArchiveWriter *>(self);
-	if (w->sink_error_)
-		return -1;
+	if (w->sink_error_ || w->discard_)
+		return la_ssize_t(len);
 	try {
 		w->sink_(ByteView(static_cast<const uint8_t *>(buf), len));
-		return la_ssize_t(len);
 	} catch (...) {
 		w->sink_error_ = std::current_exception();
-		archive_set_error(a, EIO, "the archive's output failed");
-		return -1;
 	}
+	return la_ssize_t(len);
 }
 
 void ArchiveWriter::check(la_ssize_t rc, const std::string &what)

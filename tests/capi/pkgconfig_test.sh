@@ -23,7 +23,8 @@ int main(void)
 	return strcmp(plakar_version_string(), PLAKAR_VERSION_STRING) != 0;
 }
 C
-cc -o "$WORK/hello" "$WORK/hello.c" $(pkg-config --cflags --libs plakar)
+# A sanitized build (the asan and tsan presets) needs its runtime in the program too.
+cc ${PLAKAR_SANITIZE_FLAGS:-} -o "$WORK/hello" "$WORK/hello.c" $(pkg-config --cflags --libs plakar)
 LIBDIR=$(pkg-config --variable=libdir plakar)
 LD_LIBRARY_PATH=$LIBDIR "$WORK/hello"
 # The installed CLI runs against the installed library.
@@ -32,5 +33,5 @@ test -x "$WORK/prefix/bin/plakar"
 # The installed Python package imports and finds the installed library.
 PYPKG=$(find "$WORK/prefix" -name __init__.py -path '*/plakar/*' | head -1)
 test -n "$PYPKG"
-PYTHONPATH=$(dirname "$(dirname "$PYPKG")") /usr/bin/python3 -c 'import plakar; print("python", plakar.__version__)'
+PYTHONPATH=$(dirname "$(dirname "$PYPKG")") LD_PRELOAD=${PLAKAR_SANITIZER_PRELOAD:-} ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 -c 'import plakar; print("python", plakar.__version__)'
 echo "pkgconfig: ok"

@@ -225,6 +225,7 @@ int main(int argc, char **argv)
 	plakar_server_free(srv);
 	plakar_string_free(client);
 	plakar_string_free(reader);
+	oo.token = NULL; /* freed above */
 
 	/* The store the server held is a repository like any other. */
 	CHECK(plakar_repository_open(&repo, store, &oo) == PLAKAR_OK);

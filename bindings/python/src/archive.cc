@@ -7,62 +7,32 @@
 // re-raised unchanged once the call has returned.
 
 #include "archive.h"
-
-#include <pybind11/stl.h>
-
-#include <cstring>
-#include <exception>
-#include <optional>
-#include <string>
-#include <utility>
-
-namespace py = pybind11;
+#include "common.h"
 
 namespace {
+
+using namespace plakar_py;
 
 constexpr size_t kPiece = 1 << 20;
 
 // Raises the exception plakar._errors maps the code to.
 [[noreturn]] void raise_code(int code, std::string message)
 {
-	if (message.empty())
-		message = plakar_error_string(code);
-	py::object make = py::module_::import("plakar._errors").attr("_from_code");
-	py::object exc = make(code, py::bytes(message), py::none());
-	PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
-	throw py::error_already_set();
+	Status s;
+	s.code = code;
+	s.message = message.empty() ? plakar_error_string(code) : std::move(message);
+	raise_status(s);
 }
 
 std::string last_message(int code) { return code == PLAKAR_OK ? std::string() : plakar_error_last(); }
 
-std::string c_string(const py::bytes &b, const char *what)
-{
-	std::string s = b;
-	if (std::memchr(s.data(), '\0', s.size()) != nullptr)
-		raise_code(PLAKAR_EINVALID, std::string(what) + " contains a NUL byte");
-	return s;
-}
-
 // The state of one call, shared by the write and progress trampolines (its payload).
-struct TarballCall {
+struct TarballCall : CallbackErrors {
 	py::object file;     // the destination file object, or None
 	py::object progress; // the progress callback, or None
 	std::string pending; // archive bytes not yet handed to file.write
-	std::optional<py::error_already_set> err;
-	std::exception_ptr other;
 
-	bool failed() const { return err.has_value() || other != nullptr; }
-
-	void fail_with_current()
-	{
-		try {
-			throw;
-		} catch (py::error_already_set &e) {
-			err = std::move(e);
-		} catch (...) {
-			other = std::current_exception();
-		}
-	}
+	TarballCall(py::object f, py::object p) : file(std::move(f)), progress(std::move(p)) {}
 
 	// Hands pending to file.write, looping over short writes. GIL held.
 	void flush()
@@ -78,17 +48,6 @@ struct TarballCall {
 			done += k;
 		}
 		pending.clear();
-	}
-
-	void rethrow()
-	{
-		if (err.has_value()) {
-			py::error_already_set e = std::move(*err);
-			err.reset();
-			throw e;
-		}
-		if (other != nullptr)
-			std::rethrow_exception(std::exchange(other, nullptr));
 	}
 
 	static int on_write(const void *buf, size_t len, void *payload)
@@ -117,11 +76,7 @@ struct TarballCall {
 		if (c->failed())
 			return 1;
 		try {
-			py::object path = ev->path != nullptr ? py::object(py::bytes(ev->path)) : py::object(py::none());
-			py::object message =
-			    ev->message != nullptr ? py::object(py::bytes(ev->message)) : py::object(py::none());
-			c->progress(ev->kind, path, message, ev->files, ev->directories, ev->bytes, ev->errors,
-			            ev->stored_bytes);
+			call_progress(c->progress, ev);
 			return 0;
 		} catch (...) {
 			c->fail_with_current();
@@ -166,7 +121,7 @@ void bind_archive(py::module_ &m, SnapshotOpener open_snapshot)
 
 		    std::shared_ptr<void> keep;
 		    plakar_snapshot *snap = open_snapshot(snapshot, &keep);
-		    TarballCall call{file, progress, {}, std::nullopt, nullptr};
+		    TarballCall call(file, progress);
 		    plakar_archive_options opts = PLAKAR_ARCHIVE_OPTIONS_INIT;
 		    opts.progress = progress.is_none() ? nullptr : &TarballCall::on_event;
 		    opts.payload = &call;

@@ -101,15 +101,27 @@ inline py::bytes to_bytes(const char *s) { return py::bytes(s != nullptr ? s : "
 
 // ------------------------------------------------------------------ progress
 
-// The payload of a progress callback for one call. Lives on the caller's stack.
-struct Progress {
-	py::object callback;                      // called with the event's fields
-	std::optional<py::error_already_set> err; // what the callback raised
-	std::exception_ptr other;                 // a C++ exception escaping the callback
+// What the callbacks of one C call raised: the first exception, raised again once the call has
+// returned (the call itself was canceled by the callback's non-zero return).
+struct CallbackErrors {
+	std::optional<py::error_already_set> err; // what a Python callback raised
+	std::exception_ptr other;                 // a C++ exception escaping a callback
 
 	bool failed() const { return err.has_value() || other != nullptr; }
 
-	// After the C call returned (GIL held): re-raises what the callback raised, if anything.
+	// Inside a catch block: keeps the exception being handled.
+	void fail_with_current()
+	{
+		try {
+			throw;
+		} catch (py::error_already_set &e) {
+			err = std::move(e);
+		} catch (...) {
+			other = std::current_exception();
+		}
+	}
+
+	// After the C call returned (GIL held): re-raises what a callback raised, if anything.
 	void rethrow()
 	{
 		if (err.has_value()) {
@@ -120,6 +132,21 @@ struct Progress {
 		if (other != nullptr)
 			std::rethrow_exception(std::exchange(other, nullptr));
 	}
+};
+
+// Calls a Python progress callback with an event's fields (GIL held).
+inline void call_progress(const py::object &callback, const plakar_event *ev)
+{
+	py::object path = ev->path != nullptr ? py::object(py::bytes(ev->path)) : py::object(py::none());
+	py::object message = ev->message != nullptr ? py::object(py::bytes(ev->message)) : py::object(py::none());
+	callback(ev->kind, path, message, ev->files, ev->directories, ev->bytes, ev->errors, ev->stored_bytes);
+}
+
+// The payload of a progress callback for one call. Lives on the caller's stack.
+struct Progress : CallbackErrors {
+	py::object callback; // called with the event's fields
+
+	explicit Progress(py::object cb) : callback(std::move(cb)) {}
 
 	static int trampoline(const plakar_event *ev, void *payload)
 	{
@@ -128,16 +155,10 @@ struct Progress {
 		if (p->failed())
 			return 1; // already canceling
 		try {
-			py::object path = ev->path != nullptr ? py::object(py::bytes(ev->path)) : py::object(py::none());
-			py::object message =
-			    ev->message != nullptr ? py::object(py::bytes(ev->message)) : py::object(py::none());
-			p->callback(ev->kind, path, message, ev->files, ev->directories, ev->bytes, ev->errors,
-			            ev->stored_bytes);
+			call_progress(p->callback, ev);
 			return 0;
-		} catch (py::error_already_set &e) {
-			p->err = std::move(e);
 		} catch (...) {
-			p->other = std::current_exception();
+			p->fail_with_current();
 		}
 		return 1;
 	}

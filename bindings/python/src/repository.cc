@@ -95,7 +95,7 @@ SnapshotHandle repository_push(const RepositoryHandle &self, const std::vector<p
 		command_line = c_string(*command_line_b, "command line");
 	std::vector<const char *> path_ptrs = c_pointers(paths), tag_ptrs = c_pointers(tags);
 
-	Progress pr{progress, std::nullopt, nullptr};
+	Progress pr(progress);
 	plakar_push_options opts = PLAKAR_PUSH_OPTIONS_INIT;
 	opts.tags = tag_ptrs.empty() ? nullptr : tag_ptrs.data();
 	opts.ntags = tag_ptrs.size();
@@ -313,7 +313,7 @@ void snapshot_pull(const SnapshotHandle &self, const py::bytes &path_b, const st
 	std::optional<std::string> to;
 	if (to_b.has_value())
 		to = c_string(*to_b, "target directory");
-	Progress pr{progress, std::nullopt, nullptr};
+	Progress pr(progress);
 	plakar_pull_options opts = PLAKAR_PULL_OPTIONS_INIT;
 	opts.to = to ? to->c_str() : nullptr;
 	opts.rebase = rebase ? 1 : 0;
