@@ -100,7 +100,8 @@ size_t body_size(const Message &m)
 void copy_body(const Message &m, uint8_t *dst, size_t n)
 {
 	if (m.fd.fd < 0) {
-		std::memcpy(dst, m.data.data() + 1, n);
+		if (n) // an empty body may come with no buffer at all: memcpy of a null pointer is undefined
+			std::memcpy(dst, m.data.data() + 1, n);
 		return;
 	}
 	for (size_t at = 0; at < n;) {
