@@ -2,6 +2,8 @@
 // line to kStores.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -166,6 +168,14 @@ TEST_CASE("store conformance", "[store][conformance]")
 
 			SECTION("concurrent writers: separate processes")
 			{
+				// ThreadSanitizer cannot follow a child forked from this threaded process (the
+				// servers' threads) that starts threads of its own (a remote store's): the tsan
+				// preset runs this for the local stores only.
+				const char *san = std::getenv("PLAKAR_TEST_SANITIZER");
+				if (san && std::string(san) == "thread" && std::string(kind.name).rfind("plakar", 0) == 0) {
+					WARN("skipped under ThreadSanitizer: forked children of a threaded process start threads");
+					return;
+				}
 				s->create(as_bytes("C"), "", {});
 				std::vector<pid_t> kids;
 				for (int p = 0; p < 3; p++) {
