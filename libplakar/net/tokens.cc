@@ -1,6 +1,7 @@
 #include "net/tokens.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,6 +162,16 @@ std::vector<Token> parse_tokens_text(ByteView text, const std::string &path, boo
 NewToken add_token(const std::string &path, const std::string &name, Rights rights)
 {
 	NewToken t = make_token(name, rights);
+	size_t slash = path.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+	// Two adders at once must not both read the old file and each rename theirs over it (one
+	// token would be lost): the read-modify-write holds an exclusive lock on the directory.
+	Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	if (dirfd.fd < 0)
+		fail_errno("tokens file " + path, errno);
+	while (::flock(dirfd.fd, LOCK_EX) != 0)
+		if (errno != EINTR)
+			fail_errno("tokens file " + path + ": lock", errno);
 	crypto::SecureBytes text;
 	struct stat st;
 	if (::stat(path.c_str(), &st) == 0) {
@@ -172,8 +183,6 @@ NewToken add_token(const std::string &path, const std::string &name, Rights righ
 	} else if (errno != ENOENT) {
 		fail_errno("tokens file " + path, errno);
 	}
-	size_t slash = path.rfind('/');
-	std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
 	std::string tmp = path + ".tmp-" + std::to_string(::getpid());
 	Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
 	if (fd.fd < 0)
@@ -203,8 +212,7 @@ NewToken add_token(const std::string &path, const std::string &name, Rights righ
 		::unlink(tmp.c_str());
 		fail_errno("tokens file " + path, err);
 	}
-	if (Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); d.fd >= 0)
-		::fsync(d.fd);
+	::fsync(dirfd.fd);
 	return t;
 }
 

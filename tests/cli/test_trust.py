@@ -293,6 +293,20 @@ def test_token_name_twice_is_refused(plakar, tmp_path):
     assert plakar.run("token", "-tokens", tokens, "laptop2", repo=None).returncode == 0
 
 
+def test_tokens_added_at_once_are_all_kept(plakar, tmp_path):
+    """Each add rewrites the file whole: adders running at the same time must not drop each
+    other's line."""
+    tokens = tmp_path / "tokens"
+    procs = [subprocess.Popen([plakar.binary, "token", "-tokens", str(tokens), "host%d" % i], env=plakar.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(12)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    names = sorted(line.split()[0] for line in tokens.read_text().splitlines())
+    assert names == sorted("host%d" % i for i in range(12))
+    assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+
+
 def test_substituted_content_is_never_returned(repo, tmp_path):
     """The same substitution on a local store, forged copies listed first: pull, cat and
     tarball return the genuine bytes; check -read-data names every forged copy."""
