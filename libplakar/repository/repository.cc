@@ -1,29 +1,38 @@
 // The Repository facade: creating and opening (keys, CONFIG, the agent, the cache), blob ids,
-// snapshot headers, the write lock of a push. The rest of the class is in parts named after
-// their concept:
-// repository_index.cc (the index lifecycle), repository_write.cc (sealing blobs into packs,
-// uploads) and repository_read.cc (locating and reading blobs: cache, index table, fallbacks).
+// snapshot headers, what a writer does under its lock, and the glue between the parts the class
+// is made of, each a class of its own, readable and tested alone: IndexSegments (segments.h,
+// the index lifecycle), PackSink (pack_sink.h, sealing blobs into packs and uploading them),
+// Cache and IndexTable (the local cache and the cached index table). repository_read.cc is the
+// read path: locating a blob (index, table, packs no segment names), reading and
+// authenticating it, falling back to another copy when one is bad.
 #include "repository/repository.h"
 
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "agent/agent.h"
+#include "base/error.h"
 #include "base/pool.h"
 #include "base/system.h"
-
-#include <algorithm>
-#include <utility>
-#include <atomic>
-#include <chrono>
-#include <cstring>
-#include <thread>
-
-#include "base/error.h"
 #include "compression/zstd.h"
-#include "agent/agent.h"
-#include "repository/repository_parts.h"
 
 namespace plakar {
 
+namespace {
+// A long push writes its index in segments of this many entries at most (about 13 MB encoded)
+// as it goes: memory stays bounded, and an interrupted push leaves most of its blobs indexed.
+constexpr size_t kSegmentEntries = 262144;
+// A pack is also closed at this many blobs: what a writer tracks per blob of its open and
+// uploading packs stays bounded when blobs are tiny (a tree of small files).
+constexpr size_t kPackMaxBlobs = 32768;
+} // namespace
+
 Repository::Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys)
-    : store_(std::move(store)), cfg_(std::move(cfg)), keys_(std::move(keys)), id_mac_(keys_.blob_id.view())
+    : store_(std::move(store)), cfg_(std::move(cfg)), keys_(std::move(keys)), id_mac_(keys_.blob_id.view()),
+      segs_(*store_, keys_, cfg_.encrypted, cfg_.compression_level),
+      sink_(*store_, keys_,
+            PackSink::Params{cfg_.encrypted, cfg_.compression_level, cfg_.pack_size, cfg_.chunks.max, kPackMaxBlobs})
 {
 	static std::atomic<uint64_t> serials{0};
 	serial_ = ++serials;
@@ -31,11 +40,8 @@ Repository::Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys)
 	chunker_ = std::make_unique<Chunker>(cfg_.chunks, keys_.gear.view());
 }
 
-Repository::~Repository()
-{
-	// Packs still queued are stored (a later writer adopts them); their errors are dropped.
-	uploader_.reset();
-}
+// Packs still queued are stored (a later writer adopts them); their errors are dropped.
+Repository::~Repository() = default;
 
 Repository::Call::~Call()
 {
@@ -177,6 +183,7 @@ std::unique_ptr<Repository> Repository::finish_open(std::unique_ptr<Store> store
 		Cache::remember_encrypted(dir);
 	if (opts.use_cache)
 		repo->cache_ = Cache::open(dir, repo->cfg_, repo->keys_);
+	repo->segs_.set_cache(repo->cache_.get());
 	return repo;
 }
 
@@ -195,7 +202,13 @@ Id Repository::blob_id(ByteView plaintext) const
 RepoStats Repository::stats() const
 {
 	std::lock_guard lk(mu_);
-	return stats_;
+	RepoStats s = stats_;
+	s.blobs_written = sink_.blobs_added();
+	s.bytes_written = sink_.bytes_added();
+	s.segments_fetched = segs_.counters().fetched;
+	s.segments_merged = segs_.counters().merged;
+	s.index_loads = segs_.counters().loads;
+	return s;
 }
 
 void Repository::put_snapshot(const std::string &name, ByteView body)
@@ -229,11 +242,10 @@ void Repository::begin_write()
 		// A segment superseded since by a gc's rewrite lost entries of packs condemned: the
 		// index is loaded afresh then, so that no blob of theirs is reused.
 		bool replaced = false;
-		refresh_index_locked(&replaced);
-		if (replaced && !index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
-			load_index();
-			unindexed_.clear();
-			scanned_packs_.clear();
+		segs_.refresh(&replaced);
+		if (replaced && !segs_.index().has_fresh() && sink_.idle()) {
+			segs_.load();
+			index_reloaded_locked();
 		}
 	}
 	// Packs no segment names (a push killed between its packs and its segment): their blobs
@@ -244,8 +256,8 @@ void Repository::begin_write()
 	packs_known_ = true;
 	scan_unindexed_locked();
 	for (const auto &[id, place] : unindexed_)
-		if (!index_.contains(id))
-			index_.add(place.pack, place.rec);
+		if (!segs_.index().contains(id))
+			segs_.index().add(place.pack, place.rec);
 	unindexed_.clear();
 }
 
@@ -269,6 +281,208 @@ std::vector<std::string> Repository::list_snapshots()
 				cache_->remove(CacheTable::Snapshot, k);
 	}
 	return names;
+}
+
+// The write path (the sink seals and uploads; the index learns what was stored).
+
+// Whether a writer may reuse the stored copy of a blob instead of storing it: it is indexed in
+// a pack that exists (a writer lists the packs once, in begin_write: a pack lost to damage is
+// then not reused, the blob is stored again), or it is being stored now.
+bool Repository::stored_locked(const Id &id)
+{
+	if (sink_.holds(id))
+		return true;
+	const Index &index = segs_.index();
+	auto loc = index.find(id);
+	if (!loc)
+		return false;
+	return !packs_known_ || present_packs_.count(index.pack_name(loc->pack));
+}
+
+bool Repository::has_blob(const Id &id)
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	return stored_locked(id);
+}
+
+bool Repository::put_blob(BlobType type, const Id &id, ByteView plaintext)
+{
+	sink_.wait_room(); // back-pressure from a slow store, before the lock is taken
+	{
+		std::lock_guard lk(mu_);
+		ensure_index_locked();
+		apply_uploads_locked();
+		if (stored_locked(id) || !sink_.reserve(id))
+			return false;
+	}
+	// One compression buffer per thread, reused blob after blob.
+	thread_local Scratch scratch;
+	uint8_t *packed = plaintext.size() > 1 ? scratch.get(plaintext.size() - 1) : nullptr;
+	size_t n = 0;
+	try {
+		if (packed)
+			n = compression::compress_into(plaintext, cfg_.compression_level, packed);
+	} catch (...) {
+		std::lock_guard lk(mu_);
+		sink_.release(id);
+		throw;
+	}
+	std::unique_lock lk(mu_);
+	sink_.add(lk, type, id, n ? kBlobCompressed : 0, n ? ByteView(packed, n) : plaintext, uint32_t(plaintext.size()));
+	// New directory nodes are what the next push compares against: keep them at hand.
+	if (cache_ && type != BlobType::Chunk)
+		cache_->put(CacheTable::Blob, id.hex(), plaintext);
+	return true;
+}
+
+void Repository::copy_blob(BlobType type, const Id &id, ByteView plaintext)
+{
+	Bytes packed;
+	bool compressed = compression::compress(plaintext, cfg_.compression_level, packed);
+	sink_.wait_room();
+	std::unique_lock lk(mu_);
+	ensure_index_locked();
+	sink_.add(lk, type, id, compressed ? kBlobCompressed : 0, compressed ? ByteView(packed) : plaintext,
+	          uint32_t(plaintext.size()));
+}
+
+// The blobs of stored packs are indexed under the same lock that takes them from the sink, so
+// a writer always finds a blob in one or the other. An index segment never names a blob whose
+// pack failed to be written.
+void Repository::apply_uploads_locked()
+{
+	PackSink::Stored done = sink_.take_stored();
+	Index &index = segs_.index();
+	for (const auto &p : done.packs) {
+		if (packs_known_)
+			present_packs_.insert(p.name);
+		for (const auto &r : p.records)
+			index.add(p.name, r);
+	}
+	if (index.fresh_count() >= kSegmentEntries)
+		segs_.write_fresh();
+	if (done.error)
+		std::rethrow_exception(done.error);
+}
+
+void Repository::settle_uploads_locked(std::unique_lock<std::mutex> &lk, const char *what)
+{
+	sink_.settle(lk);
+	apply_uploads_locked();
+	if (segs_.index().has_fresh() || !sink_.idle())
+		fail(Code::Error, std::string(what) + " with unsaved blobs");
+}
+
+// Write order: the packs, then the index segment naming them (then the caller's snapshot).
+void Repository::flush()
+{
+	std::unique_lock lk(mu_);
+	if (!index_loaded_)
+		return; // nothing was stored: put_blob loads the index first
+	sink_.finish_all(lk);
+	apply_uploads_locked();
+	if (segs_.index().has_fresh())
+		segs_.write_fresh();
+	if (!segs_.take_written())
+		return;
+	segs_.compact();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
+// The index lifecycle (IndexSegments), as gc, repair and check use it.
+
+void Repository::index_reloaded_locked()
+{
+	unindexed_.clear();
+	scanned_packs_.clear();
+}
+
+std::vector<std::string> Repository::reload_index()
+{
+	std::unique_lock lk(mu_);
+	settle_uploads_locked(lk, "reload_index");
+	segs_.load();
+	index_loaded_ = true;
+	index_reloaded_locked();
+	return segs_.live();
+}
+
+void Repository::rewrite_index(const std::function<bool(const Id &pack)> &keep,
+                               const std::vector<std::string> &old_segments)
+{
+	std::unique_lock lk(mu_);
+	settle_uploads_locked(lk, "rewrite_index");
+	if (!segs_.rewrite(keep, old_segments))
+		return;
+	index_reloaded_locked();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
+void Repository::replace_index(const std::map<Id, std::vector<BlobRecord>> &by_pack,
+                               const std::vector<std::string> &old_segments)
+{
+	std::unique_lock lk(mu_);
+	settle_uploads_locked(lk, "replace_index");
+	Index next;
+	for (const auto &[pack, recs] : by_pack)
+		for (const auto &r : recs)
+			next.add(pack, r);
+	segs_.replace(next, old_segments);
+	index_reloaded_locked();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
+void Repository::compact_index()
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	segs_.compact();
+	sync_table_locked();
+	if (cache_)
+		cache_->flush();
+}
+
+void Repository::index_pack(const Id &pack, const std::vector<BlobRecord> &records)
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	for (const auto &r : records)
+		segs_.index().add(pack, r);
+}
+
+std::vector<std::pair<std::string, uint64_t>> Repository::live_segments() const
+{
+	std::lock_guard lk(mu_);
+	return segs_.live_entries();
+}
+
+void Repository::read_segment(const std::string &name,
+                              const std::function<void(const Id &pack, const BlobRecord &rec)> &fn)
+{
+	Bytes body;
+	{
+		std::lock_guard lk(mu_);
+		body = segs_.fetch(name);
+	}
+	Index one;
+	one.load_segment(body);
+	one.finish_load();
+	one.for_each_saved([&](const Id &id, const BlobLoc &loc) { fn(one.pack_name(loc.pack), one.record(id, loc)); });
+}
+
+void Repository::for_each_indexed(const std::function<void(const Id &pack, const BlobRecord &rec)> &fn)
+{
+	std::lock_guard lk(mu_);
+	ensure_index_locked();
+	const Index &index = segs_.index();
+	index.for_each_saved([&](const Id &id, const BlobLoc &loc) { fn(index.pack_name(loc.pack), index.record(id, loc)); });
 }
 
 } // namespace plakar

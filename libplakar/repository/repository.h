@@ -24,19 +24,14 @@
 #include "repository/index_table.h"
 #include "repository/keys.h"
 #include "repository/pack.h"
+#include "repository/pack_sink.h"
 #include "repository/sealed.h"
-#include "repository/uploader.h"
+#include "repository/segments.h"
 #include "storage/store.h"
 
 namespace plakar {
 
 class RepoLock;
-
-// Index segments are merged in tiers (docs/format.md, "Index segments"): a segment of fewer
-// than kTierBase entries is in tier 0, each next tier holds kSegmentsPerTier times more; once
-// a tier holds kSegmentsPerTier segments, they and every smaller one become one.
-constexpr uint64_t kTierBase = 8192;
-constexpr size_t kSegmentsPerTier = 8;
 
 struct CreateOptions {
 	bool encryption = true;
@@ -172,14 +167,14 @@ public:
 	{
 		std::lock_guard lk(mu_);
 		ensure_index_locked();
-		return index_.contains(id);
+		return segs_.index().contains(id);
 	}
 	void rewrite_index(const std::function<bool(const Id &pack)> &keep, const std::vector<std::string> &old_segments);
 	void compact_index();
 	std::vector<std::string> superseded_segments() const
 	{
 		std::lock_guard lk(mu_);
-		return {superseded_.begin(), superseded_.end()};
+		return {segs_.superseded().begin(), segs_.superseded().end()};
 	}
 	// Live index segments (loaded or written by this handle) and their entry counts.
 	std::vector<std::pair<std::string, uint64_t>> live_segments() const;
@@ -200,7 +195,7 @@ public:
 	{
 		std::lock_guard lk(mu_);
 		ensure_index_locked();
-		return index_.summary();
+		return segs_.index().summary();
 	}
 
 	// Sealed objects of other kinds (locks): stored and read under this repository's keys.
@@ -243,17 +238,19 @@ private:
 	Repository(std::unique_ptr<Store> store, Config cfg, KeyRing keys);
 	static std::unique_ptr<Repository> finish_open(std::unique_ptr<Store> store, Config cfg, KeyRing keys,
 	                                               const OpenOptions &opts);
-	void load_index();
 	// The index is loaded on first use: reading a snapshot whose directory nodes are all in the
 	// local cache needs no index at all (ls, stat, diff, locate).
 	void ensure_index_locked()
 	{
 		if (!index_loaded_) {
-			load_index();
+			segs_.load();
 			index_loaded_ = true;
 			sync_table_locked();
 		}
 	}
+	// The index was loaded afresh (gc, repair, a fallback read): what was learnt of packs it
+	// did not name is forgotten.
+	void index_reloaded_locked();
 	// Rewrites the cached index table when it does not cover exactly the segments loaded.
 	void sync_table_locked();
 	// Reads the blob at a known location and checks it against its id and type.
@@ -268,50 +265,15 @@ private:
 	std::optional<BlobPlace> locate_locked(std::unique_lock<std::mutex> &lk, const Id &id);
 	// Reads the tables of contents of the packs the index does not name (once per pack).
 	void scan_unindexed_locked();
+	// Whether a writer may reuse the stored copy of a blob instead of storing it.
 	bool stored_locked(const Id &id);
 	std::vector<BlobRecord> toc_of(const PackKey &key, const Id &pack, uint64_t pack_size);
-	// Writes next as one segment superseding old_segments, then loads the index afresh.
-	void replace_segments_locked(const Index &next, const std::vector<std::string> &old_segments);
-	// Loads the segments written since the index was loaded. Returns true when there were
-	// any; *replaced tells whether one of them supersedes a segment loaded before (its entries
-	// stay in memory: a writer reloads then, begin_write).
-	bool refresh_index_locked(bool *replaced = nullptr);
-	// The decoded body of a segment (cache, else store); throws Code::NotFound, Code::Corrupt.
-	Bytes fetch_segment(const std::string &name);
-	struct SegmentState {
-		uint64_t entries = 0;
-		std::vector<std::string> supersedes;
-	};
-	struct Staged {
-		std::vector<std::string> live, superseded;
-		std::unordered_map<std::string, SegmentState> state; // of the live ones
-	};
-	// Loads the named segments into `into` (finish_load() is the caller's), leaving out those a
-	// loaded one (or one in `named`) supersedes. A segment the store no longer has, or that
-	// does not open, is an error only when it is not superseded.
-	Staged stage_segments_locked(Index &into, const std::vector<std::string> &names,
-	                             const std::unordered_set<std::string> &listed,
-	                             const std::unordered_set<std::string> &named);
-	// Seals and stores a segment of index's entries superseding `supersedes` (a merged one when
-	// not empty); returns its name. The handle's live and superseded sets follow.
-	std::string write_merged_locked(Bytes body, uint64_t entries, std::vector<std::string> supersedes);
-	// Merges segments in tiers while a tier holds kSegmentsPerTier or more (flush, gc).
-	void maybe_compact();
-	void finish_pack_locked(std::unique_ptr<PackWriter> &w);
-	// Appends a blob's payload to the open pack of its type, sealing it with lk released.
-	void add_payload_locked(std::unique_lock<std::mutex> &lk, BlobType type, const Id &id, uint8_t flags,
-	                        ByteView payload, uint32_t raw_len);
-	void retire_pack_locked(std::unique_ptr<PackWriter> &w);
-	void wait_sealed_locked(std::unique_lock<std::mutex> &lk);
-	// Indexes the packs the uploader stored; rethrows the first upload failure.
+	// Indexes the packs the sink stored; rethrows the first upload failure.
 	void apply_uploads_locked();
-	// Waits (with lk released: the handle's readers and writers go on) until the uploader has
-	// stored or failed every pack, then applies what it did.
-	void settle_uploads_locked(std::unique_lock<std::mutex> &lk);
-	// Waits while the uploader has a pack waiting already. Without mu_.
-	void wait_upload_room();
-	void write_segment_locked();
-	std::unique_ptr<PackWriter> new_pack_writer(BlobType type);
+	// Waits (with lk released: the handle's readers and writers go on) until the sink stored or
+	// failed every pack, then applies what it did; fails when blobs are still unsaved (what
+	// replaces or reloads the index must not lose them).
+	void settle_uploads_locked(std::unique_lock<std::mutex> &lk, const char *what);
 
 	std::unique_ptr<Store> store_;
 	std::unique_ptr<Cache> cache_;
@@ -322,28 +284,13 @@ private:
 	unsigned cpu_ = 1;
 	uint64_t serial_; // distinguishes repositories in per-thread caches
 
-	mutable std::mutex mu_;
+	mutable std::mutex mu_; // over everything below, the index segments and the sink included
 	std::recursive_mutex call_mu_; // Call
-	Index index_;
+	IndexSegments segs_;   // the index and its segments
 	bool index_loaded_ = false;
 	// The cached index table, opened on the first lookup made before the index is loaded.
 	std::shared_ptr<IndexTable> table_;
 	bool table_opened_ = false;
-	std::unordered_set<Id, IdHash> in_flight_;
-	std::unordered_map<Id, Id, IdHash> open_blobs_; // blobs in packs not yet stored -> pack name
-	std::unique_ptr<PackWriter> data_pack_, meta_pack_;
-	// Blobs reserved in a pack and being sealed outside the lock, per pack; full packs waiting
-	// for their last seal; packs a seal failed in (dropped when finished).
-	std::unordered_map<PackWriter *, int> sealing_;
-	std::vector<std::unique_ptr<PackWriter>> retired_;
-	std::unordered_set<PackWriter *> broken_packs_;
-	std::condition_variable sealed_cv_;
-	std::vector<std::string> segments_; // live index segments (loaded or written by us)
-	std::unordered_map<std::string, SegmentState> seg_state_; // of segments_
-	// Segments the store listed at the last load that a live one supersedes (gc deletes them).
-	std::set<std::string> superseded_;
-	bool wrote_segments_ = false;       // since the last flush
-	std::vector<Bytes> spare_buffers_;  // of stored packs, for the next ones
 	std::map<Id, std::shared_ptr<PackKey>> key_cache_;
 	// Blobs found in packs the index does not name, and the packs already scanned.
 	std::unordered_map<Id, BlobPlace, IdHash> unindexed_;
@@ -352,10 +299,9 @@ private:
 	bool packs_known_ = false;
 	std::unordered_set<Id, IdHash> present_packs_;
 	RepoStats stats_;
-	std::vector<std::string> bad_copies_; // mu_
+	std::vector<std::string> bad_copies_;
 	ReaderSlot reader_slot_;
-	std::unique_ptr<PackUploader> uploader_; // last: stops before the store goes
-	std::atomic<PackUploader *> uploader_seen_{nullptr}; // uploader_, for waits without mu_
+	PackSink sink_; // last: its uploader stops before the rest goes
 };
 
 } // namespace plakar

@@ -1,23 +1,21 @@
-// Repository, the read path: pack keys, locating a blob (index, cached index table, unindexed
-// packs), reading and authenticating it, falling back to another copy when one is bad.
+// Repository, the read path: pack keys, locating a blob (the index, the cached index table,
+// packs no segment names), reading and authenticating it, falling back to another copy when one
+// is bad; and keeping the cached index table in step with the segments loaded.
 #include "repository/repository.h"
-
-#include "base/pool.h"
-#include "base/system.h"
 
 #include <algorithm>
 #include <utility>
-#include <atomic>
-#include <chrono>
-#include <cstring>
-#include <thread>
 
 #include "base/error.h"
-#include "compression/zstd.h"
-#include "agent/agent.h"
-#include "repository/repository_parts.h"
+#include "base/pool.h"
 
 namespace plakar {
+
+namespace {
+// Blobs located through the index table before the index is loaded instead.
+constexpr uint64_t kTableLookupsMax = 4096;
+constexpr size_t kKeyCacheMax = 4096;
+} // namespace
 
 std::shared_ptr<PackKey> Repository::pack_key(const Id &pack)
 {
@@ -88,13 +86,13 @@ auto Repository::read_located(const Id &id, bool from_store, Read read) -> declt
 		std::vector<BlobPlace> others;
 		{
 			std::lock_guard lk(mu_);
-			if (e.is_not_found() && !index_.has_fresh() && !data_pack_ && !meta_pack_ && retired_.empty()) {
-				load_index();
-				unindexed_.clear();
-				scanned_packs_.clear();
+			const Index &index = segs_.index();
+			if (e.is_not_found() && !index.has_fresh() && sink_.idle()) {
+				segs_.load();
+				index_reloaded_locked();
 			}
-			for (const auto &loc : index_.find_all(id))
-				others.push_back(BlobPlace{index_.pack_name(loc.pack), index_.record(id, loc), true});
+			for (const auto &loc : index.find_all(id))
+				others.push_back(BlobPlace{index.pack_name(loc.pack), index.record(id, loc), true});
 		}
 		for (const auto &o : others) {
 			if (o.pack == place->pack && o.rec.offset == place->rec.offset)
@@ -172,41 +170,27 @@ std::vector<Repository::BlobPlace> Repository::locate_all(const Id &id)
 		return out;
 	if (!first->indexed)
 		return {*first};
-	for (const auto &loc : index_.find_all(id))
-		out.push_back(BlobPlace{index_.pack_name(loc.pack), index_.record(id, loc), true});
+	const Index &index = segs_.index();
+	for (const auto &loc : index.find_all(id))
+		out.push_back(BlobPlace{index.pack_name(loc.pack), index.record(id, loc), true});
 	return out;
 }
 
 std::optional<Repository::BlobPlace> Repository::locate_locked(std::unique_lock<std::mutex> &lk, const Id &id)
 {
 	ensure_index_locked();
-	// A blob still in an open pack: finish that pack first so it can be read like any other
-	// (once its blobs are sealed; a full pack is finished by its last sealer).
-	if (auto open = open_blobs_.find(id); open != open_blobs_.end()) {
-		Id p = open->second;
-		sealed_cv_.wait(lk, [&] {
-			return std::none_of(sealing_.begin(), sealing_.end(),
-			                    [&](const auto &s) { return s.first->name() == p; });
-		});
-		for (auto *w : {&data_pack_, &meta_pack_})
-			if (*w && (*w)->name() == p)
-				finish_pack_locked(*w);
-		// Its upload is waited for without the lock: the handle's other readers and writers
-		// go on meanwhile.
-		if (PackUploader *u = uploader_.get()) {
-			lk.unlock();
-			u->wait_for(p);
-			lk.lock();
-		}
+	// A blob still in an open pack: that pack is finished and stored first, so it can be read
+	// like any other.
+	if (sink_.finish_holding(lk, id))
 		apply_uploads_locked();
-	}
-	auto loc = index_.find(id);
-	if (!loc && refresh_index_locked()) {
-		loc = index_.find(id); // written by another process since this one loaded the index
+	const Index &index = segs_.index();
+	auto loc = index.find(id);
+	if (!loc && segs_.refresh()) {
+		loc = index.find(id); // written by another process since this one loaded the index
 		sync_table_locked();
 	}
 	if (loc)
-		return BlobPlace{index_.pack_name(loc->pack), index_.record(id, *loc), true};
+		return BlobPlace{index.pack_name(loc->pack), index.record(id, *loc), true};
 	// Not indexed: perhaps in a pack whose index segment was lost.
 	auto it = unindexed_.find(id);
 	if (it == unindexed_.end()) {
@@ -281,6 +265,56 @@ ByteView Repository::open_blob(const Id &id, BlobType expected, const Id &pack, 
 		stats_.meta_fetched++;
 	}
 	return plain;
+}
+
+void Repository::scan_unindexed_locked()
+{
+	for (const auto &name : store_->list(Kind::Pack)) {
+		Id pack;
+		try {
+			pack = Id::from_hex(name);
+		} catch (const Error &) {
+			continue;
+		}
+		if (packs_known_)
+			present_packs_.insert(pack);
+		if (segs_.index().knows_pack(pack) || !scanned_packs_.insert(pack).second)
+			continue;
+		try {
+			// Not pack_key(): mu_ is held here.
+			PackKey key(keys_, cfg_.encrypted, pack, store_->get_range(Kind::Pack, name, 0, kPackHeader));
+			for (const auto &rec : toc_of(key, pack, store_->size(Kind::Pack, name)))
+				unindexed_.try_emplace(rec.id, BlobPlace{pack, rec, false});
+		} catch (const Error &e) {
+			// A pack being written or removed meanwhile, or a damaged one: check reports those.
+			if (!e.is_not_found() && e.code() != Code::Corrupt)
+				throw;
+		}
+	}
+}
+
+void Repository::sync_table_locked()
+{
+	if (!cache_ || !index_loaded_ || segs_.index().has_fresh())
+		return;
+	if (!table_opened_) {
+		table_ = IndexTable::open(cache_->dir(), cache_->subkey("index-table"));
+		table_opened_ = true;
+	}
+	if (!table_ && segs_.live().empty())
+		return; // nothing to locate yet
+	if (table_ && !table_->broken()) {
+		std::vector<std::string> a = table_->segments(), b = segs_.live();
+		std::sort(a.begin(), a.end());
+		std::sort(b.begin(), b.end());
+		if (a == b)
+			return;
+	}
+	auto key = cache_->subkey("index-table");
+	if (IndexTable::write(cache_->dir(), key, segs_.live(), segs_.index())) {
+		stats_.tables_written++;
+		table_ = IndexTable::open(cache_->dir(), key);
+	}
 }
 
 } // namespace plakar

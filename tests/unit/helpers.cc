@@ -147,6 +147,17 @@ Bytes RepoFixture::read_back(const std::string &snap, const std::string &path) c
 	return out;
 }
 
+Identity::Identity(bool encrypted)
+{
+	auto id = crypto::random_bytes(16);
+	std::copy(id.begin(), id.end(), cfg.repo_id.begin());
+	cfg.encrypted = encrypted;
+	crypto::SecureBytes master(crypto::random_bytes(32));
+	if (!encrypted)
+		cfg.plain_master = master;
+	keys = KeyRing::derive(master, cfg);
+}
+
 Code code_of(const std::function<void()> &f)
 {
 	try {

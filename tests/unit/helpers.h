@@ -58,6 +58,13 @@ struct RepoFixture {
 	Bytes read_back(const std::string &snap, const std::string &path) const;
 };
 
+// A repository's identity and keys, without a repository: for the parts of one tested alone.
+struct Identity {
+	Config cfg;
+	KeyRing keys;
+	explicit Identity(bool encrypted = true);
+};
+
 // The code of the plakar::Error that f throws, or Code(0) when it throws none.
 Code code_of(const std::function<void()> &f);
 

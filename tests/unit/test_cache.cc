@@ -14,17 +14,7 @@ using namespace plakar;
 
 namespace {
 
-// A repository's identity and keys, without a repository.
-struct Identity {
-	Config cfg;
-	KeyRing keys;
-	Identity()
-	{
-		auto id = crypto::random_bytes(16);
-		std::copy(id.begin(), id.end(), cfg.repo_id.begin());
-		keys = KeyRing::derive(crypto::SecureBytes(crypto::random_bytes(32)), cfg);
-	}
-};
+using test::Identity;
 
 std::string text(const std::optional<Bytes> &b) { return b ? std::string(b->begin(), b->end()) : "<none>"; }
 
