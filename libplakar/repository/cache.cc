@@ -207,6 +207,7 @@ Cache::Prepared Cache::prepared_locked(Query q)
 	static const char *const sql[kQueries] = {
 	    "SELECT value FROM entries WHERE tab = ? AND key = ?",
 	    "INSERT OR REPLACE INTO entries (tab, key, value) VALUES (?, ?, ?)",
+	    "INSERT OR IGNORE INTO entries (tab, key, value) VALUES (?, ?, ?)",
 	    "DELETE FROM entries WHERE tab = ? AND key = ?",
 	};
 	if (!stmts_[q] && sqlite3_prepare_v2(db_, sql[q], -1, &stmts_[q], nullptr) != SQLITE_OK) {
@@ -286,7 +287,11 @@ std::optional<Bytes> Cache::get(CacheTable t, const std::string &key)
 	return std::nullopt;
 }
 
-void Cache::put(CacheTable t, const std::string &key, ByteView value)
+void Cache::put(CacheTable t, const std::string &key, ByteView value) { store(kPut, t, key, value); }
+
+void Cache::put_new(CacheTable t, const std::string &key, ByteView value) { store(kPutNew, t, key, value); }
+
+void Cache::store(Query query, CacheTable t, const std::string &key, ByteView value)
 {
 	Bytes sealed = crypto::random_bytes(crypto::kGcmNonce);
 	Bytes nonce = sealed;
@@ -294,13 +299,14 @@ void Cache::put(CacheTable t, const std::string &key, ByteView value)
 	std::lock_guard lk(mu_);
 	begin_locked();
 	{
-		auto q = prepared_locked(kPut);
+		auto q = prepared_locked(query);
 		if (!q)
 			return;
 		sqlite3_bind_int(q.s, 1, int(t));
 		sqlite3_bind_text(q.s, 2, key.data(), int(key.size()), SQLITE_STATIC);
 		sqlite3_bind_blob(q.s, 3, sealed.data(), int(sealed.size()), SQLITE_STATIC);
-		sqlite3_step(q.s);
+		if (sqlite3_step(q.s) != SQLITE_DONE || sqlite3_changes(db_) == 0)
+			return; // nothing written (put_new of a key present, or a failure: a cache may miss)
 	} // reset before a commit
 	if (++pending_ >= kBatch || std::chrono::steady_clock::now() - txn_start_ > kBatchTime)
 		commit_locked();

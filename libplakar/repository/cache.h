@@ -48,6 +48,9 @@ public:
 
 	std::optional<Bytes> get(CacheTable t, const std::string &key);
 	void put(CacheTable t, const std::string &key, ByteView value);
+	// put, unless the key has a value already: for content-addressed entries (a blob under its
+	// id), where the value stored is the same one, and rewriting it is only a cost.
+	void put_new(CacheTable t, const std::string &key, ByteView value);
 	void remove(CacheTable t, const std::string &key);
 	std::vector<std::string> keys(CacheTable t);
 	// Commits pending writes.
@@ -65,7 +68,8 @@ private:
 	Bytes aad(CacheTable t, const std::string &key) const;
 	// The statements every get, put and remove runs, prepared once (a push or check makes one
 	// call per directory). The returned handle is reset when it goes out of scope.
-	enum Query { kGet, kPut, kRemove, kQueries };
+	enum Query { kGet, kPut, kPutNew, kRemove, kQueries };
+	void store(Query query, CacheTable t, const std::string &key, ByteView value);
 	struct Prepared {
 		sqlite3_stmt *s;
 		explicit Prepared(sqlite3_stmt *st) : s(st) {}

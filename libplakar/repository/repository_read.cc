@@ -132,6 +132,8 @@ Bytes Repository::get_blob(const Id &id, BlobType expected, bool from_store)
 		auto hit = cache_->get(CacheTable::Blob, id.hex());
 		if (hit && crypto::equal(blob_id(*hit).view(), id.view()))
 			return std::move(*hit);
+		if (hit) // not what the id names: replaced by what the store holds
+			cache_->remove(CacheTable::Blob, id.hex());
 	}
 	return read_located(id, from_store,
 	                    [&](const Id &pack, const BlobRecord &rec) { return read_blob(id, expected, pack, rec, cacheable); });
@@ -232,8 +234,10 @@ Bytes Repository::read_blob(const Id &id, BlobType expected, const Id &pack, con
 		std::lock_guard lk(mu_);
 		stats_.meta_fetched++;
 	}
+	// Content-addressed: a node cached already is this one (check reads every node from the
+	// store; rewriting each would be most of its cost).
 	if (cache_it)
-		cache_->put(CacheTable::Blob, id.hex(), plain);
+		cache_->put_new(CacheTable::Blob, id.hex(), plain);
 	return plain;
 }
 

@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -57,8 +59,11 @@ public:
 	                  const std::unordered_set<Id, IdHash> &present, const RefCounts &refs);
 
 private:
-	// How the walk treats each blob it meets.
-	enum class Mode { Read, Exists, Collect };
+	// How the walk treats each blob it meets. Read: directory nodes and chunk lists are read
+	// and verified as the walk meets them; chunks are located then, and read after the walk
+	// (read_chunks). Report: a second walk, only when chunks turned out damaged, naming every
+	// file that references one (everything else was said by the first walk).
+	enum class Mode { Read, Exists, Collect, Report };
 
 	void problem(Code code, std::string object, std::string message)
 	{
@@ -89,6 +94,22 @@ private:
 	void walk_dir(const SnapshotHeader &h, const std::string &path, const Id &tree);
 	void file(const SnapshotHeader &h, const std::string &path, const Entry &e);
 	std::optional<SnapshotHeader> header(const std::string &name);
+	// Says a problem found by the walk, unless it is the second walk (said already).
+	void walk_problem(Code code, std::string object, std::string message)
+	{
+		if (mode_ != Mode::Report)
+			problem(code, std::move(object), std::move(message));
+	}
+	// Read mode, after the walk: every chunk met, read once however many snapshots and files
+	// share it, pack by pack on the workers, runs of neighbouring chunks in one read.
+	struct PackChunks {
+		Id pack;
+		std::vector<BlobRecord> recs; // sorted by offset
+		std::vector<std::tuple<Id, Code, std::string>> bad;
+		uint64_t bytes = 0, blobs = 0;
+	};
+	void read_chunks();
+	void read_pack_chunks(PackChunks &job, BufferPool &bufs);
 	std::optional<uint64_t> pack_size(const Id &pack);
 	std::optional<Repository::BlobPlace> locate(const Id &id);
 
@@ -97,6 +118,9 @@ private:
 	CheckReport &rep_;
 	Mode mode_ = Mode::Read;
 	std::unordered_map<Id, bool, IdHash> seen_;          // blob -> it was fine
+	// Read mode: the chunks met, by the pack holding them; then those that are damaged.
+	std::unordered_map<Id, std::vector<BlobRecord>, IdHash> chunks_by_pack_;
+	std::unordered_map<Id, std::pair<Code, std::string>, IdHash> bad_chunks_;
 	std::unordered_map<Id, std::optional<uint64_t>, IdHash> pack_sizes_;
 	std::unordered_set<Id, IdHash> *snap_blobs_ = nullptr; // Collect: the blobs of one snapshot
 	// Directories fully checked: not walked again (when collecting references, only unless
@@ -209,11 +233,32 @@ bool Checker::blob(const Id &id, BlobType type, const Where &object)
 {
 	if (snap_blobs_)
 		snap_blobs_->insert(id);
+	if (mode_ == Mode::Report) {
+		if (type != BlobType::Chunk) {
+			auto it = seen_.find(id);
+			return it != seen_.end() && it->second;
+		}
+		auto bad = bad_chunks_.find(id);
+		if (bad == bad_chunks_.end())
+			return true;
+		problem(bad->second.first, object, "chunk " + short_id(id) + ": " + bad->second.second);
+		return false;
+	}
 	auto it = seen_.find(id);
 	if (it != seen_.end()) {
 		if (!it->second)
 			problem(Code::Corrupt, object, std::string(type_name(type)) + " " + short_id(id) + " is damaged or missing");
 		return it->second;
+	}
+	if (mode_ == Mode::Read && type == BlobType::Chunk) {
+		// Read after the walk, with the other chunks of its pack (read_chunks).
+		auto place = locate(id);
+		if (place)
+			chunks_by_pack_[place->pack].push_back(place->rec);
+		else if (!index_broken_)
+			problem(Code::NotFound, object, "chunk " + short_id(id) + " is missing");
+		seen_[id] = place.has_value();
+		return place.has_value();
 	}
 	// Exists: the index and the pack's size. Read: everything is read from the store and
 	// verified. Collect: existence for chunks, and directory nodes and chunk lists read.
@@ -250,7 +295,7 @@ void Checker::file(const SnapshotHeader &h, const std::string &path, const Entry
 		} catch (const Error &err) {
 			if (err.code() == Code::Canceled)
 				throw;
-			problem(err.code(), where(h, path), std::string("chunk list ") + short_id(e.list) + ": " + err.what());
+			walk_problem(err.code(), where(h, path), std::string("chunk list ") + short_id(e.list) + ": " + err.what());
 			seen_[e.list] = false;
 			dir_clean_ = false;
 			return;
@@ -265,8 +310,8 @@ void Checker::file(const SnapshotHeader &h, const std::string &path, const Entry
 			dir_clean_ = false;
 	}
 	if (total != e.size && e.type == EntryType::File) {
-		problem(Code::Corrupt, where(h, path),
-		        "chunks add up to " + std::to_string(total) + " bytes, the entry says " + std::to_string(e.size));
+		walk_problem(Code::Corrupt, where(h, path),
+		             "chunks add up to " + std::to_string(total) + " bytes, the entry says " + std::to_string(e.size));
 		dir_clean_ = false;
 	}
 }
@@ -306,7 +351,7 @@ void Checker::walk_dir(const SnapshotHeader &h, const std::string &path, const I
 	} catch (const Error &e) {
 		if (e.code() == Code::Canceled)
 			throw;
-		problem(e.code(), where(h, path), std::string("directory: ") + e.what());
+		walk_problem(e.code(), where(h, path), std::string("directory: ") + e.what());
 		dir_clean_ = false;
 	}
 	for (const auto &[p, t] : subdirs)
@@ -344,9 +389,119 @@ void Checker::snapshots()
 	std::vector<std::string> names;
 	for (const auto &s : o_.snapshots)
 		names.push_back(resolve_snapshot(repo_, s)); // unknown or ambiguous: a usage error
+	std::sort(names.begin(), names.end());
+	names.erase(std::unique(names.begin(), names.end()), names.end());
+	std::vector<SnapshotHeader> walked;
 	for (const auto &n : names)
-		if (auto h = header(n))
+		if (auto h = header(n)) {
 			walk(*h);
+			walked.push_back(std::move(*h));
+		}
+	if (mode_ != Mode::Read)
+		return;
+	read_chunks();
+	if (bad_chunks_.empty())
+		return;
+	// Damaged chunks: every file referencing one is named (the walk could not know yet).
+	mode_ = Mode::Report;
+	clean_trees_.clear();
+	for (const auto &h : walked)
+		walk(h);
+}
+
+// Runs of chunks closer than this in a pack are read in one request (the gap read through),
+// up to this much per request.
+constexpr uint64_t kReadGap = 256 * 1024;
+constexpr uint64_t kReadRunMax = 16 << 20;
+
+void Checker::read_chunks()
+{
+	std::vector<PackChunks> jobs;
+	uint64_t total = 0;
+	for (auto &[pack, recs] : chunks_by_pack_) {
+		std::sort(recs.begin(), recs.end(), [](const BlobRecord &a, const BlobRecord &b) { return a.offset < b.offset; });
+		for (const auto &r : recs)
+			total += r.length;
+		jobs.push_back(PackChunks{pack, std::move(recs), {}, 0, 0});
+	}
+	chunks_by_pack_.clear();
+	std::sort(jobs.begin(), jobs.end(), [](const PackChunks &a, const PackChunks &b) { return a.pack < b.pack; });
+	std::atomic<uint64_t> done{0};
+	BufferPool bufs(repo_.cpu() + 1); // outlives the pool: its workers release the buffers
+	{
+		WorkPool pool(repo_.cpu(), jobs.size() + 1);
+		for (auto &j : jobs)
+			pool.submit([this, &bufs, &done, job = &j] {
+				read_pack_chunks(*job, bufs);
+				uint64_t n = 0;
+				for (const auto &r : job->recs)
+					n += r.length;
+				done += n;
+			});
+		while (!pool.wait_for(std::chrono::milliseconds(200)))
+			progress("reading chunks", done.load(), total);
+		pool.wait();
+	}
+	for (auto &j : jobs) {
+		rep_.bytes += j.bytes;
+		rep_.blobs += j.blobs;
+		for (auto &[id, code, why] : j.bad) {
+			seen_[id] = false;
+			bad_chunks_[id] = {code, std::move(why)};
+		}
+	}
+}
+
+// One pack's chunks (on a worker). A chunk whose copy here does not verify, or cannot be read,
+// is read again through the repository, which tries its other copies: only a chunk with no good
+// copy is damaged (a restore would fail on it).
+void Checker::read_pack_chunks(PackChunks &job, BufferPool &bufs)
+{
+	const std::string name = job.pack.hex();
+	thread_local Scratch plain;
+	auto &recs = job.recs;
+	for (size_t i = 0; i < recs.size();) {
+		uint64_t start = recs[i].offset, end = start + recs[i].length;
+		size_t j = i + 1;
+		while (j < recs.size() && recs[j].offset <= end + kReadGap &&
+		       uint64_t(recs[j].offset) + recs[j].length - start <= kReadRunMax) {
+			end = std::max<uint64_t>(end, uint64_t(recs[j].offset) + recs[j].length);
+			j++;
+		}
+		std::shared_ptr<Bytes> run;
+		try {
+			run = bufs.take(end - start);
+			repo_.store().read_range(Kind::Pack, name, start, end - start, run->data());
+		} catch (const Error &e) {
+			if (e.code() == Code::Canceled)
+				throw;
+			run.reset(); // each chunk of the run is tried through the repository
+		}
+		for (size_t k = i; k < j; k++) {
+			const BlobRecord &r = recs[k];
+			if (run)
+				try {
+					std::span<uint8_t> sealed(run->data() + (r.offset - start), r.length);
+					ByteView p = repo_.open_blob(r.id, BlobType::Chunk, job.pack, r, sealed, plain);
+					job.bytes += p.size();
+					job.blobs++;
+					continue;
+				} catch (const Error &e) {
+					if (e.code() == Code::Canceled)
+						throw;
+				}
+			try {
+				Bytes b = repo_.get_blob(r.id, BlobType::Chunk, true);
+				job.bytes += b.size();
+				job.blobs++;
+			} catch (const Error &e) {
+				if (e.code() == Code::Canceled)
+					throw;
+				job.bad.emplace_back(r.id, e.code(), e.what());
+			}
+		}
+		i = j;
+	}
 }
 
 // 2, one pack: read (its table of contents, or all of it with -read-data), compared with the

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 
 #include "base/error.h"
@@ -14,6 +15,7 @@
 #include "snapshot/check.h"
 #include "snapshot/restore.h"
 #include "snapshot/snapshot.h"
+#include "storage/wrappers/store_wrapper.h"
 
 using namespace plakar;
 namespace fs = std::filesystem;
@@ -122,6 +124,57 @@ TEST_CASE("check: a clean repository passes at every depth", "[check]")
 	CHECK(count(f.chunk_of(f.s1, f.d / "src/other")) == 1);
 	CHECK(count(f.chunk_of(f.s2, f.d / "src/other")) == 1);
 	CHECK(std::is_sorted(repo.refcounts.begin(), repo.refcounts.end()));
+}
+
+namespace {
+// Counts the bytes read from packs.
+class CountingStore : public StoreWrapper {
+public:
+	using StoreWrapper::StoreWrapper;
+	Bytes get_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length) override
+	{
+		if (kind == Kind::Pack)
+			pack_bytes += length;
+		return StoreWrapper::get_range(kind, name, offset, length);
+	}
+	void read_range(Kind kind, const std::string &name, uint64_t offset, uint64_t length, uint8_t *dst) override
+	{
+		if (kind == Kind::Pack)
+			pack_bytes += length;
+		StoreWrapper::read_range(kind, name, offset, length, dst);
+	}
+	std::atomic<uint64_t> pack_bytes{0};
+};
+} // namespace
+
+TEST_CASE("check: snapshots sharing data read each chunk once; a damaged shared chunk is named in each", "[check]")
+{
+	Fixture f;
+	uint64_t data_bytes = 0;
+	for (const auto &p : f.packs(1))
+		data_bytes += fs::file_size(p);
+	auto counting = std::make_unique<CountingStore>(open_store(f.uri));
+	CountingStore *store = counting.get();
+	auto r = f.open(std::move(counting));
+	CheckOptions o;
+	o.snapshots = {f.s1, f.s2, f.s1.substr(0, 8)};
+	auto one = check(*r, o);
+	INFO(dump(one));
+	CHECK(one.ok());
+	CHECK(one.snapshots == 2); // named twice, checked once
+	// Three snapshots' worth of references, each chunk read once: no more than the data packs
+	// (plus the metadata packs' blobs, a few KB).
+	CHECK(store->pack_bytes < data_bytes + 64 * 1024);
+	CHECK(one.bytes >= 50000 + 40000 + 40000 + 30000);
+
+	auto data = f.packs(1);
+	flip(data[0], 100); // src/file's first chunk: in both snapshots (it did not change)
+	auto two = f.run({f.s1, f.s2});
+	INFO(dump(two));
+	CHECK(has_problem(two, Code::Corrupt, f.s1 + ":" + f.d / "src/file", "failed authentication"));
+	CHECK(has_problem(two, Code::Corrupt, f.s2 + ":" + f.d / "src/file", "failed authentication"));
+	CHECK(!has_problem(two, Code::Corrupt, ":" + f.d / "src/other"));
+	CHECK(two.blobs < one.blobs);
 }
 
 TEST_CASE("check: an unknown snapshot is an error, not a report", "[check]")
