@@ -7,7 +7,9 @@
 # The tool "cp" is `cp -a` of the corpus to the restore target: the floor of a restore.
 # Steps per tool and corpus: init; first backup (fresh repo, fresh cache) x RUNS; no-change backup x RUNS;
 # full restore of the first snapshot x RUNS (to the journaled target, see setup_target.sh); check (structure) and
-# check reading all data x RUNS; backup after changing 1% of files x RUNS (mod.py; reverted at the end).
+# check reading all data x RUNS; plakar only: check of every snapshot (`check ID...`, which reads every blob they
+# reference: compared with the peers' checkdata) x RUNS; backup after changing 1% of files x RUNS (mod.py;
+# reverted at the end).
 # The corpus is read through the page cache before every backup (warm). Every step runs under /usr/bin/time.
 # Output: $BENCH_DIR/results.tsv (appended) and the summary table printed by summarize.py at the end.
 set -uo pipefail
@@ -43,6 +45,7 @@ for CORPUS in "$@"; do
               t_restore() { $PLAKAR on $R pull -to $T $1; }
               t_check() { $PLAKAR on $R check; }
               t_checkd() { $PLAKAR on $R check -read-data; }
+              t_checkall() { $PLAKAR on $R check $($PLAKAR on $R ls | awk '{print $2}'); }
               t_clean() { rm -rf ~/.cache/plakar; } ;;
       restic) t_init() { restic -q -r $R init; }
               t_backup() { restic -q -r $R backup $SRC; }
@@ -71,6 +74,7 @@ for CORPUS in "$@"; do
       echo "$TOOL $CORPUS $op #$run wall=${w}s cpu=$(echo "$u + $s" | bc)s rss=$((m / 1024))MiB rc=$rc"
     }
     export -f t_init t_backup t_restore t_check t_checkd 2>/dev/null
+    [[ $TOOL == plakar ]] && export -f t_checkall
     export R T SRC PLAKAR
     if [[ $TOOL == cp ]]; then
       for i in $(seq 1 "$N"); do
@@ -100,6 +104,9 @@ for CORPUS in "$@"; do
     done
     for i in $(seq 1 "$N"); do timed check "$i" bash -c t_check; done
     for i in $(seq 1 "$N"); do timed checkdata "$i" bash -c t_checkd; done
+    if [[ $TOOL == plakar ]]; then
+      for i in $(seq 1 "$N"); do timed checkall "$i" bash -c t_checkall; done
+    fi
     for i in $(seq 1 "$N"); do python3 "$HERE/mod.py" apply "$SRC" "$i" >/dev/null; warm; timed mod "$i" bash -c t_backup; done
     python3 "$HERE/mod.py" revert "$SRC" >/dev/null
     rm -rf "$R"; t_clean

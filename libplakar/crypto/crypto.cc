@@ -138,27 +138,6 @@ SecureBytes hkdf(ByteView key, ByteView salt, std::string_view info, size_t out_
 	return derive("HKDF", params, out_len);
 }
 
-SecureBytes scrypt(ByteView passphrase, ByteView salt, int log2_n, uint32_t r, uint32_t p, size_t out_len)
-{
-	if (log2_n < 1 || log2_n > 30)
-		fail(Code::Invalid, "scrypt cost out of range");
-	uint64_t n = uint64_t(1) << log2_n;
-	uint64_t maxmem = 128 * uint64_t(r) * (n + p + 2) + (1 << 20);
-	// OpenSSL rejects an empty octet string pointer; a zero-length passphrase is still valid.
-	static uint8_t empty = 0;
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
-	                                      passphrase.empty() ? &empty : const_cast<uint8_t *>(passphrase.data()),
-	                                      passphrase.size()),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t *>(salt.data()), salt.size()),
-	    OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
-	    OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
-	    OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
-	    OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
-	    OSSL_PARAM_construct_end()};
-	return derive("SCRYPT", params, out_len);
-}
-
 // ---------------------------------------------------------------- AES-256-GCM
 
 namespace {

@@ -76,8 +76,10 @@ Id hmac_sha256(ByteView key, ByteView data);
 Id sha256(ByteView data);
 // HKDF-SHA-256 (RFC 5869), extract and expand.
 SecureBytes hkdf(ByteView key, ByteView salt, std::string_view info, size_t out_len);
-// scrypt (RFC 7914). N = 2^log2_n.
-SecureBytes scrypt(ByteView passphrase, ByteView salt, int log2_n, uint32_t r, uint32_t p, size_t out_len);
+// scrypt (RFC 7914). N = 2^log2_n. Up to `threads` of its p lanes run side by side (each needs
+// 128 x r x N bytes: they do while the lanes at once stay under 256 MiB); crypto/scrypt.cc.
+SecureBytes scrypt(ByteView passphrase, ByteView salt, int log2_n, uint32_t r, uint32_t p, size_t out_len,
+                   unsigned threads = 1);
 
 constexpr size_t kGcmNonce = 12;
 constexpr size_t kGcmTag = 16;

@@ -111,7 +111,8 @@ void verify_config(ByteView raw, const KeyRing &keys)
 // Key file:
 //   "PLKK" version:u8 kdf:u8 log2_n:u8 r:u32 p:u32 salt[32] nonce[12] sealed(master[32]) tag[16]
 //   AAD = every byte before the sealed part || repository id
-Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, const KdfParams &kdf, const Config &cfg)
+Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, const KdfParams &kdf, const Config &cfg,
+                      unsigned threads)
 {
 	Writer w;
 	w.raw(kKeyMagic, 4);
@@ -124,7 +125,7 @@ Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, co
 	w.raw(salt);
 	Bytes nonce = crypto::random_bytes(crypto::kGcmNonce);
 	w.raw(nonce);
-	crypto::SecureBytes kek = crypto::scrypt(passphrase, salt, kdf.log2_n, kdf.r, kdf.p, 32);
+	crypto::SecureBytes kek = crypto::scrypt(passphrase, salt, kdf.log2_n, kdf.r, kdf.p, 32, threads);
 	Bytes aad = w.buf();
 	aad.insert(aad.end(), cfg.repo_id.begin(), cfg.repo_id.end());
 	crypto::gcm_seal_append(w.buf(), kek.view(), nonce, aad, master.view());
@@ -160,10 +161,11 @@ KeyFile parse_key_file(ByteView keyfile)
 	return k;
 }
 
-std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg)
+std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg,
+                                                     unsigned threads)
 {
 	KeyFile k = parse_key_file(keyfile);
-	crypto::SecureBytes kek = crypto::scrypt(passphrase, k.salt, k.kdf.log2_n, k.kdf.r, k.kdf.p, 32);
+	crypto::SecureBytes kek = crypto::scrypt(passphrase, k.salt, k.kdf.log2_n, k.kdf.r, k.kdf.p, 32, threads);
 	Bytes aad(k.header.begin(), k.header.end());
 	aad.insert(aad.end(), cfg.repo_id.begin(), cfg.repo_id.end());
 	try {

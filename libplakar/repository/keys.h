@@ -61,10 +61,12 @@ Config parse_config(ByteView raw);
 void verify_config(ByteView raw, const KeyRing &keys);
 
 // Key files: the master key wrapped under a passphrase.
-Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, const KdfParams &kdf, const Config &cfg);
+Bytes wrap_master_key(const crypto::SecureBytes &master, ByteView passphrase, const KdfParams &kdf, const Config &cfg,
+                      unsigned threads = 1);
 // Returns the master key, or nothing when the passphrase does not open this key file.
 // Throws Code::Corrupt / Code::Version when the key file is malformed.
-std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg);
+std::optional<crypto::SecureBytes> unwrap_master_key(ByteView keyfile, ByteView passphrase, const Config &cfg,
+                                                     unsigned threads = 1);
 // A key file's fields, parsed without deriving anything (views into the file). Throws
 // Code::Corrupt (malformed, scrypt parameters beyond what create accepts) or Code::Version.
 struct KeyFile {

@@ -85,7 +85,7 @@ std::unique_ptr<Repository> Repository::create(std::unique_ptr<Store> store, con
 	Bytes keyfile;
 	std::string key_name;
 	if (cfg.encrypted) {
-		keyfile = wrap_master_key(master, as_bytes(*opts.passphrase), opts.kdf, cfg);
+		keyfile = wrap_master_key(master, as_bytes(*opts.passphrase), opts.kdf, cfg, default_cpu_budget());
 		key_name = hex_encode(crypto::random_bytes(8));
 	}
 	store->create(config, key_name, keyfile);
@@ -133,6 +133,8 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 		}
 	if (!passphrase)
 		fail(Code::Auth, "this repository is encrypted: a passphrase is required");
+	// The key derivation's lanes run side by side within the handle's CPU budget.
+	const unsigned kdf_threads = opts.cpu ? std::min(opts.cpu, usable_cores()) : default_cpu_budget();
 	crypto::SecureBytes master;
 	{
 		auto names = store->list(Kind::Key);
@@ -146,7 +148,7 @@ std::unique_ptr<Repository> Repository::open(std::unique_ptr<Store> store, const
 		for (const auto &n : names) {
 			std::optional<crypto::SecureBytes> m;
 			try {
-				m = unwrap_master_key(store->get(Kind::Key, n), as_bytes(*passphrase), cfg);
+				m = unwrap_master_key(store->get(Kind::Key, n), as_bytes(*passphrase), cfg, kdf_threads);
 			} catch (const Error &e) {
 				if (e.code() != Code::Corrupt && e.code() != Code::Version && e.code() != Code::NotFound)
 					throw;

@@ -2,6 +2,8 @@
 // test vectors) and the properties the format relies on.
 #include <catch2/catch.hpp>
 
+#include <openssl/evp.h>
+
 #include "base/error.h"
 #include "crypto/crypto.h"
 #include "helpers.h"
@@ -48,6 +50,33 @@ TEST_CASE("scrypt known answer (RFC 7914)", "[crypto]")
 	// An empty passphrase is a valid input, distinct from any other.
 	auto e = crypto::scrypt({}, as_bytes("salt"), 10, 8, 1, 32);
 	CHECK(e.size() == 32);
+	CHECK(hex_encode(crypto::scrypt({}, {}, 4, 1, 1, 64).view()) ==
+	      "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
+	      "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906");
+	CHECK(hex_encode(crypto::scrypt(as_bytes("pleaseletmein"), as_bytes("SodiumChloride"), 14, 8, 1, 64).view()) ==
+	      "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2"
+	      "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887");
+}
+
+TEST_CASE("scrypt: the same as OpenSSL's, its lanes side by side or not", "[crypto]")
+{
+	struct Case {
+		int log2_n;
+		uint32_t r, p;
+		size_t len;
+	};
+	for (Case c : {Case{10, 8, 2, 32}, Case{12, 1, 3, 48}, Case{8, 4, 1, 16}, Case{16, 8, 2, 32}}) {
+		Bytes pass = test::random_data(11, c.log2_n), salt = test::random_data(32, c.r);
+		Bytes want(c.len);
+		REQUIRE(EVP_PBE_scrypt(reinterpret_cast<const char *>(pass.data()), pass.size(), salt.data(), salt.size(),
+		                       uint64_t(1) << c.log2_n, c.r, c.p, 1ull << 30, want.data(), want.size()) == 1);
+		for (unsigned threads : {1u, 2u, 4u}) {
+			INFO("N=2^" << c.log2_n << " r=" << c.r << " p=" << c.p << " threads=" << threads);
+			CHECK(hex_encode(crypto::scrypt(pass, salt, c.log2_n, c.r, c.p, c.len, threads).view()) == hex_encode(want));
+		}
+	}
+	CHECK(test::code_of([] { crypto::scrypt(as_bytes("x"), as_bytes("y"), 0, 8, 1, 32); }) == Code::Invalid);
+	CHECK(test::code_of([] { crypto::scrypt(as_bytes("x"), as_bytes("y"), 10, 0, 1, 32); }) == Code::Invalid);
 }
 
 TEST_CASE("AES-256-GCM known answers (GCM spec cases 13, 14, 16)", "[crypto]")
