@@ -124,29 +124,51 @@ void Builder::dispatch(DirNode *node, size_t l, size_t i, const std::string &pat
 void Builder::walk_dir(DirNode *node, size_t l, size_t i, const std::string &path, const Entry *prev)
 {
 	Entry &e = node->entry(l, i);
-	std::vector<std::string> names;
-	DIR *d = ::opendir(path.c_str());
-	if (!d) {
-		e.error = std::string("opendir: ") + std::strerror(errno);
-		record_error(path, e.error);
-	} else {
-		errno = 0;
-		while (auto *de = ::readdir(d)) {
-			if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0)
-				continue;
-			names.emplace_back(de->d_name);
-		}
-		std::sort(names.begin(), names.end());
-	}
-	struct CloseDir {
-		DIR *d;
-		~CloseDir()
+	// The first directory of a walk starts the read-ahead of its tree (two cores or more).
+	struct Depth {
+		Builder &b;
+		bool root;
+		explicit Depth(Builder &b) : b(b), root(b.walk_depth_++ == 0) {}
+		~Depth()
 		{
-			if (d)
-				::closedir(d);
+			if (--b.walk_depth_ == 0)
+				b.scanner_.reset();
 		}
-	} closer{d};
-	const int dfd = d ? ::dirfd(d) : -1;
+	} depth(*this);
+	ExcludeFn excluded_fn = [this](const std::string &p, const std::string &n) { return excluded(p, n); };
+	if (depth.root && repo_.cpu() >= 2)
+		scanner_ = std::make_unique<DirScanner>(
+		    path, excluded_fn, opts_.read_ahead_max_names ? opts_.read_ahead_max_names : DirScanner::kListMax);
+	Listing ls;
+	if (scanner_ && self_listed_depth_ == 0) {
+		if (auto got = scanner_->next(path))
+			ls = std::move(*got);
+		else {
+			scanner_.reset(); // out of step: the rest of the walk lists by itself
+			ls = list_directory(path, excluded_fn, false);
+		}
+	} else {
+		ls = list_directory(path, excluded_fn, false);
+	}
+	// Too large for the read-ahead: listed here, and its subtree too.
+	struct SelfListed {
+		Builder &b;
+		bool on;
+		~SelfListed()
+		{
+			if (on)
+				b.self_listed_depth_--;
+		}
+	} self_listed{*this, ls.walker_lists};
+	if (ls.walker_lists) {
+		self_listed_depth_++;
+		ls = list_directory(path, excluded_fn, false);
+	}
+	if (ls.error) {
+		e.error = std::string("opendir: ") + std::strerror(ls.error);
+		record_error(path, e.error);
+	}
+	const std::vector<std::string> &names = ls.names;
 	DirNode *dir = new_node(node, l, i, prev, names.size());
 	std::string prefix = path == "/" ? "/" : path + "/";
 	// The parent snapshot's entries are read alongside, in the same (name) order: one leaf at
@@ -178,18 +200,17 @@ void Builder::walk_dir(DirNode *node, size_t l, size_t i, const std::string &pat
 	}
 	size_t matched = 0;
 	bool gone = false;
-	for (auto &n : names) {
+	for (size_t k = 0; k < names.size(); k++) {
+		const std::string &n = names[k];
 		std::string child = prefix + n;
 		while (have_pe && pe.name < n) {
 			gone = true; // in the parent snapshot, not here any more
 			next_prev();
 		}
 		const Entry *match = have_pe && pe.name == n ? &pe : nullptr;
-		if (excluded(child, n))
-			continue;
 		struct stat st;
-		if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			record_error(child, errno == ENOENT ? "vanished during backup" : std::string("lstat: ") + std::strerror(errno));
+		if (int err = ls.stat(k, st)) {
+			record_error(child, err == ENOENT ? "vanished during backup" : std::string("lstat: ") + std::strerror(err));
 			continue;
 		}
 		auto [cl, ci] = append(dir, stat_entry(child, n, st, match));

@@ -24,6 +24,9 @@ struct PushOptions {
 	// latest snapshot of the same paths from this host is taken.
 	bool use_parent = true;
 	std::string parent;
+	// The walker's read-ahead (with a CPU budget of 2 or more) leaves a directory of more than
+	// this many names to the walker, with its subtree. 0: the default (32,768). For tests.
+	size_t read_ahead_max_names = 0;
 };
 
 struct PushStats {

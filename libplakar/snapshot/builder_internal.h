@@ -25,9 +25,14 @@
 #include <atomic>
 #include <future>
 #include <deque>
+#include <cstdint>
+#include <string>
+#include <vector>
 #include <list>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <thread>
 
 #include "base/error.h"
 #include "base/system.h"
@@ -112,6 +117,70 @@ struct DirNode {
 	size_t expected = 0, appended = 0; // entries listed, entries appended (walker)
 	std::list<std::unique_ptr<DirNode>>::iterator self;
 	Entry &entry(size_t l, size_t i) { return leaves[l].entries[i]; }
+};
+
+// A directory's entries as the walker needs them: names in byte order (excluded names left
+// out, never stat'ed) and each one's lstat: taken with the listing by the read-ahead, or one at
+// a time as the walker goes (through dir), so that a directory of a million entries holds its
+// names only.
+struct Listing {
+	std::string path;
+	int error = 0;             // opendir's errno, 0 when listed
+	bool walker_lists = false; // left to the walker, with its subtree (DirScanner, too large)
+	std::vector<std::string> names;
+	std::vector<struct stat> st; // with the listing, else empty
+	std::vector<int> st_error;   // fstatat's errno per name, 0 when st holds its answer
+	Fd dir{-1};                  // without st: the directory, for the stats taken later
+	// The lstat of names[k]: 0, or an errno.
+	int stat(size_t k, struct stat &out) const
+	{
+		if (!st.empty()) {
+			out = st[k];
+			return st_error[k];
+		}
+		return ::fstatat(dir.fd, names[k].c_str(), &out, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : (errno ? errno : EIO);
+	}
+};
+using ExcludeFn = std::function<bool(const std::string &path, const std::string &name)>;
+// Lists path (any thread); with stat_all, stats every entry too. More than max_names names:
+// only walker_lists is set.
+Listing list_directory(const std::string &path, const ExcludeFn &excluded, bool stat_all,
+                       size_t max_names = SIZE_MAX);
+
+// The walker's read-ahead (a CPU budget of 2 or more): a thread that lists and stats the
+// directories of one walked tree in the order the walker visits them (depth first, names in
+// byte order), so that the walk's system calls run beside the walker's comparing and
+// dispatching. Bounded: at most kAheadNames names listed ahead of the walker. A directory of
+// more than kListMax names is handed to the walker unlisted (walker_lists), and the reader skips
+// its subtree, which the walker lists as it goes, as it does without read-ahead.
+class DirScanner {
+public:
+	static constexpr size_t kListMax = 32768;
+	static constexpr size_t kAheadNames = 65536;
+	DirScanner(std::string root, ExcludeFn excluded, size_t list_max = kListMax);
+	// Stops the reader and waits for it.
+	~DirScanner();
+	DirScanner(const DirScanner &) = delete;
+	DirScanner &operator=(const DirScanner &) = delete;
+	// The listing of the next directory in walk order, which must be path; nullopt when the
+	// walk and the reader are out of step (the walker then lists by itself).
+	std::optional<Listing> next(const std::string &path);
+
+private:
+	void run();
+	// Lists path and, unless it is left to the walker, its subdirectories; false once stopped.
+	bool visit(const std::string &path);
+	bool push(Listing l);
+
+	const std::string root_;
+	const ExcludeFn excluded_;
+	const size_t list_max_;
+	std::mutex mu_;
+	std::condition_variable cv_;
+	std::deque<Listing> queue_;
+	size_t queued_names_ = 0;
+	bool stop_ = false, done_ = false;
+	std::thread thread_; // last: started once the rest exists
 };
 
 class Builder {
@@ -211,6 +280,10 @@ private:
 	std::unordered_map<uid_t, std::string> users_;
 	std::unordered_map<gid_t, std::string> groups_;
 	DirNode top_; // holds the root entry
+	// The read-ahead of the tree being walked (nullptr with a budget of 1), how deep the walker
+	// is in it, and how deep in a subtree it lists by itself.
+	std::unique_ptr<DirScanner> scanner_;
+	size_t walk_depth_ = 0, self_listed_depth_ = 0;
 
 	WorkPool pool_; // last: destroyed (joined) first
 };
