@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,14 @@ namespace plakar {
 namespace {
 
 struct SkipDirectory {};
+
+// Chunks are handed to the workers in batches of this many, or this many sealed bytes.
+constexpr size_t kBatchChunks = 16384;
+constexpr uint64_t kBatchBytes = 64 << 20;
+// Runs of chunks closer than this in a pack are read in one request (the gap read through),
+// up to this much per request.
+constexpr uint64_t kReadGap = 256 * 1024;
+constexpr uint64_t kReadRunMax = 16 << 20;
 
 std::string short_id(const Id &id) { return id.hex().substr(0, 16); }
 
@@ -51,8 +60,7 @@ public:
 	};
 	using IndexedByPack = std::unordered_map<Id, std::vector<BlobRecord>, IdHash>;
 	using RefCounts = std::unordered_map<Id, uint32_t, IdHash>;
-	void check_pack(const std::string &name, const Id &pack, const IndexedByPack &indexed, BufferPool &packs,
-	                PackResult &out);
+	void check_pack(const std::string &name, const Id &pack, const IndexedByPack &indexed, PackResult &out);
 	RefCounts walk_snapshots();
 	void check_references(const RefCounts &refs);
 	void report_packs(std::vector<PackResult> &results, const IndexedByPack &indexed,
@@ -108,8 +116,12 @@ private:
 		std::vector<std::tuple<Id, Code, std::string>> bad;
 		uint64_t bytes = 0, blobs = 0;
 	};
+	// Hands the chunks located since the last batch to the workers, pack by pack: reading goes
+	// on beside the walk.
+	void submit_chunks();
+	// After the walk: the last batch, then waits for every batch and collects what they found.
 	void read_chunks();
-	void read_pack_chunks(PackChunks &job, BufferPool &bufs);
+	void read_pack_chunks(PackChunks &job);
 	std::optional<uint64_t> pack_size(const Id &pack);
 	std::optional<Repository::BlobPlace> locate(const Id &id);
 
@@ -118,8 +130,14 @@ private:
 	CheckReport &rep_;
 	Mode mode_ = Mode::Read;
 	std::unordered_map<Id, bool, IdHash> seen_;          // blob -> it was fine
-	// Read mode: the chunks met, by the pack holding them; then those that are damaged.
+	// Read mode: the chunks located since the last batch, by the pack holding them, and their
+	// count and sealed bytes; the batches handed to the workers (kept for their results); the
+	// chunks found damaged.
 	std::unordered_map<Id, std::vector<BlobRecord>, IdHash> chunks_by_pack_;
+	size_t batch_chunks_ = 0;
+	uint64_t batch_bytes_ = 0, read_total_ = 0;
+	std::atomic<uint64_t> read_done_{0};
+	std::deque<PackChunks> jobs_;
 	std::unordered_map<Id, std::pair<Code, std::string>, IdHash> bad_chunks_;
 	std::unordered_map<Id, std::optional<uint64_t>, IdHash> pack_sizes_;
 	std::unordered_set<Id, IdHash> *snap_blobs_ = nullptr; // Collect: the blobs of one snapshot
@@ -156,6 +174,8 @@ private:
 	bool dir_clean_ = true;
 	bool index_broken_ = false;
 	std::mutex mu_; // rep_ while workers verify packs
+	// Read mode: the workers reading chunks (declared last: joined before what they use goes).
+	std::unique_ptr<WorkPool> readers_;
 };
 
 std::optional<uint64_t> Checker::pack_size(const Id &pack)
@@ -253,9 +273,12 @@ bool Checker::blob(const Id &id, BlobType type, const Where &object)
 	if (mode_ == Mode::Read && type == BlobType::Chunk) {
 		// Read after the walk, with the other chunks of its pack (read_chunks).
 		auto place = locate(id);
-		if (place)
+		if (place) {
 			chunks_by_pack_[place->pack].push_back(place->rec);
-		else if (!index_broken_)
+			batch_bytes_ += place->rec.length;
+			if (++batch_chunks_ >= kBatchChunks || batch_bytes_ >= kBatchBytes)
+				submit_chunks();
+		} else if (!index_broken_)
 			problem(Code::NotFound, object, "chunk " + short_id(id) + " is missing");
 		seen_[id] = place.has_value();
 		return place.has_value();
@@ -392,6 +415,8 @@ void Checker::snapshots()
 	std::sort(names.begin(), names.end());
 	names.erase(std::unique(names.begin(), names.end()), names.end());
 	std::vector<SnapshotHeader> walked;
+	if (mode_ == Mode::Read)
+		readers_ = std::make_unique<WorkPool>(repo_.cpu(), size_t(1) << 30);
 	for (const auto &n : names)
 		if (auto h = header(n)) {
 			walk(*h);
@@ -409,40 +434,41 @@ void Checker::snapshots()
 		walk(h);
 }
 
-// Runs of chunks closer than this in a pack are read in one request (the gap read through),
-// up to this much per request.
-constexpr uint64_t kReadGap = 256 * 1024;
-constexpr uint64_t kReadRunMax = 16 << 20;
+
+void Checker::submit_chunks()
+{
+	std::vector<Id> packs;
+	for (const auto &[pack, recs] : chunks_by_pack_)
+		packs.push_back(pack);
+	std::sort(packs.begin(), packs.end());
+	for (const auto &pack : packs) {
+		auto &recs = chunks_by_pack_[pack];
+		std::sort(recs.begin(), recs.end(), [](const BlobRecord &a, const BlobRecord &b) { return a.offset < b.offset; });
+		jobs_.push_back(PackChunks{pack, std::move(recs), {}, 0, 0});
+		PackChunks *job = &jobs_.back();
+		readers_->submit([this, job] {
+			read_pack_chunks(*job);
+			uint64_t n = 0;
+			for (const auto &r : job->recs)
+				n += r.length;
+			job->recs = {}; // its results stay, not its list
+			read_done_ += n;
+		});
+	}
+	chunks_by_pack_.clear();
+	read_total_ += batch_bytes_;
+	batch_chunks_ = 0;
+	batch_bytes_ = 0;
+}
 
 void Checker::read_chunks()
 {
-	std::vector<PackChunks> jobs;
-	uint64_t total = 0;
-	for (auto &[pack, recs] : chunks_by_pack_) {
-		std::sort(recs.begin(), recs.end(), [](const BlobRecord &a, const BlobRecord &b) { return a.offset < b.offset; });
-		for (const auto &r : recs)
-			total += r.length;
-		jobs.push_back(PackChunks{pack, std::move(recs), {}, 0, 0});
-	}
-	chunks_by_pack_.clear();
-	std::sort(jobs.begin(), jobs.end(), [](const PackChunks &a, const PackChunks &b) { return a.pack < b.pack; });
-	std::atomic<uint64_t> done{0};
-	BufferPool bufs(repo_.cpu() + 1); // outlives the pool: its workers release the buffers
-	{
-		WorkPool pool(repo_.cpu(), jobs.size() + 1);
-		for (auto &j : jobs)
-			pool.submit([this, &bufs, &done, job = &j] {
-				read_pack_chunks(*job, bufs);
-				uint64_t n = 0;
-				for (const auto &r : job->recs)
-					n += r.length;
-				done += n;
-			});
-		while (!pool.wait_for(std::chrono::milliseconds(200)))
-			progress("reading chunks", done.load(), total);
-		pool.wait();
-	}
-	for (auto &j : jobs) {
+	submit_chunks();
+	while (!readers_->wait_for(std::chrono::milliseconds(200)))
+		progress("reading chunks", read_done_.load(), read_total_);
+	readers_->wait();
+	readers_.reset();
+	for (auto &j : jobs_) {
 		rep_.bytes += j.bytes;
 		rep_.blobs += j.blobs;
 		for (auto &[id, code, why] : j.bad) {
@@ -450,15 +476,17 @@ void Checker::read_chunks()
 			bad_chunks_[id] = {code, std::move(why)};
 		}
 	}
+	jobs_.clear();
 }
 
 // One pack's chunks (on a worker). A chunk whose copy here does not verify, or cannot be read,
 // is read again through the repository, which tries its other copies: only a chunk with no good
 // copy is damaged (a restore would fail on it).
-void Checker::read_pack_chunks(PackChunks &job, BufferPool &bufs)
+void Checker::read_pack_chunks(PackChunks &job)
 {
 	const std::string name = job.pack.hex();
-	thread_local Scratch plain;
+	// One buffer per worker, reused run after run, never cleared (each run is read over it).
+	thread_local Scratch plain, runs;
 	auto &recs = job.recs;
 	for (size_t i = 0; i < recs.size();) {
 		uint64_t start = recs[i].offset, end = start + recs[i].length;
@@ -468,20 +496,20 @@ void Checker::read_pack_chunks(PackChunks &job, BufferPool &bufs)
 			end = std::max<uint64_t>(end, uint64_t(recs[j].offset) + recs[j].length);
 			j++;
 		}
-		std::shared_ptr<Bytes> run;
+		uint8_t *run = nullptr;
 		try {
-			run = bufs.take(end - start);
-			repo_.store().read_range(Kind::Pack, name, start, end - start, run->data());
+			run = runs.get(end - start);
+			repo_.store().read_range(Kind::Pack, name, start, end - start, run);
 		} catch (const Error &e) {
 			if (e.code() == Code::Canceled)
 				throw;
-			run.reset(); // each chunk of the run is tried through the repository
+			run = nullptr; // each chunk of the run is tried through the repository
 		}
 		for (size_t k = i; k < j; k++) {
 			const BlobRecord &r = recs[k];
 			if (run)
 				try {
-					std::span<uint8_t> sealed(run->data() + (r.offset - start), r.length);
+					std::span<uint8_t> sealed(run + (r.offset - start), r.length);
 					ByteView p = repo_.open_blob(r.id, BlobType::Chunk, job.pack, r, sealed, plain);
 					job.bytes += p.size();
 					job.blobs++;
@@ -506,17 +534,19 @@ void Checker::read_pack_chunks(PackChunks &job, BufferPool &bufs)
 
 // 2, one pack: read (its table of contents, or all of it with -read-data), compared with the
 // index, its blobs verified. Runs on the workers.
-void Checker::check_pack(const std::string &name, const Id &pack, const IndexedByPack &indexed, BufferPool &packs,
-                         PackResult &out)
+void Checker::check_pack(const std::string &name, const Id &pack, const IndexedByPack &indexed, PackResult &out)
 {
 	auto it = indexed.find(pack);
 	std::vector<BlobRecord> toc;
-	std::shared_ptr<Bytes> whole;
+	// One buffer per worker, reused pack after pack, never cleared (each pack is read over it).
+	thread_local Scratch packs;
+	std::span<uint8_t> whole;
 	try {
 		if (o_.read_data) {
-			whole = packs.take(repo_.store().size(Kind::Pack, name));
-			repo_.store().read_range(Kind::Pack, name, 0, whole->size(), whole->data());
-			toc = repo_.pack_key(pack)->read_toc(*whole);
+			uint64_t size = repo_.store().size(Kind::Pack, name);
+			whole = std::span<uint8_t>(packs.get(size), size);
+			repo_.store().read_range(Kind::Pack, name, 0, size, whole.data());
+			toc = repo_.pack_key(pack)->read_toc(ByteView(whole.data(), whole.size()));
 		} else {
 			toc = repo_.pack_toc(pack, repo_.store().size(Kind::Pack, name));
 		}
@@ -558,7 +588,7 @@ void Checker::check_pack(const std::string &name, const Id &pack, const IndexedB
 	for (const auto &r : toc) {
 		try {
 			// Decrypted in place: the pack's bytes are not needed after.
-			ByteView plain = key->blob_plaintext(r, std::span<uint8_t>(*whole).subspan(r.offset, r.length), plain_buf);
+			ByteView plain = key->blob_plaintext(r, whole.subspan(r.offset, r.length), plain_buf);
 			if (!crypto::equal(repo_.blob_id(plain).view(), r.id.view()))
 				fail(Code::Corrupt, "does not match its id");
 			bytes += plain.size();
@@ -678,7 +708,6 @@ void Checker::repository()
 	std::vector<PackResult> results(pack_names.size());
 	std::unordered_set<Id, IdHash> present;
 	std::atomic<size_t> checked{0};
-	BufferPool packs(repo_.cpu() + 1); // outlives the pool below: its workers release the packs
 	// Declared after everything its tasks use: destroyed (its running tasks joined) first, also
 	// when the walk below throws.
 	WorkPool pool(repo_.cpu(), pack_names.size() + 1);
@@ -691,12 +720,12 @@ void Checker::repository()
 		}
 		present.insert(pack);
 		rep_.packs++;
-		pool.submit([this, &pack_names, &results, &indexed, &packs, &checked, i, pack] {
+		pool.submit([this, &pack_names, &results, &indexed, &checked, i, pack] {
 			struct Done {
 				std::atomic<size_t> &n;
 				~Done() { n++; }
 			} done{checked};
-			check_pack(pack_names[i], pack, indexed, packs, results[i]);
+			check_pack(pack_names[i], pack, indexed, results[i]);
 		});
 	}
 
